@@ -1,0 +1,100 @@
+# kcs: the Key Coding System. GNU make.
+
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+SBINDIR   ?= $(PREFIX)/sbin
+MANDIR    ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+
+# SAN=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer into build-san/.
+ifeq ($(SAN),1)
+B        ?= build-san
+SANFLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+B        ?= build
+SANFLAGS  =
+endif
+
+# pkg-config name -> Debian package, for the message when one is missing
+PKGS = libcurl:libcurl4-openssl-dev libcjson:libcjson-dev libusb-1.0:libusb-1.0-0-dev \
+       libsodium:libsodium-dev sqlite3:libsqlite3-dev libmicrohttpd:libmicrohttpd-dev
+ifneq ($(filter-out clean install-deps,$(or $(MAKECMDGOALS),all)),)
+$(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(word 1,$(subst :, ,$p)) && echo y),,\
+  $(error missing $(word 1,$(subst :, ,$p)): install the Debian package $(word 2,$(subst :, ,$p)) (or run scripts/deps))))
+endif
+PKGNAMES = $(foreach p,$(PKGS),$(word 1,$(subst :, ,$p)))
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
+CPPFLAGS += -D_GNU_SOURCE -Ilib $(shell pkg-config --cflags $(PKGNAMES))
+ALLCFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGNAMES)) -lpthread
+ALLLDFLAGS = $(LDFLAGS) $(SANFLAGS) -pie -Wl,-z,relro,-z,now
+
+LIB_SRC   = $(wildcard lib/*.c)
+KCSD_SRC  = $(wildcard cmd/kcsd/*.c)
+STORE_SRC = cmd/kcsd/store.c cmd/kcsd/schema.c cmd/kcsd/conf.c
+CLIENTS   = kcs-admin kcs-hotline kcs-login
+BINS      = $(B)/kcsd $(addprefix $(B)/,$(CLIENTS))
+MANS      = $(wildcard man/*.[1-8])
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+
+all: $(BINS)
+
+$(B)/%.o: %.c lib/kcs.h cmd/kcsd/kcsd.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
+
+$(B)/libkcs.a: $(call obj,$(LIB_SRC))
+	$(AR) rcs $@ $^
+
+$(B)/kcsd: $(call obj,$(KCSD_SRC)) $(B)/libkcs.a
+	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+# kcs-admin init makes the store itself, so it links the store module.
+$(B)/kcs-admin: $(call obj,cmd/kcs-admin.c $(STORE_SRC)) $(B)/libkcs.a
+	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/kcs-%: $(B)/cmd/kcs-%.o $(B)/libkcs.a
+	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+# unit tests (cmocka)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNITS    = $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+
+$(B)/tests/%: tests/unit/%.c $(B)/libkcs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALLCFLAGS) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+
+# Every test, under prove: unit tests (cmocka, TAP) and end-to-end tests
+# (bats, against a real kcsd each). JOBS=N runs N test files at once.
+JOBS ?= 2
+check: all $(UNITS) lint
+	KCS_BIN=$(CURDIR)/$(B) prove -j$(JOBS) --exec tests/tap $(UNITS) $(wildcard tests/e2e/*.bats)
+
+lint:
+	mandoc -Tlint -Wwarning $(MANS)
+
+bench: all
+	scripts/bench $(B)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 755 $(B)/kcsd $(DESTDIR)$(SBINDIR)/kcsd
+	install -m 755 $(addprefix $(B)/,$(CLIENTS)) $(DESTDIR)$(BINDIR)/
+	for m in $(MANS); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/; done
+	for c in kcsd $(CLIENTS); do \
+	    install -m 644 completions/kcs.bash $(DESTDIR)$(BASHCOMPDIR)/$$c; done
+	install -m 644 completions/_kcs $(DESTDIR)$(ZSHCOMPDIR)/_kcs
+	install -m 644 completions/kcs.fish $(DESTDIR)$(FISHCOMPDIR)/kcs.fish
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all check lint bench install clean

@@ -1,0 +1,311 @@
+/* kcs-admin: initialise the store; manage hotline operators, the SDRM
+ * directory, the outbox and the audit log of kcsd. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "kcs.h"
+#include "kcsd/kcsd.h"
+
+struct kcsd K; /* the store module's settings, for init */
+
+static const char usage[] =
+    "usage: kcs-admin [--url URL] [--token-file FILE] COMMAND [ARGS]\n"
+    "\n"
+    "Administer the Key Coding System.\n"
+    "\n"
+    "Commands:\n"
+    "  init --db FILE [--key FILE]   create the store and the server key file; prints the\n"
+    "                                first administrator token once\n"
+    "  operator add NAME [--role operator|admin]   add a hotline operator; prints its token once\n"
+    "  operator list                 list operators as JSON lines\n"
+    "  operator remove ID            remove an operator; its token stops working\n"
+    "  sdrm add SDRM_ID [--password-file FILE | --password-fd N]\n"
+    "                                add an SDRM ID and its password to the SDRM directory\n"
+    "  sdrm import FILE              import JSON lines {\"sdrm_id\":..,\"password\":..}; all or none\n"
+    "  sdrm remove SDRM_ID           remove an SDRM ID that no account uses\n"
+    "  outbox list                   list stored e-mails and letters as JSON lines\n"
+    "  outbox show ID [--raw]        show one message (--raw: the message text only)\n"
+    "  audit verify                  check the audit log's hash chain\n"
+    "\n"
+    "Options:\n"
+    "      --url URL            kcsd's URL (default: $KCS_URL, the config's url, http://127.0.0.1:8425)\n"
+    "      --token-file FILE    the administrator token (default: $KCS_TOKEN_FILE, the config's\n"
+    "                           token_file, or $KCS_TOKEN)\n"
+    "      --db FILE            init: the store to create\n"
+    "      --key FILE           init: the key file to create (default: kcs.key beside the store)\n"
+    "      --role ROLE          operator add: operator (default) or admin\n"
+    "      --password-file FILE read the secret from FILE\n"
+    "      --password-fd N      read the secret from file descriptor N\n"
+    "      --raw                outbox show: print the message text, not JSON\n"
+    "  -h, --help               show this help\n"
+    "  -V, --version            show the version\n"
+    "\n"
+    "Exit status: 0 done, 1 refused by a rule, 2 usage, 3 invalid input, 4 not permitted,\n"
+    "5 server unreachable, 6 internal failure (kcs(7)).\n";
+
+static struct {
+	const char *url, *token_file, *db, *key, *role, *pw_file;
+	int pw_fd, raw;
+} o = { .pw_fd = -1 };
+
+static int
+init(void)
+{
+	char key[1100], dir[1024], token[80], hash[KCS_HASH_HEX];
+	long long id;
+	cJSON *out, *d;
+	time_t now = time(NULL);
+
+	if (!o.db)
+		return kcs_usage_error("init needs --db FILE");
+	if (access(o.db, F_OK) == 0)
+		return kcs_fail(KCS_EREFUSED, "db", "%s exists already: refusing to initialise it again", o.db);
+	snprintf(dir, sizeof dir, "%s", o.db);
+	if (o.key)
+		snprintf(key, sizeof key, "%s", o.key);
+	else
+		snprintf(key, sizeof key, "%s/kcs.key", dirname(dir));
+	if (kcs_crypto_init() != KCS_OK || kcsd_key_create(key) != KCS_OK ||
+	    kcsd_key_load(key, K.pepper, K.master) != KCS_OK)
+		return kcs_errcode();
+	memcpy(K.st.audit_key, K.pepper, KCS_KEY_LEN);
+	if (store_open(&K.st, o.db, 1) != STORE_OK) {
+		unlink(key);
+		return kcs_fail(KCS_EINTERNAL, "db", "%s", K.st.errmsg);
+	}
+	kcs_token_new(token, sizeof token);
+	kcs_keyed_hash(K.pepper, token, hash);
+	d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "db", o.db);
+	if (store_begin(&K.st) != STORE_OK ||
+	    store_operator_add(&K.st, "admin", "admin", hash, (long long)now, &id) != STORE_OK ||
+	    store_audit(&K.st, "kcs-admin", "store.initialised", o.db, d, (long long)now) != STORE_OK ||
+	    store_commit(&K.st) != STORE_OK) {
+		cJSON_Delete(d);
+		store_close(&K.st);
+		return kcs_fail(KCS_EINTERNAL, "db", "%s", K.st.errmsg);
+	}
+	cJSON_Delete(d);
+	store_close(&K.st);
+	sodium_memzero(&K, sizeof K);
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "db", o.db);
+	cJSON_AddStringToObject(out, "key_file", key);
+	cJSON_AddStringToObject(out, "admin_token", token);
+	sodium_memzero(token, sizeof token);
+	kcs_print(out);
+	cJSON_Delete(out);
+	return KCS_OK;
+}
+
+/* JSON lines of {sdrm_id, password}, sent as one all-or-nothing import. */
+static int
+sdrm_import(struct kcs_client *cl, const char *file)
+{
+	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+	cJSON *body, *entries, *res = NULL;
+	char *buf, *line, *save = NULL;
+	size_t len;
+	int rc, lineno = 0;
+
+	if (!f)
+		return kcs_fail(KCS_EINVALID, "file", "%s: %s", file, strerror(errno));
+	rc = kcs_read_all(f, &buf, &len, 64 << 20);
+	if (f != stdin)
+		fclose(f);
+	if (rc != KCS_OK)
+		return rc;
+	body = cJSON_CreateObject();
+	entries = cJSON_AddArrayToObject(body, "entries");
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		cJSON *e;
+
+		lineno++;
+		if (strspn(line, " \t\r") == strlen(line))
+			continue;
+		if (!(e = kcs_json_parse(line, strlen(line)))) {
+			rc = kcs_fail(KCS_EINVALID, "file", "%s:%d: %s", file, lineno, kcs_errmsg());
+			break;
+		}
+		cJSON_AddItemToArray(entries, e);
+	}
+	sodium_memzero(buf, len);
+	free(buf);
+	if (rc == KCS_OK && cJSON_GetArraySize(entries) == 0)
+		rc = kcs_fail(KCS_EINVALID, "file", "%s: no entries", file);
+	if (rc == KCS_OK) {
+		if (kcs_is_tty(STDERR_FILENO))
+			fprintf(stderr, "importing %d SDRM entries...\n", cJSON_GetArraySize(entries));
+		rc = kcs_request(cl, "POST", "/v1/admin/sdrm", body, &res);
+	}
+	/* wipe the passwords before freeing */
+	{
+		cJSON *e;
+
+		cJSON_ArrayForEach(e, entries) {
+			const char *pw = kcs_json_str(e, "password");
+
+			if (pw)
+				sodium_memzero((void *)pw, strlen(pw));
+		}
+	}
+	cJSON_Delete(body);
+	if (rc == KCS_OK)
+		kcs_print(res);
+	cJSON_Delete(res);
+	return rc;
+}
+
+static int
+run(int argc, char **argv)
+{
+	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_RAW };
+	static const struct option opts[] = {
+		{ "url", required_argument, NULL, O_URL }, { "token-file", required_argument, NULL, O_TOKEN },
+		{ "db", required_argument, NULL, O_DB }, { "key", required_argument, NULL, O_KEY },
+		{ "role", required_argument, NULL, O_ROLE },
+		{ "password-file", required_argument, NULL, O_PWFILE },
+		{ "password-fd", required_argument, NULL, O_PWFD }, { "raw", no_argument, NULL, O_RAW },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
+	};
+	struct kcs_client cl;
+	const char *cmd, *sub = NULL, *arg = NULL;
+	char path[300];
+	cJSON *res = NULL, *body = NULL;
+	int c, rc, nargs;
+
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		switch (c) {
+		case O_URL: o.url = optarg; break;
+		case O_TOKEN: o.token_file = optarg; break;
+		case O_DB: o.db = optarg; break;
+		case O_KEY: o.key = optarg; break;
+		case O_ROLE: o.role = optarg; break;
+		case O_PWFILE: o.pw_file = optarg; break;
+		case O_PWFD:
+			if ((rc = kcs_parse_fd(optarg, "password-fd", &o.pw_fd)) != KCS_OK)
+				return rc;
+			break;
+		case O_RAW: o.raw = 1; break;
+		case 'h': fputs(usage, stdout); return KCS_OK;
+		case 'V': puts("kcs-admin " KCS_VERSION); return KCS_OK;
+		default: return kcs_usage_error("unknown option");
+		}
+	}
+	if (optind >= argc)
+		return kcs_usage_error("a command is required");
+	cmd = argv[optind++];
+	nargs = argc - optind;
+	if (strcmp(cmd, "init") == 0) {
+		if (nargs)
+			return kcs_usage_error("init takes no arguments");
+		return init();
+	}
+	if (nargs < 1)
+		return kcs_usage_error("'%s' needs a subcommand", cmd);
+	sub = argv[optind++];
+	if (--nargs > 1)
+		return kcs_usage_error("too many arguments");
+	arg = nargs ? argv[optind] : NULL;
+#define IS(a, b) (strcmp(cmd, a) == 0 && strcmp(sub, b) == 0)
+	if ((IS("operator", "add") || IS("operator", "remove") || IS("sdrm", "add") ||
+	    IS("sdrm", "import") || IS("sdrm", "remove") || IS("outbox", "show")) != (arg != NULL))
+		return kcs_usage_error("'%s %s' %s", cmd, sub, arg ? "takes no argument" : "needs an argument");
+	if (!(IS("operator", "add") || IS("operator", "list") || IS("operator", "remove") ||
+	    IS("sdrm", "add") || IS("sdrm", "import") || IS("sdrm", "remove") ||
+	    IS("outbox", "list") || IS("outbox", "show") || IS("audit", "verify")))
+		return kcs_usage_error("unknown command '%s %s'", cmd, sub);
+	if (kcs_crypto_init() != KCS_OK || kcs_client_open(&cl, o.url) != KCS_OK)
+		return kcs_errcode();
+	if ((rc = kcs_client_token(&cl, o.token_file)) != KCS_OK)
+		goto out;
+	if (IS("operator", "add")) {
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "name", arg);
+		if (o.role)
+			cJSON_AddStringToObject(body, "role", o.role);
+		if ((rc = kcs_request(&cl, "POST", "/v1/admin/operators", body, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (IS("operator", "list")) {
+		if ((rc = kcs_request(&cl, "GET", "/v1/admin/operators", NULL, &res)) == KCS_OK)
+			rc = kcs_print_each(cJSON_GetObjectItem(res, "operators"));
+	} else if (IS("operator", "remove")) {
+		if (strspn(arg, "0123456789") != strlen(arg) || strlen(arg) > 18) {
+			rc = kcs_fail(KCS_EINVALID, "id", "'%s' is not an operator id", arg);
+			goto out;
+		}
+		snprintf(path, sizeof path, "/v1/admin/operators/%s", arg);
+		if ((rc = kcs_request(&cl, "DELETE", path, NULL, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (IS("sdrm", "add")) {
+		struct kcs_secret_src src = { o.pw_file, o.pw_fd };
+		char pw[KCS_SECRET_MAX + 1];
+
+		if ((rc = kcs_secret_read(&src, "SDRM password: ", "password", pw, sizeof pw)) != KCS_OK)
+			goto out;
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "sdrm_id", arg);
+		cJSON_AddStringToObject(body, "password", pw);
+		sodium_memzero(pw, sizeof pw);
+		rc = kcs_request(&cl, "POST", "/v1/admin/sdrm", body, &res);
+		sodium_memzero(cJSON_GetObjectItem(body, "password")->valuestring,
+		    strlen(cJSON_GetObjectItem(body, "password")->valuestring));
+		if (rc == KCS_OK)
+			rc = kcs_print(res);
+	} else if (IS("sdrm", "import")) {
+		rc = sdrm_import(&cl, arg);
+	} else if (IS("sdrm", "remove")) {
+		if (strlen(arg) > 32 || strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789-_.") != strlen(arg)) {
+			rc = kcs_fail(KCS_EINVALID, "sdrm_id", "'%s' is not an SDRM ID", arg);
+			goto out;
+		}
+		snprintf(path, sizeof path, "/v1/admin/sdrm/%s", arg);
+		if ((rc = kcs_request(&cl, "DELETE", path, NULL, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (IS("outbox", "list")) {
+		if ((rc = kcs_request(&cl, "GET", "/v1/admin/outbox", NULL, &res)) == KCS_OK)
+			rc = kcs_print_each(cJSON_GetObjectItem(res, "messages"));
+	} else if (IS("outbox", "show")) {
+		if (strspn(arg, "0123456789") != strlen(arg) || strlen(arg) > 18) {
+			rc = kcs_fail(KCS_EINVALID, "id", "'%s' is not a message id", arg);
+			goto out;
+		}
+		snprintf(path, sizeof path, "/v1/admin/outbox/%s", arg);
+		if ((rc = kcs_request(&cl, "GET", path, NULL, &res)) == KCS_OK) {
+			if (o.raw)
+				fputs(kcs_json_str(res, "message") ? kcs_json_str(res, "message") : "", stdout);
+			else
+				rc = kcs_print(res);
+		}
+	} else if (IS("audit", "verify")) {
+		if ((rc = kcs_request(&cl, "GET", "/v1/admin/audit/verify", NULL, &res)) == KCS_OK) {
+			rc = kcs_print(res);
+			if (!kcs_json_bool(res, "intact"))
+				rc = kcs_fail(KCS_EREFUSED, NULL, "the audit log is damaged at entry %d",
+				    cJSON_GetObjectItem(res, "first_bad_entry")
+					? (int)cJSON_GetObjectItem(res, "first_bad_entry")->valuedouble : 0);
+		}
+	}
+#undef IS
+out:
+	cJSON_Delete(body);
+	cJSON_Delete(res);
+	kcs_client_close(&cl);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	kcs_setprog(argv[0]);
+	return kcs_finish(run(argc, argv));
+}

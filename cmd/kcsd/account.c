@@ -1,0 +1,697 @@
+/* account.c: the locksmith account (seed 000 §3, §4): registration by the
+ * hotline, e-mail verification, temporary password, two-step login,
+ * password change and reset, address verification. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "kcsd.h"
+
+static const char *const states[] = {
+	"AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN",
+	"IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV",
+	"NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN",
+	"TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "DC", "PR", "GU", "VI", "AS", "MP", NULL
+};
+
+/* US time zones: the form's short names and the IANA names they stand for. */
+static const char *const zones[][2] = {
+	{ "Eastern", "America/New_York" }, { "Central", "America/Chicago" },
+	{ "Mountain", "America/Denver" }, { "Arizona", "America/Phoenix" },
+	{ "Pacific", "America/Los_Angeles" }, { "Alaska", "America/Anchorage" },
+	{ "Hawaii", "Pacific/Honolulu" }, { "Atlantic", "America/Puerto_Rico" },
+	{ "Chamorro", "Pacific/Guam" }, { "Samoa", "Pacific/Pago_Pago" },
+};
+
+/* The key that failure counters and lockouts are kept under: the account's
+ * e-mail address, so attempts count wherever they come from. */
+static void
+lock_key(const char *email, char out[KCS_HASH_HEX])
+{
+	char in[300];
+
+	snprintf(in, sizeof in, "login:%s", email);
+	kcs_keyed_hash(K.pepper, in, out);
+}
+
+static int
+check_lock(struct req *r, const char *key)
+{
+	cJSON *o;
+	long long until = 0;
+	char when[21];
+
+	if (store_failures_get(&K.st, key, &o) != STORE_OK)
+		return 0;
+	kcs_json_int(o, "locked_until", &until);
+	cJSON_Delete(o);
+	if (until <= r->now)
+		return 0;
+	kcs_time_iso((time_t)until, when);
+	return fail(r, 429, "locked", NULL, "too many failed attempts: locked until %s", when);
+}
+
+/* Records a failed attempt (kept even though the answer is an error). */
+static int
+failed(struct req *r, const char *key, const char *subject, const char *what,
+    int status, const char *code, const char *msg)
+{
+	long long n = 0;
+	cJSON *d = cJSON_CreateObject();
+
+	if (store_failure_add(&K.st, key, K.cf.lockout_failures, K.cf.lockout_cooldown, r->now, &n) != STORE_OK)
+		return fail(r, 500, "internal", NULL, "the store failed");
+	cJSON_AddStringToObject(d, "step", what);
+	cJSON_AddStringToObject(d, "ip", r->ip);
+	if (audit_event(r, "login.failed", subject, d))
+		return 500;
+	if (n >= K.cf.lockout_failures && audit_event(r, "account.locked", subject, NULL))
+		return 500;
+	r->keep = 1;
+	return fail(r, status, code, NULL, "%s", msg);
+}
+
+static int
+new_session(struct req *r, long long account, const char *stage)
+{
+	char token[80], hash[KCS_HASH_HEX];
+	int rc;
+
+	kcs_token_new(token, sizeof token);
+	kcs_keyed_hash(K.pepper, token, hash);
+	if ((rc = store_session_add(&K.st, account, hash, stage, r->now)) != STORE_OK)
+		return store_fail(r, rc);
+	if (!r->out)
+		r->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(r->out, "session", token);
+	cJSON_AddStringToObject(r->out, "stage", stage);
+	sodium_memzero(token, sizeof token);
+	return 0;
+}
+
+/* a 0/1 column of a stored row */
+static int
+flag(const cJSON *row, const char *name)
+{
+	long long v = 0;
+
+	return kcs_json_int(row, name, &v) == 0 && v == 1;
+}
+
+static cJSON *
+status_box(const cJSON *a)
+{
+	cJSON *o = cJSON_CreateObject();
+	char name[256];
+	int ev = flag(a, "email_verified"), av = flag(a, "address_verified");
+
+	snprintf(name, sizeof name, "%s %s", kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"));
+	cJSON_AddStringToObject(o, "name", name);
+	cJSON_AddStringToObject(o, "sdrm_id", kcs_json_str(a, "sdrm_id"));
+	cJSON_AddStringToObject(o, "email", kcs_json_str(a, "email"));
+	cJSON_AddStringToObject(o, "company", kcs_json_str(a, "company"));
+	cJSON_AddStringToObject(o, "status", ev && av ? "Active" : "Inactive");
+	cJSON_AddBoolToObject(o, "email_verified", ev);
+	cJSON_AddBoolToObject(o, "address_verified", av);
+	return o;
+}
+
+static int
+page(struct req *r, int status, const char *title, const char *text)
+{
+	const char *fmt = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	    "<title>%s</title></head>\n<body><h1>%s</h1>\n<p>%s</p></body></html>\n";
+	size_t n = strlen(fmt) + 2 * strlen(title) + strlen(text) + 1;
+
+	if ((r->html = malloc(n)))
+		snprintf(r->html, n, fmt, title, title, text);
+	if (status >= 400)
+		fail(r, status, "link_invalid", "token", "%s", text);
+	return status;
+}
+
+int
+h_register(struct req *r)
+{
+	static const char *const ok[] = { "sdrm_id", "email", "last_name", "first_name", "company",
+		"address", "city", "state", "zip", "phone", "comments", "time_zone", NULL };
+	const char *sdrm, *email, *last, *first, *company, *addr, *city, *state, *zip, *phone,
+	    *comments, *tz;
+	char mail[256], stbuf[3], token[80], hash[KCS_HASH_HEX], code[16], link[800], text[2400];
+	const char *zone = NULL;
+	long long id;
+	cJSON *form, *other, *d;
+	int rc, digits = 0;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "sdrm_id", 1, 32, 1, &sdrm)) ||
+	    (rc = valid_sdrm_id(r, "sdrm_id", sdrm)) || (rc = want_str(r, "email", 1, 254, 1, &email)) ||
+	    (rc = valid_email(r, "email", email, mail, sizeof mail)) ||
+	    (rc = want_text(r, "last_name", 100, 1, &last)) ||
+	    (rc = want_text(r, "first_name", 100, 1, &first)) ||
+	    (rc = want_text(r, "company", 100, 0, &company)) ||
+	    (rc = want_text(r, "address", 200, 1, &addr)) || (rc = want_text(r, "city", 100, 1, &city)) ||
+	    (rc = want_str(r, "state", 1, 2, 1, &state)) || (rc = want_str(r, "zip", 1, 10, 1, &zip)) ||
+	    (rc = want_str(r, "phone", 1, 25, 1, &phone)) ||
+	    (rc = want_text(r, "comments", 1000, 0, &comments)) ||
+	    (rc = want_str(r, "time_zone", 1, 40, 1, &tz)))
+		return rc;
+	stbuf[0] = (char)toupper((unsigned char)state[0]);
+	stbuf[1] = (char)toupper((unsigned char)state[1]);
+	stbuf[2] = '\0';
+	for (rc = 0; states[rc] && strcmp(states[rc], stbuf); rc++)
+		;
+	if (!states[rc])
+		return fail(r, 400, "invalid", "state", "must be a US state or territory code, such as CA");
+	if (!((strlen(zip) == 5 || (strlen(zip) == 10 && zip[5] == '-')) &&
+	    strspn(zip, "0123456789") == 5 && (strlen(zip) == 5 || strspn(zip + 6, "0123456789") == 4)))
+		return fail(r, 400, "invalid", "zip", "must be a ZIP code: 12345 or 12345-6789");
+	for (const char *p = phone; *p; p++) {
+		if (isdigit((unsigned char)*p))
+			digits++;
+		else if (!strchr("+-(). ", *p))
+			return fail(r, 400, "invalid", "phone", "may hold only digits, spaces and + - ( ) .");
+	}
+	if (digits < 10 || digits > 15)
+		return fail(r, 400, "invalid", "phone", "must have 10 to 15 digits");
+	for (size_t i = 0; i < sizeof zones / sizeof *zones && !zone; i++)
+		if (strcasecmp(tz, zones[i][0]) == 0 || strcmp(tz, zones[i][1]) == 0)
+			zone = zones[i][1];
+	if (!zone)
+		return fail(r, 400, "invalid", "time_zone",
+		    "must be a US time zone: Eastern, Central, Mountain, Arizona, Pacific, Alaska, Hawaii, "
+		    "Atlantic, Chamorro, Samoa (or the IANA name, such as America/Los_Angeles)");
+
+	if ((rc = store_sdrm_get(&K.st, sdrm, &other)) == STORE_NOTFOUND)
+		return fail(r, 404, "unknown_sdrm_id", "sdrm_id", "SDRM ID %s is not in the SDRM directory", sdrm);
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	cJSON_Delete(other);
+	if (store_account_by_sdrm(&K.st, sdrm, &other) == STORE_OK) {
+		cJSON_Delete(other);
+		return fail(r, 409, "duplicate", "sdrm_id",
+		    "SDRM ID %s has an account already (one account and one delivery address per SDRM ID)", sdrm);
+	}
+	if (store_account_by_email(&K.st, mail, &other) == STORE_OK) {
+		cJSON_Delete(other);
+		return fail(r, 409, "duplicate", "email", "%s has an account already", mail);
+	}
+
+	form = cJSON_CreateObject();
+	cJSON_AddStringToObject(form, "sdrm_id", sdrm);
+	cJSON_AddStringToObject(form, "email", mail);
+	cJSON_AddStringToObject(form, "last_name", last);
+	cJSON_AddStringToObject(form, "first_name", first);
+	cJSON_AddStringToObject(form, "company", company ? company : "");
+	cJSON_AddStringToObject(form, "address", addr);
+	cJSON_AddStringToObject(form, "city", city);
+	cJSON_AddStringToObject(form, "state", stbuf);
+	cJSON_AddStringToObject(form, "zip", zip);
+	cJSON_AddStringToObject(form, "phone", phone);
+	cJSON_AddStringToObject(form, "comments", comments ? comments : "");
+	cJSON_AddStringToObject(form, "time_zone", zone);
+	rc = store_account_add(&K.st, form, r->now, &id);
+	cJSON_Delete(form);
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+
+	/* the e-mail verification link */
+	kcs_token_new(token, sizeof token);
+	kcs_keyed_hash(K.pepper, token, hash);
+	if ((rc = store_code_add(&K.st, id, "email", hash, r->now, r->now + K.cf.email_link_lifetime)))
+		return store_fail(r, rc);
+	snprintf(link, sizeof link, "%s/verify-email?token=%s", K.cf.public_url, token);
+	{
+		char until[21];
+
+		kcs_time_iso((time_t)(r->now + K.cf.email_link_lifetime), until);
+		snprintf(text, sizeof text,
+		    "Hello %s %s,\r\n\r\nthe hotline has entered your registration for the Key Coding System\r\n"
+		    "(SDRM ID %s). To verify your e-mail address, open this link:\r\n\r\n  %s\r\n\r\n"
+		    "The link works once and expires at %s. After that you receive a second\r\n"
+		    "e-mail with your temporary password.\r\n", first, last, sdrm, link, until);
+	}
+	sodium_memzero(token, sizeof token);
+	sodium_memzero(link, sizeof link);
+	rc = outbox_email(r, mail, "Verify your e-mail address for the Key Coding System", text);
+	sodium_memzero(text, sizeof text);
+	if (rc)
+		return rc;
+
+	/* the delivery address verification letter */
+	kcs_code_new(code, sizeof code, 9);
+	kcs_keyed_hash(K.pepper, code, hash);
+	if ((rc = store_code_add(&K.st, id, "address", hash, r->now, 0)))
+		return store_fail(r, rc);
+	{
+		char block[800], name[256];
+
+		snprintf(name, sizeof name, "%s %s", first, last);
+		snprintf(block, sizeof block, "%s\n%s%s%s\n%s, %s %s", name, company && *company ? company : "",
+		    company && *company ? "\n" : "", addr, city, stbuf, zip);
+		snprintf(text, sizeof text,
+		    "Dear %s,\n\nyour delivery address verification code for the Key Coding System is:\n\n"
+		    "    %s\n\nLog in and enter it with:  kcs-login verify-address %s\n"
+		    "Your account becomes active once this address is verified.\n", name, code, code);
+		sodium_memzero(code, sizeof code);
+		rc = outbox_letter(r, name, block, text);
+		sodium_memzero(text, sizeof text);
+		if (rc)
+			return rc;
+	}
+	d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "sdrm_id", sdrm);
+	cJSON_AddStringToObject(d, "email", mail);
+	if ((rc = audit_event(r, "account.registered", sdrm, d)))
+		return rc;
+	if ((rc = store_account_get(&K.st, id, &other)) != STORE_OK)
+		return store_fail(r, rc);
+	r->out = status_box(other);
+	cJSON_AddNumberToObject(r->out, "account_id", (double)id);
+	cJSON_Delete(other);
+	return 201;
+}
+
+int
+h_verify_email(struct req *r)
+{
+	char hash[KCS_HASH_HEX], pw[24], pwhash[128], text[1200];
+	cJSON *code, *a;
+	long long cid, aid;
+	int rc;
+
+	if (!r->query_token || strlen(r->query_token) != 64)
+		return page(r, 400, "Invalid link", "This link is not a Key Coding System verification link.");
+	kcs_keyed_hash(K.pepper, r->query_token, hash);
+	if (store_code_find(&K.st, "email", hash, r->now, &code) != STORE_OK)
+		return page(r, 410, "Link not valid",
+		    "This verification link is invalid, used or expired. Ask the hotline for a new one.");
+	kcs_json_int(code, "id", &cid);
+	kcs_json_int(code, "account_id", &aid);
+	cJSON_Delete(code);
+	if ((rc = store_code_use(&K.st, cid, r->now)) || (rc = store_account_email_verified(&K.st, aid)) ||
+	    (rc = store_account_get(&K.st, aid, &a)))
+		return store_fail(r, rc);
+	/* the temporary password, changed at first login */
+	kcs_code_new(pw, sizeof pw, 15);
+	if ((rc = hash_password(r, pw, pwhash))) {
+		cJSON_Delete(a);
+		return rc;
+	}
+	if ((rc = store_account_password(&K.st, aid, pwhash, 1))) {
+		cJSON_Delete(a);
+		return store_fail(r, rc);
+	}
+	snprintf(text, sizeof text,
+	    "Hello %s %s,\r\n\r\nyour e-mail address is verified. Your temporary password is:\r\n\r\n"
+	    "  %s\r\n\r\nLog in with kcs-login: it asks you to choose a new password (at least\r\n"
+	    "12 characters) before anything else.\r\n",
+	    kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"), pw);
+	sodium_memzero(pw, sizeof pw);
+	rc = outbox_email(r, kcs_json_str(a, "email"), "Your temporary Key Coding System password", text);
+	sodium_memzero(text, sizeof text);
+	if (!rc)
+		rc = audit_event(r, "email.verified", kcs_json_str(a, "sdrm_id"), NULL);
+	cJSON_Delete(a);
+	if (rc)
+		return rc;
+	return page(r, 200, "E-mail address verified",
+	    "Thank you. Your e-mail address is verified; a temporary password is on its way to it.");
+}
+
+static int
+accepted_version(struct req *r, const char *kind, long long *version)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->in, "accept_disclaimer");
+	cJSON *d;
+	long long cur = 0, given = 0;
+	int rc;
+
+	if (!v || cJSON_IsFalse(v) || cJSON_IsNull(v))
+		return fail(r, 403, "disclaimer_required", "accept_disclaimer",
+		    "the %s disclaimer must be accepted to continue", kind);
+	if ((rc = store_disclaimer_current(&K.st, kind, &d)) != STORE_OK)
+		return store_fail(r, rc);
+	kcs_json_int(d, "version", &cur);
+	cJSON_Delete(d);
+	if (cJSON_IsTrue(v))
+		given = cur;
+	else if (kcs_json_int(r->in, "accept_disclaimer", &given) != 0)
+		return fail(r, 400, "invalid", "accept_disclaimer", "must be true or the disclaimer's version");
+	if (given != cur)
+		return fail(r, 409, "disclaimer_changed", "accept_disclaimer",
+		    "the %s disclaimer is now version %lld: read it again", kind, cur);
+	*version = cur;
+	return 0;
+}
+
+int
+h_login(struct req *r)
+{
+	static const char *const ok[] = { "email", "password", "accept_disclaimer", NULL };
+	const char *email, *pw, *hash;
+	char mail[256], key[KCS_HASH_HEX], newhash[128];
+	long long version = 0, id = 0;
+	cJSON *a = NULL, *d;
+	int rc, good;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "email", 1, 254, 1, &email)) ||
+	    (rc = valid_email(r, "email", email, mail, sizeof mail)) ||
+	    (rc = want_str(r, "password", 1, KCS_SECRET_MAX, 1, &pw)) ||
+	    (rc = accepted_version(r, "login", &version)))
+		return rc;
+	lock_key(mail, key);
+	if ((rc = check_lock(r, key)))
+		return rc;
+	rc = store_account_by_email(&K.st, mail, &a);
+	if (rc == STORE_ERROR)
+		return store_fail(r, rc);
+	hash = a ? kcs_json_str(a, "pwhash") : NULL;
+	/* an unknown address costs the same work and gets the same answer */
+	good = crypto_pwhash_str_verify(hash ? hash : K.dummy_hash, pw, strlen(pw)) == 0 && hash;
+	if (!good) {
+		cJSON_Delete(a);
+		return failed(r, key, mail, "password", 401, "invalid_credentials",
+		    "the e-mail address or the password is wrong");
+	}
+	kcs_json_int(a, "id", &id);
+	if (crypto_pwhash_str_needs_rehash(hash, K.cf.argon2_ops, K.cf.argon2_mem) != 0) {
+		if ((rc = hash_password(r, pw, newhash)) == 0 &&
+		    store_account_password(&K.st, id, newhash, flag(a, "must_change")) != STORE_OK)
+			rc = store_fail(r, STORE_ERROR);
+		if (rc) {
+			cJSON_Delete(a);
+			return rc;
+		}
+	}
+	if ((rc = store_failures_clear(&K.st, key)) || (rc = store_acceptance_add(&K.st, id, "login", version, r->now, NULL))) {
+		cJSON_Delete(a);
+		return store_fail(r, rc);
+	}
+	snprintf(r->actor, sizeof r->actor, "account:%lld", id);
+	rc = new_session(r, id, flag(a, "must_change") ? "password" : "sdrm");
+	d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "ip", r->ip);
+	cJSON_AddNumberToObject(d, "disclaimer_version", (double)version);
+	if (!rc)
+		rc = audit_event(r, "login.step1", kcs_json_str(a, "sdrm_id"), d);
+	else
+		cJSON_Delete(d);
+	cJSON_Delete(a);
+	return rc ? rc : 200;
+}
+
+static int
+session_account(struct req *r, cJSON **a, char key[KCS_HASH_HEX])
+{
+	int rc = store_account_get(&K.st, r->account_id, a);
+
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	lock_key(kcs_json_str(*a, "email"), key);
+	return 0;
+}
+
+int
+h_login_sdrm(struct req *r)
+{
+	static const char *const ok[] = { "sdrm_id", "sdrm_password", NULL };
+	const char *sdrm, *pw, *hash;
+	char key[KCS_HASH_HEX];
+	cJSON *a, *dir = NULL;
+	int rc, good;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "sdrm_id", 1, 32, 1, &sdrm)) ||
+	    (rc = want_str(r, "sdrm_password", 1, KCS_SECRET_MAX, 1, &pw)) ||
+	    (rc = session_account(r, &a, key)))
+		return rc;
+	if ((rc = check_lock(r, key))) {
+		cJSON_Delete(a);
+		return rc;
+	}
+	if (strcmp(sdrm, kcs_json_str(a, "sdrm_id")) == 0 && store_sdrm_get(&K.st, sdrm, &dir) == STORE_ERROR) {
+		cJSON_Delete(a);
+		return store_fail(r, STORE_ERROR);
+	}
+	hash = dir ? kcs_json_str(dir, "pwhash") : NULL;
+	good = crypto_pwhash_str_verify(hash ? hash : K.dummy_hash, pw, strlen(pw)) == 0 && hash;
+	cJSON_Delete(dir);
+	if (!good) {
+		rc = failed(r, key, kcs_json_str(a, "sdrm_id"), "sdrm", 401, "invalid_credentials",
+		    "the SDRM ID or the SDRM password is wrong");
+		cJSON_Delete(a);
+		return rc;
+	}
+	if ((rc = store_failures_clear(&K.st, key)) || (rc = store_session_stage(&K.st, r->session_id, "full"))) {
+		cJSON_Delete(a);
+		return store_fail(r, rc);
+	}
+	rc = audit_event(r, "login.step2", kcs_json_str(a, "sdrm_id"), NULL);
+	if (!rc) {
+		r->out = status_box(a);
+		cJSON_AddStringToObject(r->out, "stage", "full");
+	}
+	cJSON_Delete(a);
+	return rc ? rc : 200;
+}
+
+/* Sets a new password: every session of the account ends. */
+static int
+set_password(struct req *r, const cJSON *a, const char *pw)
+{
+	char hash[128];
+	long long id = 0;
+	int rc;
+
+	kcs_json_int(a, "id", &id);
+	if ((rc = hash_password(r, pw, hash)))
+		return rc;
+	if ((rc = store_account_password(&K.st, id, hash, 0)) ||
+	    (rc = store_session_revoke_all(&K.st, id, r->now)))
+		return store_fail(r, rc);
+	return 0;
+}
+
+int
+h_password(struct req *r)
+{
+	static const char *const ok[] = { "old_password", "new_password", NULL };
+	const char *old, *pw;
+	char key[KCS_HASH_HEX];
+	cJSON *a;
+	int rc;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "old_password", 1, KCS_SECRET_MAX, 1, &old)) ||
+	    (rc = want_str(r, "new_password", 1, 1 << 20, 1, &pw)) ||
+	    (rc = valid_password(r, "new_password", pw)) || (rc = session_account(r, &a, key)))
+		return rc;
+	if ((rc = check_lock(r, key))) {
+		cJSON_Delete(a);
+		return rc;
+	}
+	if (crypto_pwhash_str_verify(kcs_json_str(a, "pwhash"), old, strlen(old)) != 0) {
+		rc = failed(r, key, kcs_json_str(a, "sdrm_id"), "password change", 403, "wrong_password",
+		    "the old password is wrong");
+		cJSON_Delete(a);
+		return rc;
+	}
+	if (strcmp(old, pw) == 0) {
+		cJSON_Delete(a);
+		return fail(r, 400, "invalid", "new_password", "must differ from the old password");
+	}
+	if ((rc = set_password(r, a, pw)) || (rc = store_failures_clear(&K.st, key)) ||
+	    (rc = audit_event(r, "password.changed", kcs_json_str(a, "sdrm_id"), NULL))) {
+		cJSON_Delete(a);
+		return rc < 100 ? store_fail(r, rc) : rc;
+	}
+	/* this caller just proved the old password: it goes on in a new session */
+	rc = new_session(r, r->account_id, strcmp(r->stage, "password") == 0 ? "sdrm" : r->stage);
+	cJSON_Delete(a);
+	return rc ? rc : 200;
+}
+
+int
+h_logout(struct req *r)
+{
+	int rc = store_session_revoke(&K.st, r->session_id, r->now);
+
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	if ((rc = audit_event(r, "logout", r->actor, NULL)))
+		return rc;
+	r->out = cJSON_CreateObject();
+	cJSON_AddBoolToObject(r->out, "logged_out", 1);
+	return 200;
+}
+
+int
+h_status(struct req *r)
+{
+	cJSON *a;
+	int rc = store_account_get(&K.st, r->account_id, &a);
+
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	r->out = status_box(a);
+	cJSON_Delete(a);
+	return 200;
+}
+
+int
+h_verify_address(struct req *r)
+{
+	static const char *const ok[] = { "code", NULL };
+	const char *in;
+	char code[40], key[KCS_HASH_HEX], hash[KCS_HASH_HEX];
+	cJSON *a, *c;
+	long long cid = 0;
+	int rc;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "code", 1, 40, 1, &in)))
+		return rc;
+	if (kcs_code_parse(in, "code", code, sizeof code) != KCS_OK)
+		return fail(r, 400, "invalid", "code", "%s", kcs_errmsg());
+	if ((rc = session_account(r, &a, key)))
+		return rc;
+	if (flag(a, "address_verified")) {
+		cJSON_Delete(a);
+		return fail(r, 409, "already_verified", "code", "the delivery address is verified already");
+	}
+	if ((rc = check_lock(r, key))) {
+		cJSON_Delete(a);
+		return rc;
+	}
+	kcs_keyed_hash(K.pepper, code, hash);
+	rc = store_code_live(&K.st, r->account_id, "address", r->now, &c);
+	if (rc == STORE_OK) {
+		const char *stored = kcs_json_str(c, "hash");
+
+		if (strlen(stored) != KCS_HASH_HEX - 1 || sodium_memcmp(stored, hash, KCS_HASH_HEX - 1) != 0)
+			rc = STORE_NOTFOUND;
+		kcs_json_int(c, "id", &cid);
+		cJSON_Delete(c);
+	}
+	if (rc != STORE_OK) {
+		rc = rc == STORE_ERROR ? store_fail(r, rc)
+		    : failed(r, key, kcs_json_str(a, "sdrm_id"), "address code", 403, "wrong_code",
+			"the address verification code is wrong");
+		cJSON_Delete(a);
+		return rc;
+	}
+	cJSON_Delete(a);
+	if ((rc = store_code_use(&K.st, cid, r->now)) ||
+	    (rc = store_account_address_verified(&K.st, r->account_id)) ||
+	    (rc = store_failures_clear(&K.st, key)) || (rc = store_account_get(&K.st, r->account_id, &a)))
+		return store_fail(r, rc);
+	r->out = status_box(a);
+	rc = audit_event(r, "address.verified", kcs_json_str(a, "sdrm_id"), NULL);
+	cJSON_Delete(a);
+	return rc ? rc : 200;
+}
+
+int
+h_reset_request(struct req *r)
+{
+	static const char *const ok[] = { "email", NULL };
+	const char *email;
+	char mail[256], key[KCS_HASH_HEX], code[16], hash[KCS_HASH_HEX], text[1000], until[21];
+	cJSON *a = NULL;
+	long long id = 0;
+	int rc;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "email", 1, 254, 1, &email)) ||
+	    (rc = valid_email(r, "email", email, mail, sizeof mail)))
+		return rc;
+	r->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(r->out, "status",
+	    "if the address belongs to a verified account, a reset code is on its way to it");
+	lock_key(mail, key);
+	/* the same answer whether or not the account exists or is locked */
+	if (check_lock(r, key) || store_account_by_email(&K.st, mail, &a) != STORE_OK ||
+	    !kcs_json_str(a, "pwhash")) {
+		r->ecode[0] = r->emsg[0] = '\0';
+		cJSON_Delete(a);
+		return 202;
+	}
+	kcs_json_int(a, "id", &id);
+	kcs_code_new(code, sizeof code, 9);
+	kcs_keyed_hash(K.pepper, code, hash);
+	kcs_time_iso((time_t)(r->now + K.cf.reset_lifetime), until);
+	snprintf(text, sizeof text,
+	    "Hello %s %s,\r\n\r\na password reset was requested for your Key Coding System account.\r\n"
+	    "Your reset code is:\r\n\r\n  %s\r\n\r\nIt works once and expires at %s. Reset with:\r\n"
+	    "  kcs-login reset --email %s --code %s\r\n\r\nIf you did not ask for this, ignore this e-mail.\r\n",
+	    kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"), code, until, mail, code);
+	sodium_memzero(code, sizeof code);
+	if ((rc = store_code_void(&K.st, id, "reset", r->now)) ||
+	    (rc = store_code_add(&K.st, id, "reset", hash, r->now, r->now + K.cf.reset_lifetime))) {
+		cJSON_Delete(a);
+		sodium_memzero(text, sizeof text);
+		return store_fail(r, rc);
+	}
+	rc = outbox_email(r, mail, "Key Coding System password reset", text);
+	sodium_memzero(text, sizeof text);
+	if (!rc)
+		rc = audit_event(r, "password.reset_requested", kcs_json_str(a, "sdrm_id"), NULL);
+	cJSON_Delete(a);
+	return rc ? rc : 202;
+}
+
+int
+h_reset_confirm(struct req *r)
+{
+	static const char *const ok[] = { "email", "code", "new_password", NULL };
+	const char *email, *in, *pw, *stored;
+	char mail[256], key[KCS_HASH_HEX], code[40], hash[KCS_HASH_HEX];
+	cJSON *a = NULL, *c = NULL;
+	long long id = 0, cid = 0;
+	int rc, good = 0;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "email", 1, 254, 1, &email)) ||
+	    (rc = valid_email(r, "email", email, mail, sizeof mail)) ||
+	    (rc = want_str(r, "code", 1, 40, 1, &in)) ||
+	    (rc = want_str(r, "new_password", 1, 1 << 20, 1, &pw)) ||
+	    (rc = valid_password(r, "new_password", pw)))
+		return rc;
+	if (kcs_code_parse(in, "code", code, sizeof code) != KCS_OK)
+		return fail(r, 400, "invalid", "code", "%s", kcs_errmsg());
+	lock_key(mail, key);
+	if ((rc = check_lock(r, key)))
+		return rc;
+	kcs_keyed_hash(K.pepper, code, hash);
+	if (store_account_by_email(&K.st, mail, &a) == STORE_OK) {
+		kcs_json_int(a, "id", &id);
+		if (store_code_live(&K.st, id, "reset", r->now, &c) == STORE_OK) {
+			stored = kcs_json_str(c, "hash");
+			good = strlen(stored) == KCS_HASH_HEX - 1 &&
+			    sodium_memcmp(stored, hash, KCS_HASH_HEX - 1) == 0;
+			kcs_json_int(c, "id", &cid);
+			cJSON_Delete(c);
+		}
+	}
+	if (!good) {
+		rc = failed(r, key, a ? kcs_json_str(a, "sdrm_id") : mail, "reset code", 403, "wrong_code",
+		    "the reset code is wrong, used or expired");
+		cJSON_Delete(a);
+		return rc;
+	}
+	if (crypto_pwhash_str_verify(kcs_json_str(a, "pwhash"), pw, strlen(pw)) == 0) {
+		cJSON_Delete(a);
+		return fail(r, 400, "invalid", "new_password", "must differ from the old password");
+	}
+	if ((rc = store_code_use(&K.st, cid, r->now)) || (rc = store_failures_clear(&K.st, key))) {
+		cJSON_Delete(a);
+		return store_fail(r, rc);
+	}
+	if ((rc = set_password(r, a, pw)) ||
+	    (rc = audit_event(r, "password.reset", kcs_json_str(a, "sdrm_id"), NULL))) {
+		cJSON_Delete(a);
+		return rc;
+	}
+	cJSON_Delete(a);
+	r->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(r->out, "status", "password changed: log in with the new password");
+	return 200;
+}

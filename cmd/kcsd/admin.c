@@ -1,0 +1,264 @@
+/* admin.c: health, disclaimers, and the administrator's routes: hotline
+ * operators, the SDRM directory, the outbox and the audit log. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "kcsd.h"
+
+int
+h_health(struct req *r)
+{
+	r->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(r->out, "status", "ok");
+	cJSON_AddStringToObject(r->out, "version", KCS_VERSION);
+	return 200;
+}
+
+int
+h_disclaimer(struct req *r)
+{
+	int rc = store_disclaimer_current(&K.st, r->arg, &r->out);
+
+	if (rc == STORE_NOTFOUND)
+		return fail(r, 404, "not_found", "kind", "no disclaimer of that kind");
+	return rc == STORE_OK ? 200 : store_fail(r, rc);
+}
+
+static int
+parse_id(struct req *r, const char *field, long long *id)
+{
+	char *end;
+
+	*id = strtoll(r->arg, &end, 10);
+	if (*end || *id <= 0)
+		return fail(r, 400, "invalid", field, "must be a positive number");
+	return 0;
+}
+
+int
+h_operator_add(struct req *r)
+{
+	static const char *const ok[] = { "name", "role", NULL };
+	const char *name, *role;
+	char token[80], hash[KCS_HASH_HEX];
+	long long id;
+	int rc;
+	cJSON *d;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_text(r, "name", 64, 1, &name)) ||
+	    (rc = want_str(r, "role", 1, 16, 0, &role)))
+		return rc;
+	if (!role)
+		role = "operator";
+	if (strcmp(role, "operator") != 0 && strcmp(role, "admin") != 0)
+		return fail(r, 400, "invalid", "role", "must be 'operator' or 'admin'");
+	kcs_token_new(token, sizeof token);
+	kcs_keyed_hash(K.pepper, token, hash);
+	if ((rc = store_operator_add(&K.st, name, role, hash, r->now, &id)) != STORE_OK)
+		return store_fail(r, rc);
+	d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "id", (double)id);
+	cJSON_AddStringToObject(d, "name", name);
+	cJSON_AddStringToObject(d, "role", role);
+	if ((rc = audit_event(r, "operator.added", name, cJSON_Duplicate(d, 1)))) {
+		cJSON_Delete(d);
+		return rc;
+	}
+	cJSON_AddStringToObject(d, "token", token);
+	sodium_memzero(token, sizeof token);
+	r->out = d;
+	return 201;
+}
+
+int
+h_operator_list(struct req *r)
+{
+	cJSON *rows;
+	int rc = store_operator_list(&K.st, &rows);
+
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	r->out = cJSON_CreateObject();
+	cJSON_AddItemToObject(r->out, "operators", rows);
+	return 200;
+}
+
+int
+h_operator_remove(struct req *r)
+{
+	long long id, admins = 0;
+	cJSON *o, *d;
+	int rc;
+
+	if ((rc = parse_id(r, "id", &id)))
+		return rc;
+	if ((rc = store_operator_get(&K.st, id, &o)) == STORE_NOTFOUND)
+		return fail(r, 404, "not_found", "id", "no operator %lld", id);
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	if (strcmp(kcs_json_str(o, "role"), "admin") == 0 &&
+	    (store_admin_count(&K.st, &admins) != STORE_OK || admins <= 1)) {
+		cJSON_Delete(o);
+		return fail(r, 409, "last_admin", "id", "the last administrator cannot be removed");
+	}
+	if ((rc = store_operator_remove(&K.st, id, r->now)) != STORE_OK) {
+		cJSON_Delete(o);
+		return store_fail(r, rc);
+	}
+	d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "id", (double)id);
+	cJSON_AddStringToObject(d, "name", kcs_json_str(o, "name"));
+	cJSON_AddStringToObject(d, "role", kcs_json_str(o, "role"));
+	cJSON_AddBoolToObject(d, "removed", 1);
+	cJSON_Delete(o);
+	if ((rc = audit_event(r, "operator.removed", kcs_json_str(d, "name"), cJSON_Duplicate(d, 1)))) {
+		cJSON_Delete(d);
+		return rc;
+	}
+	r->out = d;
+	return 200;
+}
+
+/* One SDRM entry {sdrm_id, password}; field names are prefixed with where
+ * the entry stands in an import. */
+static int
+sdrm_entry(struct req *r, const cJSON *e, const char *where)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "sdrm_id");
+	const cJSON *pw = cJSON_GetObjectItemCaseSensitive(e, "password");
+	char field[64], hash[128];
+	cJSON *old;
+	int rc;
+
+	snprintf(field, sizeof field, "%ssdrm_id", where);
+	if (!cJSON_IsString(id))
+		return fail(r, 400, "invalid", field, "is required (a string)");
+	if ((rc = valid_sdrm_id(r, field, id->valuestring)))
+		return rc;
+	if (store_sdrm_get(&K.st, id->valuestring, &old) == STORE_OK) {
+		cJSON_Delete(old);
+		return fail(r, 409, "conflict", field, "SDRM ID %s is in the directory already", id->valuestring);
+	}
+	snprintf(field, sizeof field, "%spassword", where);
+	if (!cJSON_IsString(pw) || !pw->valuestring[0])
+		return fail(r, 400, "invalid", field, "is required (a non-empty string)");
+	if (strlen(pw->valuestring) > KCS_SECRET_MAX)
+		return fail(r, 400, "invalid", field, "must have at most %d bytes", KCS_SECRET_MAX);
+	for (const cJSON *it = e->child; it; it = it->next)
+		if (strcmp(it->string, "sdrm_id") && strcmp(it->string, "password")) {
+			snprintf(field, sizeof field, "%s%s", where, it->string);
+			return fail(r, 400, "invalid", field, "unknown field");
+		}
+	if ((rc = hash_password(r, pw->valuestring, hash)))
+		return rc;
+	if ((rc = store_sdrm_add(&K.st, id->valuestring, hash, r->now)) != STORE_OK)
+		return rc == STORE_CONFLICT
+		    ? fail(r, 409, "conflict", field, "SDRM ID %s appears twice", id->valuestring)
+		    : store_fail(r, rc);
+	return audit_event(r, "sdrm.added", id->valuestring, NULL);
+}
+
+/* {sdrm_id, password} adds one; {entries: [...]} imports many, all or none. */
+int
+h_sdrm_add(struct req *r)
+{
+	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(r->in, "entries");
+	int rc, n = 0;
+
+	if (!entries) {
+		if ((rc = sdrm_entry(r, r->in, "")))
+			return rc;
+		n = 1;
+	} else {
+		const cJSON *e;
+
+		if (!cJSON_IsArray(entries) || cJSON_GetArraySize(r->in) != 1)
+			return fail(r, 400, "invalid", "entries", "must be the only field, an array of {sdrm_id, password}");
+		cJSON_ArrayForEach(e, entries) {
+			char where[32];
+
+			snprintf(where, sizeof where, "entries[%d].", n);
+			if (!cJSON_IsObject(e))
+				return fail(r, 400, "invalid", "entries", "entry %d is not an object", n);
+			if ((rc = sdrm_entry(r, e, where)))
+				return rc;
+			n++;
+		}
+		if (n == 0)
+			return fail(r, 400, "invalid", "entries", "is empty");
+	}
+	r->out = cJSON_CreateObject();
+	cJSON_AddNumberToObject(r->out, "added", n);
+	if (n == 1 && !entries)
+		cJSON_AddStringToObject(r->out, "sdrm_id", kcs_json_str(r->in, "sdrm_id"));
+	return 201;
+}
+
+int
+h_sdrm_remove(struct req *r)
+{
+	cJSON *acct;
+	int rc;
+
+	if ((rc = valid_sdrm_id(r, "sdrm_id", r->arg)))
+		return rc;
+	if (store_account_by_sdrm(&K.st, r->arg, &acct) == STORE_OK) {
+		cJSON_Delete(acct);
+		return fail(r, 409, "in_use", "sdrm_id", "a locksmith account uses SDRM ID %s", r->arg);
+	}
+	if ((rc = store_sdrm_remove(&K.st, r->arg)) == STORE_NOTFOUND)
+		return fail(r, 404, "not_found", "sdrm_id", "SDRM ID %s is not in the directory", r->arg);
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	if ((rc = audit_event(r, "sdrm.removed", r->arg, NULL)))
+		return rc;
+	r->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(r->out, "sdrm_id", r->arg);
+	cJSON_AddBoolToObject(r->out, "removed", 1);
+	return 200;
+}
+
+int
+h_outbox_list(struct req *r)
+{
+	cJSON *rows;
+	int rc = store_outbox_list(&K.st, &rows);
+
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	r->out = cJSON_CreateObject();
+	cJSON_AddItemToObject(r->out, "messages", rows);
+	return 200;
+}
+
+int
+h_outbox_get(struct req *r)
+{
+	long long id;
+	int rc;
+
+	if ((rc = parse_id(r, "id", &id)))
+		return rc;
+	if ((rc = outbox_open(r, id, &r->out)) == 404)
+		return fail(r, 404, "not_found", "id", "no message %lld", id);
+	if (rc)
+		return rc;
+	return audit_event(r, "outbox.read", r->arg, NULL) ?: 200;
+}
+
+int
+h_audit_verify(struct req *r)
+{
+	long long n, bad;
+
+	if (store_audit_verify(&K.st, &n, &bad) != STORE_OK)
+		return store_fail(r, STORE_ERROR);
+	r->out = cJSON_CreateObject();
+	cJSON_AddBoolToObject(r->out, "intact", bad == 0);
+	cJSON_AddNumberToObject(r->out, "entries", (double)n);
+	if (bad)
+		cJSON_AddNumberToObject(r->out, "first_bad_entry", (double)bad);
+	return 200;
+}

@@ -1,0 +1,442 @@
+/* http.c: kcsd's HTTP side on libmicrohttpd: body collection with a size
+ * cap, routing, authentication, one JSON error shape, one log line per
+ * request. Each request runs in one store transaction. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "kcsd.h"
+
+enum auth { A_NONE, A_ADMIN, A_OPERATOR, A_ANY_SESSION, A_SDRM_STEP, A_FULL };
+
+struct route {
+	const char *method, *path; /* a path ending in a wildcard segment takes one more */
+	enum auth auth;
+	int (*fn)(struct req *);
+};
+
+static const struct route routes[] = {
+	{ "GET", "/v1/health", A_NONE, h_health },
+	{ "GET", "/v1/disclaimers/*", A_NONE, h_disclaimer },
+	{ "POST", "/v1/admin/operators", A_ADMIN, h_operator_add },
+	{ "GET", "/v1/admin/operators", A_ADMIN, h_operator_list },
+	{ "DELETE", "/v1/admin/operators/*", A_ADMIN, h_operator_remove },
+	{ "POST", "/v1/admin/sdrm", A_ADMIN, h_sdrm_add },
+	{ "DELETE", "/v1/admin/sdrm/*", A_ADMIN, h_sdrm_remove },
+	{ "GET", "/v1/admin/outbox", A_ADMIN, h_outbox_list },
+	{ "GET", "/v1/admin/outbox/*", A_ADMIN, h_outbox_get },
+	{ "GET", "/v1/admin/audit/verify", A_ADMIN, h_audit_verify },
+	{ "POST", "/v1/hotline/locksmiths", A_OPERATOR, h_register },
+	{ "GET", "/verify-email", A_NONE, h_verify_email },
+	{ "POST", "/v1/login", A_NONE, h_login },
+	{ "POST", "/v1/login/sdrm", A_SDRM_STEP, h_login_sdrm },
+	{ "POST", "/v1/password", A_ANY_SESSION, h_password },
+	{ "POST", "/v1/logout", A_ANY_SESSION, h_logout },
+	{ "GET", "/v1/me", A_FULL, h_status },
+	{ "POST", "/v1/me/verify-address", A_FULL, h_verify_address },
+	{ "POST", "/v1/password-reset", A_NONE, h_reset_request },
+	{ "POST", "/v1/password-reset/confirm", A_NONE, h_reset_confirm },
+};
+
+struct conn {
+	char *body;
+	size_t len, cap;
+	int too_large;
+	struct timespec start;
+};
+
+int
+fail(struct req *r, int status, const char *code, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(r->ecode, sizeof r->ecode, "%s", code);
+	snprintf(r->efield, sizeof r->efield, "%s", field ? field : "");
+	va_start(ap, fmt);
+	vsnprintf(r->emsg, sizeof r->emsg, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+int
+store_fail(struct req *r, int rc)
+{
+	switch (rc) {
+	case STORE_NOTFOUND:
+		return fail(r, 404, "not_found", NULL, "not found");
+	case STORE_CONFLICT:
+		return fail(r, 409, "conflict", NULL, "conflicts with the stored data");
+	default:
+		return fail(r, 500, "internal", NULL, "the store failed; see the server log");
+	}
+}
+
+int
+audit_event(struct req *r, const char *event, const char *subject, cJSON *detail)
+{
+	int rc = store_audit(&K.st, r->actor[0] ? r->actor : "anonymous", event, subject, detail, r->now);
+
+	cJSON_Delete(detail);
+	return rc == STORE_OK ? 0 : fail(r, 500, "internal", NULL, "the audit log could not be written");
+}
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	default: return "";
+	}
+}
+
+static int
+match(const char *pattern, const char *path, const char **arg)
+{
+	size_t n = strlen(pattern);
+
+	if (n >= 2 && strcmp(pattern + n - 2, "/*") == 0) {
+		if (strncmp(pattern, path, n - 1) != 0 || !path[n - 1] || strchr(path + n - 1, '/'))
+			return 0;
+		*arg = path + n - 1;
+		return 1;
+	}
+	return strcmp(pattern, path) == 0;
+}
+
+static int
+authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	char hash[KCS_HASH_HEX];
+	cJSON *o;
+	long long created = 0, last = 0, revoked = 0;
+	const char *stage;
+	int rc;
+
+	if (need == A_NONE)
+		return 0;
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7] || strlen(h + 7) > 200)
+		return fail(r, 401, "unauthorized", NULL, need >= A_ANY_SESSION
+		    ? "not logged in" : "an operator or administrator token is required");
+	kcs_keyed_hash(K.pepper, h + 7, hash);
+	if (need == A_ADMIN || need == A_OPERATOR) {
+		if ((rc = store_operator_by_token(&K.st, hash, &o)) == STORE_NOTFOUND)
+			return fail(r, 401, "unauthorized", NULL, "the token is not valid");
+		if (rc != STORE_OK)
+			return store_fail(r, rc);
+		kcs_json_int(o, "id", &r->op_id);
+		snprintf(r->role, sizeof r->role, "%s", kcs_json_str(o, "role"));
+		snprintf(r->actor, sizeof r->actor, "%s:%s", r->role, kcs_json_str(o, "name"));
+		cJSON_Delete(o);
+		if (need == A_ADMIN && strcmp(r->role, "admin") != 0)
+			return fail(r, 403, "forbidden", NULL, "this needs an administrator token");
+		if (need == A_OPERATOR && strcmp(r->role, "operator") != 0)
+			return fail(r, 403, "forbidden", NULL, "this needs a hotline operator token");
+		return 0;
+	}
+	if ((rc = store_session_get(&K.st, hash, &o)) == STORE_NOTFOUND)
+		return fail(r, 401, "unauthorized", NULL, "not logged in (unknown session)");
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	kcs_json_int(o, "id", &r->session_id);
+	kcs_json_int(o, "account_id", &r->account_id);
+	kcs_json_int(o, "created_at", &created);
+	kcs_json_int(o, "last_used_at", &last);
+	kcs_json_int(o, "revoked_at", &revoked);
+	stage = kcs_json_str(o, "stage");
+	snprintf(r->stage, sizeof r->stage, "%s", stage ? stage : "");
+	cJSON_Delete(o);
+	snprintf(r->actor, sizeof r->actor, "account:%lld", r->account_id);
+	if (revoked)
+		return fail(r, 401, "session_revoked", NULL, "the session has ended: log in again");
+	if (r->now - last >= K.cf.session_idle || r->now - created >= K.cf.session_max)
+		return fail(r, 401, "session_expired", NULL, "the session has expired: log in again");
+	if ((rc = store_session_touch(&K.st, r->session_id, r->now)) != STORE_OK)
+		return store_fail(r, rc);
+	r->keep = 1; /* the touch stands even if the request fails */
+	if (need == A_SDRM_STEP && strcmp(r->stage, "sdrm") != 0)
+		return fail(r, 403, "wrong_stage", NULL, strcmp(r->stage, "password") == 0
+		    ? "change the temporary password first" : "the SDRM step is already done");
+	if (need == A_FULL && strcmp(r->stage, "full") != 0)
+		return fail(r, 403, "login_incomplete", NULL, strcmp(r->stage, "password") == 0
+		    ? "change the temporary password first"
+		    : "finish logging in with the SDRM ID and SDRM password first");
+	return 0;
+}
+
+static int
+dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
+{
+	const struct route *rt = NULL;
+	int path_known = 0, status;
+
+	for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+		const char *arg = NULL;
+
+		if (match(routes[i].path, r->path, &arg)) {
+			path_known = 1;
+			if (strcmp(routes[i].method, r->method) == 0) {
+				rt = &routes[i];
+				r->arg = arg;
+				break;
+			}
+		}
+	}
+	if (!rt)
+		return path_known ? fail(r, 405, "method_not_allowed", NULL, "%s is not allowed here", r->method)
+				  : fail(r, 404, "no_route", NULL, "no such resource: %s", r->path);
+	if (x->too_large)
+		return fail(r, 413, "too_large", NULL, "the request body is larger than %ld bytes", K.cf.max_body);
+	if (x->len) {
+		const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+
+		if (ct && strncasecmp(ct, "application/json", 16) != 0)
+			return fail(r, 415, "unsupported_media_type", NULL, "send application/json");
+		if (!(r->in = kcs_json_parse(x->body, x->len)))
+			return fail(r, 400, "malformed_json", NULL, "%s", kcs_errmsg());
+	} else if (strcmp(r->method, "POST") == 0) {
+		r->in = cJSON_CreateObject();
+	}
+	r->query_token = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token");
+	if (store_begin(&K.st) != STORE_OK)
+		return fail(r, 503, "unavailable", NULL, "the store is busy; try again");
+	status = authenticate(r, c, rt->auth);
+	if (status == 0)
+		status = rt->fn(r);
+	if (status < 400 || r->keep) {
+		if (store_commit(&K.st) != STORE_OK) {
+			outbox_unspool(r);
+			cJSON_Delete(r->out);
+			r->out = NULL;
+			return fail(r, 500, "internal", NULL, "the change could not be stored");
+		}
+		/* a kept failure stands, but the messages of a failed change go */
+		if (status >= 400)
+			outbox_unspool(r);
+	} else {
+		store_rollback(&K.st);
+		outbox_unspool(r);
+	}
+	for (int i = 0; i < r->nspooled; i++)
+		free(r->spooled[i]);
+	r->nspooled = 0;
+	return status;
+}
+
+/* Stored times are seconds; answers give them as ISO 8601 (UTC). */
+static void
+iso_times(cJSON *o)
+{
+	for (cJSON *it = o->child, *next; it; it = next) {
+		size_t n = it->string ? strlen(it->string) : 0;
+
+		next = it->next;
+		if (cJSON_IsNumber(it) && n > 3 && strcmp(it->string + n - 3, "_at") == 0) {
+			char when[21];
+
+			kcs_time_iso((time_t)it->valuedouble, when);
+			cJSON_ReplaceItemInObjectCaseSensitive(o, it->string, cJSON_CreateString(when));
+		} else if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
+			iso_times(it);
+		}
+	}
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *c, struct req *r, int status)
+{
+	struct MHD_Response *resp;
+	char *text;
+	const char *type = "application/json";
+	enum MHD_Result ret;
+
+	if (r->html) {
+		text = r->html;
+		r->html = NULL;
+		type = "text/html; charset=utf-8";
+	} else if (status >= 400) {
+		cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+
+		cJSON_AddStringToObject(e, "code", r->ecode[0] ? r->ecode : "error");
+		cJSON_AddStringToObject(e, "message", r->emsg[0] ? r->emsg : reason(status));
+		if (r->efield[0])
+			cJSON_AddStringToObject(e, "field", r->efield);
+		text = kcs_json_dump(o);
+		cJSON_Delete(o);
+	} else {
+		if (!r->out)
+			r->out = cJSON_CreateObject();
+		iso_times(r->out);
+		text = kcs_json_dump(r->out);
+	}
+	if (!text)
+		return MHD_NO;
+	if (strcmp(type, "application/json") == 0) {
+		size_t n = strlen(text);
+		char *t = realloc(text, n + 2);
+
+		if (t) {
+			text = t;
+			memcpy(text + n, "\n", 2);
+		}
+	}
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", type);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->html)
+		MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'");
+	ret = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void
+log_request(struct req *r, struct conn *x, int status)
+{
+	struct timespec end;
+	char when[21];
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	ms = (end.tv_sec - x->start.tv_sec) * 1000 + (end.tv_nsec - x->start.tv_nsec) / 1000000;
+	kcs_time_iso((time_t)r->now, when);
+	/* the path only: a query string may carry a token */
+	fprintf(stderr, "%s %s %s %s %d %ldms%s%s\n", when, r->ip, r->method, r->path, status, ms,
+	    r->ecode[0] ? " " : "", r->ecode);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+    const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct conn *x = *con_cls;
+	struct req r;
+	const union MHD_ConnectionInfo *ci;
+	enum MHD_Result ret;
+	int status;
+
+	(void)cls;
+	(void)version;
+	if (!x) {
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+
+		if (!(x = calloc(1, sizeof *x)))
+			return MHD_NO;
+		clock_gettime(CLOCK_MONOTONIC, &x->start);
+		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)K.cf.max_body)
+			x->too_large = 1;
+		*con_cls = x;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		size_t n = *upload_size;
+
+		if (!x->too_large && x->len + n > (size_t)K.cf.max_body) {
+			x->too_large = 1;
+			free(x->body);
+			x->body = NULL;
+			x->len = x->cap = 0;
+		}
+		if (!x->too_large) {
+			if (x->len + n + 1 > x->cap) {
+				size_t cap = (x->len + n + 1) * 2;
+				char *b = realloc(x->body, cap);
+
+				if (!b)
+					return MHD_NO;
+				x->body = b;
+				x->cap = cap;
+			}
+			memcpy(x->body + x->len, upload, n);
+			x->len += n;
+			x->body[x->len] = '\0';
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	memset(&r, 0, sizeof r);
+	r.method = method;
+	r.path = url;
+	r.now = (long long)time(NULL);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r.ip, sizeof r.ip);
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r.ip, sizeof r.ip);
+	}
+	if (!r.ip[0])
+		snprintf(r.ip, sizeof r.ip, "-");
+	status = dispatch(&r, c, x);
+	ret = respond(c, &r, status);
+	log_request(&r, x, status);
+	if (r.in) {
+		/* request bodies carry passwords: wipe them */
+		if (x->body)
+			sodium_memzero(x->body, x->len);
+		cJSON_Delete(r.in);
+	}
+	cJSON_Delete(r.out);
+	free(r.html);
+	return ret;
+}
+
+static void
+on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct conn *x = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (x) {
+		if (x->body) {
+			sodium_memzero(x->body, x->cap);
+			free(x->body);
+		}
+		free(x);
+	}
+	*con_cls = NULL;
+}
+
+struct MHD_Daemon *
+kcsd_http_start(const struct sockaddr *sa, const char *cert, const char *key)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+
+	if (sa->sa_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (cert)
+		flags |= MHD_USE_TLS;
+	struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_SOCK_ADDR, 0, (void *)sa },
+		{ MHD_OPTION_THREAD_POOL_SIZE, K.cf.threads, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, K.cf.connection_timeout, NULL },
+		{ MHD_OPTION_CONNECTION_LIMIT, K.cf.connection_limit, NULL },
+		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, K.cf.per_ip_limit, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL },
+		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_done, NULL },
+		{ cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)cert },
+		{ cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}

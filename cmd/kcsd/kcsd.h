@@ -1,0 +1,170 @@
+/* kcsd.h: the daemon's internal interfaces: store, outbox, audit, routes. */
+#ifndef KCSD_H
+#define KCSD_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "kcs.h"
+
+/* store.c: every SQL statement of kcs lives there. Rows come back as cJSON
+ * objects (column name -> value). Calls happen between store_begin and
+ * store_commit/store_rollback, which hold the store's lock. */
+enum { STORE_OK = 0, STORE_ERROR = -1, STORE_CONFLICT = -2, STORE_NOTFOUND = -3 };
+
+struct store {
+	sqlite3 *db;
+	pthread_mutex_t mu;
+	uint8_t audit_key[KCS_KEY_LEN];
+	char errmsg[256];
+};
+
+int store_open(struct store *st, const char *path, int create);
+void store_close(struct store *st);
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+void store_rollback(struct store *st);
+
+int store_operator_add(struct store *st, const char *name, const char *role,
+    const char *token_hash, long long now, long long *id);
+int store_operator_by_token(struct store *st, const char *token_hash, cJSON **row);
+int store_operator_list(struct store *st, cJSON **rows);
+int store_operator_get(struct store *st, long long id, cJSON **row);
+int store_operator_remove(struct store *st, long long id, long long now);
+int store_admin_count(struct store *st, long long *n);
+
+int store_sdrm_add(struct store *st, const char *sdrm_id, const char *pwhash, long long now);
+int store_sdrm_get(struct store *st, const char *sdrm_id, cJSON **row);
+int store_sdrm_remove(struct store *st, const char *sdrm_id);
+
+int store_account_add(struct store *st, const cJSON *form, long long now, long long *id);
+int store_account_get(struct store *st, long long id, cJSON **row);
+int store_account_by_email(struct store *st, const char *email, cJSON **row);
+int store_account_by_sdrm(struct store *st, const char *sdrm_id, cJSON **row);
+int store_account_email_verified(struct store *st, long long id);
+int store_account_address_verified(struct store *st, long long id);
+int store_account_password(struct store *st, long long id, const char *pwhash, int must_change);
+
+int store_code_add(struct store *st, long long account, const char *purpose,
+    const char *hash, long long now, long long expires);
+int store_code_find(struct store *st, const char *purpose, const char *hash,
+    long long now, cJSON **row);
+int store_code_live(struct store *st, long long account, const char *purpose,
+    long long now, cJSON **row);
+int store_code_use(struct store *st, long long id, long long now);
+int store_code_void(struct store *st, long long account, const char *purpose, long long now);
+
+int store_session_add(struct store *st, long long account, const char *hash,
+    const char *stage, long long now);
+int store_session_get(struct store *st, const char *hash, cJSON **row);
+int store_session_touch(struct store *st, long long id, long long now);
+int store_session_stage(struct store *st, long long id, const char *stage);
+int store_session_revoke(struct store *st, long long id, long long now);
+int store_session_revoke_all(struct store *st, long long account, long long now);
+
+int store_failures_get(struct store *st, const char *key, cJSON **row);
+int store_failure_add(struct store *st, const char *key, long long limit,
+    long long cooldown, long long now, long long *failures);
+int store_failures_clear(struct store *st, const char *key);
+
+int store_disclaimer_current(struct store *st, const char *kind, cJSON **row);
+int store_acceptance_add(struct store *st, long long account, const char *kind,
+    long long version, long long now, long long *id);
+
+int store_outbox_add(struct store *st, const char *kind, const char *to, const char *subject,
+    const uint8_t *sealed, size_t len, const char *file, long long now, long long *id);
+int store_outbox_list(struct store *st, cJSON **rows);
+int store_outbox_get(struct store *st, long long id, cJSON **row);
+
+int store_audit(struct store *st, const char *actor, const char *event,
+    const char *subject, const cJSON *detail, long long now);
+int store_audit_verify(struct store *st, long long *entries, long long *bad_id);
+
+/* The daemon's settings (kcs.conf(5)) and keys. */
+struct kcsd_conf {
+	char db[1024], key_file[1024], spool[1024], listen[256], public_url[512];
+	char tls_cert[1024], tls_key[1024], mail_from[256];
+	long threads, max_body, connection_timeout, connection_limit, per_ip_limit;
+	long session_idle, session_max, email_link_lifetime, reset_lifetime;
+	long lockout_failures, lockout_cooldown;
+	unsigned long long argon2_ops;
+	size_t argon2_mem;
+};
+
+struct kcsd {
+	struct store st;
+	struct kcsd_conf cf;
+	uint8_t pepper[KCS_KEY_LEN];
+	uint8_t master[KCS_KEY_LEN];
+	char dummy_hash[256]; /* verified against when an account is unknown */
+};
+
+extern struct kcsd K;
+
+int kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist);
+int kcsd_key_create(const char *path);
+int kcsd_key_load(const char *path, uint8_t pepper[KCS_KEY_LEN], uint8_t master[KCS_KEY_LEN]);
+
+/* A request as handlers see it. */
+struct req {
+	const char *method, *path, *arg; /* arg: the last path segment of a wildcard route */
+	const char *query_token;         /* ?token= of /verify-email */
+	cJSON *in;                       /* request body (an object) or NULL */
+	char ip[64];
+	long long now;
+	/* who is asking */
+	long long op_id, account_id, session_id;
+	char role[16], stage[16], actor[96];
+	/* the answer */
+	cJSON *out;
+	char *html;
+	int keep; /* commit even though the answer is an error (failure counters) */
+	char ecode[32], efield[64], emsg[400];
+	char *spooled[8]; /* spool files written in this transaction */
+	int nspooled;
+};
+
+int fail(struct req *r, int status, const char *code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+int store_fail(struct req *r, int rc);
+/* writes the audit entry (detail is consumed); a failure fails the change */
+int audit_event(struct req *r, const char *event, const char *subject, cJSON *detail);
+
+/* outbox.c */
+int outbox_email(struct req *r, const char *to, const char *subject, const char *body);
+int outbox_letter(struct req *r, const char *to_name, const char *address_block, const char *body);
+int outbox_open(struct req *r, long long id, cJSON **msg);
+void outbox_unspool(struct req *r);
+
+/* handlers */
+int h_health(struct req *r);
+int h_disclaimer(struct req *r);
+int h_operator_add(struct req *r);
+int h_operator_list(struct req *r);
+int h_operator_remove(struct req *r);
+int h_sdrm_add(struct req *r);
+int h_sdrm_remove(struct req *r);
+int h_outbox_list(struct req *r);
+int h_outbox_get(struct req *r);
+int h_audit_verify(struct req *r);
+int h_register(struct req *r);
+int h_verify_email(struct req *r);
+int h_login(struct req *r);
+int h_login_sdrm(struct req *r);
+int h_password(struct req *r);
+int h_logout(struct req *r);
+int h_status(struct req *r);
+int h_verify_address(struct req *r);
+int h_reset_request(struct req *r);
+int h_reset_confirm(struct req *r);
+
+/* fields.c: input validation, each error naming its field */
+int only_fields(struct req *r, const char *const *allowed);
+int want_str(struct req *r, const char *name, size_t min, size_t max, int required, const char **out);
+int want_text(struct req *r, const char *name, size_t max, int required, const char **out);
+int valid_email(struct req *r, const char *field, const char *in, char *out, size_t n);
+int valid_sdrm_id(struct req *r, const char *field, const char *in);
+int valid_password(struct req *r, const char *field, const char *pw);
+int hash_password(struct req *r, const char *pw, char out[128]);
+
+#endif

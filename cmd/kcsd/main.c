@@ -1,0 +1,217 @@
+/* kcsd: the Key Coding System daemon. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "kcsd.h"
+
+struct kcsd K;
+
+struct MHD_Daemon *kcsd_http_start(const struct sockaddr *sa, const char *cert, const char *key);
+
+static const char usage[] =
+    "usage: kcsd [-c FILE] [--db FILE] [--key FILE] [--spool DIR] [--listen ADDR:PORT]\n"
+    "            [--tls-cert FILE --tls-key FILE] [--url-file FILE]\n"
+    "\n"
+    "The Key Coding System daemon: holds all state and enforces every rule.\n"
+    "\n"
+    "  -c, --config FILE    settings (kcs.conf(5)); default /etc/kcs/kcs.conf if present\n"
+    "      --db FILE        the SQLite store, made by 'kcs-admin init'\n"
+    "      --key FILE       the server key file (default: kcs.key beside the store)\n"
+    "      --spool DIR      where e-mails and letters are written (default: spool beside the store)\n"
+    "      --listen ADDR:PORT  address to serve (default 127.0.0.1:8425; port 0 picks a free one);\n"
+    "                       an address other than loopback needs TLS\n"
+    "      --tls-cert FILE  serve HTTPS with this PEM certificate (chain)\n"
+    "      --tls-key FILE   and this PEM private key\n"
+    "      --url-file FILE  write the URL served to FILE once listening\n"
+    "  -h, --help           show this help\n"
+    "  -V, --version        show the version\n"
+    "\n"
+    "Exit status: 0 stopped cleanly, 2 usage, 3 bad configuration, 5 cannot listen, 6 failure.\n";
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len;
+
+	if (!f) {
+		kcs_fail(KCS_EINVALID, NULL, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (kcs_read_all(f, &buf, &len, 1 << 20) != KCS_OK)
+		buf = NULL;
+	fclose(f);
+	return buf;
+}
+
+static int
+resolve(const char *listen, struct sockaddr_storage *ss, char *host, size_t hn, int *port)
+{
+	char buf[256], *h = buf, *p;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+	int e;
+
+	snprintf(buf, sizeof buf, "%s", listen);
+	if (*h == '[') {
+		h++;
+		if (!(p = strchr(h, ']')) || p[1] != ':')
+			return kcs_fail(KCS_EUSAGE, "listen", "expected [ADDRESS]:PORT");
+		*p = '\0';
+		p += 2;
+	} else {
+		if (!(p = strrchr(h, ':')))
+			return kcs_fail(KCS_EUSAGE, "listen", "expected ADDRESS:PORT");
+		*p++ = '\0';
+	}
+	if (!*p || strspn(p, "0123456789") != strlen(p) || atoi(p) > 65535)
+		return kcs_fail(KCS_EUSAGE, "listen", "'%s' is not a port number", p);
+	if ((e = getaddrinfo(h, p, &hints, &res)) != 0)
+		return kcs_fail(KCS_EUSAGE, "listen", "%s: %s", h, gai_strerror(e));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	snprintf(host, hn, ss->ss_family == AF_INET6 ? "[%s]" : "%s", h);
+	*port = atoi(p);
+	return KCS_OK;
+}
+
+static int
+is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)(const void *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr);
+	return 0;
+}
+
+static int
+run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "db", required_argument, NULL, 'd' },
+		{ "key", required_argument, NULL, 'k' }, { "spool", required_argument, NULL, 's' },
+		{ "listen", required_argument, NULL, 'l' }, { "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' }, { "url-file", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
+	};
+	const char *config = NULL, *db = NULL, *key = NULL, *spool = NULL, *listen = NULL;
+	const char *cert = NULL, *tkey = NULL, *url_file = NULL;
+	char *cert_pem = NULL, *key_pem = NULL, host[300], url[400], dir[1024];
+	struct sockaddr_storage ss;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+	sigset_t set;
+	int c, port = 0, sig, rc;
+
+	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'd': db = optarg; break;
+		case 'k': key = optarg; break;
+		case 's': spool = optarg; break;
+		case 'l': listen = optarg; break;
+		case 'C': cert = optarg; break;
+		case 'K': tkey = optarg; break;
+		case 'u': url_file = optarg; break;
+		case 'h': fputs(usage, stdout); return KCS_OK;
+		case 'V': puts("kcsd " KCS_VERSION); return KCS_OK;
+		default: return kcs_usage_error("unknown option");
+		}
+	}
+	if (optind != argc)
+		return kcs_usage_error("unexpected argument '%s'", argv[optind]);
+	if (kcsd_conf_load(&K.cf, config ? config : "/etc/kcs/kcs.conf", config != NULL) != KCS_OK)
+		return kcs_errcode();
+#define SET(flag, field) if (flag) snprintf(K.cf.field, sizeof K.cf.field, "%s", flag)
+	SET(db, db);
+	SET(key, key_file);
+	SET(spool, spool);
+	SET(listen, listen);
+	SET(cert, tls_cert);
+	SET(tkey, tls_key);
+#undef SET
+	if (!K.cf.db[0])
+		return kcs_usage_error("no store: give --db or db in the configuration");
+	snprintf(dir, sizeof dir, "%s", K.cf.db);
+	if (!K.cf.key_file[0])
+		snprintf(K.cf.key_file, sizeof K.cf.key_file, "%s/kcs.key", dirname(dir));
+	snprintf(dir, sizeof dir, "%s", K.cf.db);
+	if (!K.cf.spool[0])
+		snprintf(K.cf.spool, sizeof K.cf.spool, "%s/spool", dirname(dir));
+	if (!K.cf.tls_cert[0] != !K.cf.tls_key[0])
+		return kcs_usage_error("TLS needs both --tls-cert and --tls-key");
+	if ((rc = resolve(K.cf.listen, &ss, host, sizeof host, &port)) != KCS_OK)
+		return rc;
+	if (!is_loopback(&ss) && !K.cf.tls_cert[0])
+		return kcs_fail(KCS_EUSAGE, "listen",
+		    "%s is not a loopback address: serving it needs TLS (--tls-cert, --tls-key)", K.cf.listen);
+	if (kcs_crypto_init() != KCS_OK || kcsd_key_load(K.cf.key_file, K.pepper, K.master) != KCS_OK)
+		return kcs_errcode();
+	memcpy(K.st.audit_key, K.pepper, KCS_KEY_LEN);
+	if (K.cf.tls_cert[0] && (!(cert_pem = slurp(K.cf.tls_cert)) || !(key_pem = slurp(K.cf.tls_key))))
+		return kcs_errcode();
+	if (store_open(&K.st, K.cf.db, 0) != STORE_OK)
+		return kcs_fail(KCS_EINVALID, "db", "%s", K.st.errmsg);
+	{
+		char pw[32];
+
+		randombytes_buf(pw, sizeof pw);
+		if (crypto_pwhash_str(K.dummy_hash, pw, sizeof pw, K.cf.argon2_ops, K.cf.argon2_mem) != 0)
+			return kcs_fail(KCS_EINTERNAL, NULL, "out of memory (argon2_memlimit_kib too high?)");
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (!(d = kcsd_http_start((struct sockaddr *)&ss, cert_pem, key_pem))) {
+		store_close(&K.st);
+		return kcs_fail(KCS_EUNREACHABLE, "listen", "cannot listen on %s", K.cf.listen);
+	}
+	if ((info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)) && info->port)
+		port = info->port;
+	snprintf(url, sizeof url, "%s://%s:%d", K.cf.tls_cert[0] ? "https" : "http", host, port);
+	if (!K.cf.public_url[0])
+		snprintf(K.cf.public_url, sizeof K.cf.public_url, "%s", url);
+	fprintf(stderr, "kcsd: listening on %s (store %s)\n", url, K.cf.db);
+	if (url_file) {
+		char line[420];
+
+		snprintf(line, sizeof line, "%s\n", url);
+		if (kcs_write_private(url_file, line, strlen(line)) != KCS_OK) {
+			MHD_stop_daemon(d);
+			store_close(&K.st);
+			return kcs_errcode();
+		}
+	}
+	while (sigwait(&set, &sig) != 0)
+		;
+	fprintf(stderr, "kcsd: %s: shutting down\n", strsignal(sig));
+	MHD_stop_daemon(d);
+	store_close(&K.st);
+	sodium_memzero(&K.pepper, sizeof K.pepper);
+	sodium_memzero(&K.master, sizeof K.master);
+	if (key_pem)
+		sodium_memzero(key_pem, strlen(key_pem));
+	free(cert_pem);
+	free(key_pem);
+	return KCS_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	kcs_setprog(argv[0]);
+	return kcs_finish(run(argc, argv));
+}

@@ -1,0 +1,707 @@
+/* store.c: the SQLite store. All SQL of kcs is here, behind the small
+ * interface of kcsd.h, so that another engine can be added beside it. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "kcsd.h"
+
+extern const char *const kcsd_migrations[];
+
+static void
+seterr(struct store *st, const char *what)
+{
+	snprintf(st->errmsg, sizeof st->errmsg, "%s: %s", what, sqlite3_errmsg(st->db));
+	fprintf(stderr, "kcsd: store: %s\n", st->errmsg);
+}
+
+/* Binds by a type string: s (const char *, NULL binds NULL), i (long long),
+ * b (const void *, size_t). */
+static sqlite3_stmt *
+prep(struct store *st, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *s;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		seterr(st, "prepare");
+		return NULL;
+	}
+	for (int i = 0; types[i]; i++) {
+		int rc;
+
+		switch (types[i]) {
+		case 's': {
+			const char *v = va_arg(ap, const char *);
+
+			rc = v ? sqlite3_bind_text(s, i + 1, v, -1, SQLITE_TRANSIENT)
+			       : sqlite3_bind_null(s, i + 1);
+			break;
+		}
+		case 'i':
+			rc = sqlite3_bind_int64(s, i + 1, va_arg(ap, long long));
+			break;
+		case 'b': {
+			const void *p = va_arg(ap, const void *);
+			size_t n = va_arg(ap, size_t);
+
+			rc = sqlite3_bind_blob(s, i + 1, p, (int)n, SQLITE_TRANSIENT);
+			break;
+		}
+		default:
+			rc = SQLITE_MISUSE;
+		}
+		if (rc != SQLITE_OK) {
+			seterr(st, "bind");
+			sqlite3_finalize(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+/* A statement without rows: the number of changed rows, or STORE_*. */
+static int
+run(struct store *st, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	sqlite3_stmt *s;
+	int rc;
+
+	va_start(ap, types);
+	s = prep(st, sql, types, ap);
+	va_end(ap);
+	if (!s)
+		return STORE_ERROR;
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_DONE)
+		return sqlite3_changes(st->db);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		snprintf(st->errmsg, sizeof st->errmsg, "%s", sqlite3_errmsg(st->db));
+		return STORE_CONFLICT;
+	}
+	seterr(st, "step");
+	return STORE_ERROR;
+}
+
+static cJSON *
+row_object(sqlite3_stmt *s)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	for (int i = 0; o && i < sqlite3_column_count(s); i++) {
+		const char *name = sqlite3_column_name(s, i);
+
+		switch (sqlite3_column_type(s, i)) {
+		case SQLITE_INTEGER:
+			cJSON_AddNumberToObject(o, name, (double)sqlite3_column_int64(s, i));
+			break;
+		case SQLITE_FLOAT:
+			cJSON_AddNumberToObject(o, name, sqlite3_column_double(s, i));
+			break;
+		case SQLITE_TEXT:
+			cJSON_AddStringToObject(o, name, (const char *)sqlite3_column_text(s, i));
+			break;
+		case SQLITE_BLOB: {
+			int n = sqlite3_column_bytes(s, i);
+			char *hex = malloc(2 * (size_t)n + 1);
+
+			if (hex) {
+				kcs_hex_encode(sqlite3_column_blob(s, i), (size_t)n, hex);
+				cJSON_AddStringToObject(o, name, hex);
+				free(hex);
+			}
+			break;
+		}
+		default:
+			cJSON_AddNullToObject(o, name);
+		}
+	}
+	return o;
+}
+
+/* Rows as objects: with many, an array in *out; else the first row. */
+static int
+query(struct store *st, cJSON **out, int many, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *s = prep(st, sql, types, ap);
+	cJSON *arr = many ? cJSON_CreateArray() : NULL;
+	int rc;
+
+	*out = NULL;
+	if (!s) {
+		cJSON_Delete(arr);
+		return STORE_ERROR;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		cJSON *o = row_object(s);
+
+		if (!many) {
+			*out = o;
+			sqlite3_finalize(s);
+			return STORE_OK;
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
+	if (rc != SQLITE_DONE) {
+		seterr(st, "step");
+		sqlite3_finalize(s);
+		cJSON_Delete(arr);
+		return STORE_ERROR;
+	}
+	sqlite3_finalize(s);
+	*out = arr;
+	return many ? STORE_OK : STORE_NOTFOUND;
+}
+
+static int
+row(struct store *st, cJSON **out, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = query(st, out, 0, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int
+rows(struct store *st, cJSON **out, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = query(st, out, 1, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int
+changed(int rc)
+{
+	return rc < 0 ? rc : rc == 0 ? STORE_NOTFOUND : STORE_OK;
+}
+
+static int
+migrate(struct store *st)
+{
+	sqlite3_stmt *s;
+	int version = 0;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK) {
+		seterr(st, "user_version");
+		return STORE_ERROR;
+	}
+	if (sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	for (int v = version; kcsd_migrations[v]; v++) {
+		char sql[64];
+
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+		if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(st->db, kcsd_migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			seterr(st, "migration");
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			return STORE_ERROR;
+		}
+	}
+	return STORE_OK;
+}
+
+int
+store_open(struct store *st, const char *path, int create)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+
+	memset(st->errmsg, 0, sizeof st->errmsg);
+	if (!create && access(path, F_OK) != 0) {
+		snprintf(st->errmsg, sizeof st->errmsg, "%s: %s (create it with kcs-admin init)",
+		    path, strerror(errno));
+		return STORE_ERROR;
+	}
+	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+		snprintf(st->errmsg, sizeof st->errmsg, "%s: %s", path,
+		    st->db ? sqlite3_errmsg(st->db) : "cannot open");
+		sqlite3_close(st->db);
+		st->db = NULL;
+		return STORE_ERROR;
+	}
+	pthread_mutex_init(&st->mu, NULL);
+	sqlite3_busy_timeout(st->db, 5000);
+	if (sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	    " PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;", NULL, NULL, NULL) != SQLITE_OK ||
+	    migrate(st) != STORE_OK) {
+		if (!st->errmsg[0])
+			seterr(st, "open");
+		store_close(st);
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st->db) {
+		sqlite3_close(st->db);
+		pthread_mutex_destroy(&st->mu);
+	}
+	st->db = NULL;
+}
+
+int
+store_begin(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		seterr(st, "begin");
+		pthread_mutex_unlock(&st->mu);
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+int
+store_commit(struct store *st)
+{
+	int rc = STORE_OK;
+
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		seterr(st, "commit");
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		rc = STORE_ERROR;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+void
+store_rollback(struct store *st)
+{
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* operators */
+
+int
+store_operator_add(struct store *st, const char *name, const char *role,
+    const char *token_hash, long long now, long long *id)
+{
+	int rc = run(st, "INSERT INTO operators (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)",
+	    "sssi", name, role, token_hash, now);
+
+	if (rc < 0)
+		return rc;
+	*id = sqlite3_last_insert_rowid(st->db);
+	return STORE_OK;
+}
+
+int
+store_operator_by_token(struct store *st, const char *token_hash, cJSON **out)
+{
+	return row(st, out, "SELECT id, name, role FROM operators"
+	    " WHERE token_hash = ? AND removed_at IS NULL", "s", token_hash);
+}
+
+int
+store_operator_get(struct store *st, long long id, cJSON **out)
+{
+	return row(st, out, "SELECT id, name, role, created_at FROM operators"
+	    " WHERE id = ? AND removed_at IS NULL", "i", id);
+}
+
+int
+store_operator_list(struct store *st, cJSON **out)
+{
+	return rows(st, out, "SELECT id, name, role, created_at FROM operators"
+	    " WHERE removed_at IS NULL ORDER BY id", "");
+}
+
+int
+store_operator_remove(struct store *st, long long id, long long now)
+{
+	return changed(run(st, "UPDATE operators SET removed_at = ? WHERE id = ? AND removed_at IS NULL",
+	    "ii", now, id));
+}
+
+int
+store_admin_count(struct store *st, long long *n)
+{
+	cJSON *o;
+	int rc = row(st, &o, "SELECT count(*) AS n FROM operators"
+	    " WHERE role = 'admin' AND removed_at IS NULL", "");
+
+	if (rc == STORE_OK)
+		kcs_json_int(o, "n", n);
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* the SDRM directory */
+
+int
+store_sdrm_add(struct store *st, const char *sdrm_id, const char *pwhash, long long now)
+{
+	int rc = run(st, "INSERT INTO sdrm (sdrm_id, pwhash, created_at) VALUES (?, ?, ?)",
+	    "ssi", sdrm_id, pwhash, now);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+int
+store_sdrm_get(struct store *st, const char *sdrm_id, cJSON **out)
+{
+	return row(st, out, "SELECT sdrm_id, pwhash FROM sdrm WHERE sdrm_id = ?", "s", sdrm_id);
+}
+
+int
+store_sdrm_remove(struct store *st, const char *sdrm_id)
+{
+	return changed(run(st, "DELETE FROM sdrm WHERE sdrm_id = ?", "s", sdrm_id));
+}
+
+/* accounts */
+
+#define ACCOUNT_COLUMNS "id, sdrm_id, email, last_name, first_name, company, address, city," \
+	" state, zip, phone, comments, time_zone, pwhash, must_change, email_verified," \
+	" address_verified, created_at"
+
+int
+store_account_add(struct store *st, const cJSON *f, long long now, long long *id)
+{
+#define F(n) kcs_json_str(f, n)
+	int rc = run(st, "INSERT INTO accounts (sdrm_id, email, last_name, first_name, company,"
+	    " address, city, state, zip, phone, comments, time_zone, created_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "ssssssssssssi",
+	    F("sdrm_id"), F("email"), F("last_name"), F("first_name"), F("company"), F("address"),
+	    F("city"), F("state"), F("zip"), F("phone"), F("comments"), F("time_zone"), now);
+#undef F
+
+	if (rc < 0)
+		return rc;
+	*id = sqlite3_last_insert_rowid(st->db);
+	return STORE_OK;
+}
+
+int
+store_account_get(struct store *st, long long id, cJSON **out)
+{
+	return row(st, out, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE id = ?", "i", id);
+}
+
+int
+store_account_by_email(struct store *st, const char *email, cJSON **out)
+{
+	return row(st, out, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE email = ?", "s", email);
+}
+
+int
+store_account_by_sdrm(struct store *st, const char *sdrm_id, cJSON **out)
+{
+	return row(st, out, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE sdrm_id = ?", "s", sdrm_id);
+}
+
+int
+store_account_email_verified(struct store *st, long long id)
+{
+	return changed(run(st, "UPDATE accounts SET email_verified = 1 WHERE id = ?", "i", id));
+}
+
+int
+store_account_address_verified(struct store *st, long long id)
+{
+	return changed(run(st, "UPDATE accounts SET address_verified = 1 WHERE id = ?", "i", id));
+}
+
+int
+store_account_password(struct store *st, long long id, const char *pwhash, int must_change)
+{
+	return changed(run(st, "UPDATE accounts SET pwhash = ?, must_change = ? WHERE id = ?",
+	    "sii", pwhash, (long long)must_change, id));
+}
+
+/* single-use codes: e-mail links, reset codes, address codes */
+
+int
+store_code_add(struct store *st, long long account, const char *purpose,
+    const char *hash, long long now, long long expires)
+{
+	int rc = expires
+	    ? run(st, "INSERT INTO codes (account_id, purpose, hash, created_at, expires_at)"
+		" VALUES (?, ?, ?, ?, ?)", "issii", account, purpose, hash, now, expires)
+	    : run(st, "INSERT INTO codes (account_id, purpose, hash, created_at)"
+		" VALUES (?, ?, ?, ?)", "issi", account, purpose, hash, now);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+int
+store_code_find(struct store *st, const char *purpose, const char *hash, long long now, cJSON **out)
+{
+	return row(st, out, "SELECT id, account_id FROM codes WHERE purpose = ? AND hash = ?"
+	    " AND used_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", "ssi", purpose, hash, now);
+}
+
+int
+store_code_live(struct store *st, long long account, const char *purpose, long long now, cJSON **out)
+{
+	return row(st, out, "SELECT id, hash FROM codes WHERE account_id = ? AND purpose = ?"
+	    " AND used_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+	    " ORDER BY id DESC LIMIT 1", "isi", account, purpose, now);
+}
+
+int
+store_code_use(struct store *st, long long id, long long now)
+{
+	return changed(run(st, "UPDATE codes SET used_at = ? WHERE id = ? AND used_at IS NULL",
+	    "ii", now, id));
+}
+
+int
+store_code_void(struct store *st, long long account, const char *purpose, long long now)
+{
+	int rc = run(st, "UPDATE codes SET used_at = ? WHERE account_id = ? AND purpose = ?"
+	    " AND used_at IS NULL", "iis", now, account, purpose);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+/* sessions */
+
+int
+store_session_add(struct store *st, long long account, const char *hash, const char *stage, long long now)
+{
+	int rc = run(st, "INSERT INTO sessions (account_id, token_hash, stage, created_at, last_used_at)"
+	    " VALUES (?, ?, ?, ?, ?)", "issii", account, hash, stage, now, now);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+int
+store_session_get(struct store *st, const char *hash, cJSON **out)
+{
+	return row(st, out, "SELECT id, account_id, stage, created_at, last_used_at, revoked_at"
+	    " FROM sessions WHERE token_hash = ?", "s", hash);
+}
+
+int
+store_session_touch(struct store *st, long long id, long long now)
+{
+	return changed(run(st, "UPDATE sessions SET last_used_at = ? WHERE id = ?", "ii", now, id));
+}
+
+int
+store_session_stage(struct store *st, long long id, const char *stage)
+{
+	return changed(run(st, "UPDATE sessions SET stage = ? WHERE id = ?", "si", stage, id));
+}
+
+int
+store_session_revoke(struct store *st, long long id, long long now)
+{
+	return changed(run(st, "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+	    "ii", now, id));
+}
+
+int
+store_session_revoke_all(struct store *st, long long account, long long now)
+{
+	int rc = run(st, "UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
+	    "ii", now, account);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+/* failed attempts, per account key, whatever address they come from */
+
+int
+store_failures_get(struct store *st, const char *key, cJSON **out)
+{
+	return row(st, out, "SELECT failures, locked_until FROM login_failures WHERE key_hash = ?",
+	    "s", key);
+}
+
+int
+store_failure_add(struct store *st, const char *key, long long limit, long long cooldown,
+    long long now, long long *failures)
+{
+	cJSON *o;
+	int rc = run(st, "INSERT INTO login_failures (key_hash, failures) VALUES (?, 1)"
+	    " ON CONFLICT (key_hash) DO UPDATE SET failures = failures + 1", "s", key);
+
+	if (rc < 0)
+		return rc;
+	/* the K-th consecutive failure starts the cool-down and a new count */
+	rc = run(st, "UPDATE login_failures SET locked_until = ?, failures = 0"
+	    " WHERE key_hash = ? AND failures >= ?", "isi", now + cooldown, key, limit);
+	if (rc < 0)
+		return rc;
+	*failures = rc > 0 ? limit : 0;
+	if (rc == 0 && store_failures_get(st, key, &o) == STORE_OK) {
+		kcs_json_int(o, "failures", failures);
+		cJSON_Delete(o);
+	}
+	return STORE_OK;
+}
+
+int
+store_failures_clear(struct store *st, const char *key)
+{
+	int rc = run(st, "DELETE FROM login_failures WHERE key_hash = ?", "s", key);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+/* disclaimers */
+
+int
+store_disclaimer_current(struct store *st, const char *kind, cJSON **out)
+{
+	return row(st, out, "SELECT kind, version, text FROM disclaimers WHERE kind = ?"
+	    " ORDER BY version DESC LIMIT 1", "s", kind);
+}
+
+int
+store_acceptance_add(struct store *st, long long account, const char *kind, long long version,
+    long long now, long long *id)
+{
+	int rc = run(st, "INSERT INTO acceptances (account_id, kind, version, accepted_at)"
+	    " VALUES (?, ?, ?, ?)", "isii", account, kind, version, now);
+
+	if (rc < 0)
+		return rc;
+	if (id)
+		*id = sqlite3_last_insert_rowid(st->db);
+	return STORE_OK;
+}
+
+/* outbox */
+
+int
+store_outbox_add(struct store *st, const char *kind, const char *to, const char *subject,
+    const uint8_t *sealed, size_t len, const char *file, long long now, long long *id)
+{
+	int rc = run(st, "INSERT INTO outbox (kind, recipient, subject, sealed, file, created_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?)", "sssbsi", kind, to, subject, sealed, len, file, now);
+
+	if (rc < 0)
+		return rc;
+	*id = sqlite3_last_insert_rowid(st->db);
+	return STORE_OK;
+}
+
+int
+store_outbox_list(struct store *st, cJSON **out)
+{
+	return rows(st, out, "SELECT id, kind, recipient, subject, file, created_at, delivered_at"
+	    " FROM outbox ORDER BY id", "");
+}
+
+int
+store_outbox_get(struct store *st, long long id, cJSON **out)
+{
+	return row(st, out, "SELECT id, kind, recipient, subject, file, created_at, delivered_at, sealed"
+	    " FROM outbox WHERE id = ?", "i", id);
+}
+
+/* the audit log: each entry's hash is a keyed hash over the previous entry's
+ * hash and this entry's fields, so an edit or a removal breaks the chain. */
+
+static void
+audit_hash(struct store *st, const char *prev, long long id, long long at, const char *actor,
+    const char *event, const char *subject, const char *detail, char out[KCS_HASH_HEX])
+{
+	crypto_generichash_state h;
+	uint8_t d[32];
+	char num[64];
+	const char *parts[] = { prev, actor, event, subject, detail };
+
+	crypto_generichash_init(&h, st->audit_key, KCS_KEY_LEN, sizeof d);
+	snprintf(num, sizeof num, "%lld\n%lld\n", id, at);
+	crypto_generichash_update(&h, (const uint8_t *)num, strlen(num));
+	for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+		crypto_generichash_update(&h, (const uint8_t *)parts[i], strlen(parts[i]) + 1);
+	crypto_generichash_final(&h, d, sizeof d);
+	kcs_hex_encode(d, sizeof d, out);
+}
+
+int
+store_audit(struct store *st, const char *actor, const char *event, const char *subject,
+    const cJSON *detail, long long now)
+{
+	cJSON *last;
+	char prev[KCS_HASH_HEX] = "", hash[KCS_HASH_HEX], *d;
+	long long id = 1;
+	int rc = row(st, &last, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", "");
+
+	if (rc == STORE_ERROR)
+		return rc;
+	if (rc == STORE_OK) {
+		kcs_json_int(last, "id", &id);
+		id++;
+		snprintf(prev, sizeof prev, "%s", kcs_json_str(last, "hash"));
+		cJSON_Delete(last);
+	}
+	if (!(d = detail ? kcs_json_dump(detail) : strdup("{}")))
+		return STORE_ERROR;
+	audit_hash(st, prev, id, now, actor, event, subject ? subject : "", d, hash);
+	rc = run(st, "INSERT INTO audit (id, at, actor, event, subject, detail, prev, hash)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "iissssss", id, now, actor, event,
+	    subject ? subject : "", d, prev, hash);
+	free(d);
+	return rc < 0 ? STORE_ERROR : STORE_OK;
+}
+
+int
+store_audit_verify(struct store *st, long long *entries, long long *bad_id)
+{
+	sqlite3_stmt *s;
+	char prev[KCS_HASH_HEX] = "", hash[KCS_HASH_HEX];
+	long long expect = 1;
+	int rc;
+
+	*entries = 0;
+	*bad_id = 0;
+	if (sqlite3_prepare_v2(st->db, "SELECT id, at, actor, event, subject, detail, prev, hash"
+	    " FROM audit ORDER BY id", -1, &s, NULL) != SQLITE_OK) {
+		seterr(st, "prepare");
+		return STORE_ERROR;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		long long id = sqlite3_column_int64(s, 0);
+		const char *f[6];
+
+		for (int i = 0; i < 6; i++)
+			f[i] = (const char *)sqlite3_column_text(s, 2 + i);
+		if (!f[0] || !f[1] || !f[2] || !f[3] || !f[4] || !f[5]) {
+			*bad_id = id;
+			break;
+		}
+		audit_hash(st, prev, id, sqlite3_column_int64(s, 1), f[0], f[1], f[2], f[3], hash);
+		if (id != expect || strcmp(f[4], prev) != 0 || strlen(f[5]) != KCS_HASH_HEX - 1 ||
+		    sodium_memcmp(hash, f[5], KCS_HASH_HEX - 1) != 0) {
+			*bad_id = id;
+			break;
+		}
+		snprintf(prev, sizeof prev, "%s", f[5]);
+		expect++;
+		(*entries)++;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		seterr(st, "step");
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}

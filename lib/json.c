@@ -1,0 +1,181 @@
+/* json.c: the one JSON writer and reader of kcs, on cJSON. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kcs.h"
+
+#define STDIN_MAX (1 << 20)
+
+cJSON *
+kcs_json_parse(const char *buf, size_t len)
+{
+	const char *end = NULL;
+	cJSON *o;
+
+	if (len == 0) {
+		kcs_fail(KCS_EINVALID, NULL, "empty input: a JSON object was expected");
+		return NULL;
+	}
+	if (memchr(buf, '\0', len)) {
+		kcs_fail(KCS_EINVALID, NULL, "malformed JSON: NUL byte");
+		return NULL;
+	}
+	o = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+	if (!o) {
+		kcs_fail(KCS_EINVALID, NULL, "malformed JSON near byte %zu",
+		    end ? (size_t)(end - buf) : 0);
+		return NULL;
+	}
+	if (!cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		kcs_fail(KCS_EINVALID, NULL, "a JSON object was expected");
+		return NULL;
+	}
+	/* only white space may follow the object */
+	for (; end && end < buf + len; end++) {
+		if (!strchr(" \t\r\n", *end)) {
+			cJSON_Delete(o);
+			kcs_fail(KCS_EINVALID, NULL, "malformed JSON: data after the object");
+			return NULL;
+		}
+	}
+	return o;
+}
+
+char *
+kcs_json_dump(const cJSON *o)
+{
+	return cJSON_PrintUnformatted(o);
+}
+
+int
+kcs_json_print(FILE *f, const cJSON *o)
+{
+	char *s = kcs_json_dump(o);
+
+	if (!s)
+		return kcs_fail(KCS_EINTERNAL, NULL, "out of memory");
+	fputs(s, f);
+	fputc('\n', f);
+	free(s);
+	return KCS_OK;
+}
+
+const char *
+kcs_json_str(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int
+kcs_json_int(const cJSON *o, const char *name, long long *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+	    fabs(v->valuedouble) > 9007199254740992.0)
+		return -1;
+	*out = (long long)v->valuedouble;
+	return 0;
+}
+
+int
+kcs_json_bool(const cJSON *o, const char *name)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
+int
+kcs_read_all(FILE *f, char **buf, size_t *len, size_t max)
+{
+	size_t cap = 4096, n = 0;
+	char *b = malloc(cap + 1);
+
+	if (!b)
+		return kcs_fail(KCS_EINTERNAL, NULL, "out of memory");
+	for (;;) {
+		size_t r;
+
+		if (n == cap) {
+			char *nb;
+
+			if (cap >= max) {
+				free(b);
+				return kcs_fail(KCS_EINVALID, NULL, "input larger than %zu bytes", max);
+			}
+			cap *= 2;
+			if (!(nb = realloc(b, cap + 1))) {
+				free(b);
+				return kcs_fail(KCS_EINTERNAL, NULL, "out of memory");
+			}
+			b = nb;
+		}
+		r = fread(b + n, 1, cap - n, f);
+		n += r;
+		if (r == 0) {
+			if (ferror(f)) {
+				free(b);
+				return kcs_fail(KCS_EINTERNAL, NULL, "read: %s", strerror(errno));
+			}
+			break;
+		}
+	}
+	if (n > max) {
+		free(b);
+		return kcs_fail(KCS_EINVALID, NULL, "input larger than %zu bytes", max);
+	}
+	b[n] = '\0';
+	*buf = b;
+	*len = n;
+	return KCS_OK;
+}
+
+/* The previous command's object, when stdin is a pipe or a file; a terminal
+ * or /dev/null gives an empty object, so flags alone are enough. */
+cJSON *
+kcs_json_stdin(void)
+{
+	struct stat st;
+	char *buf;
+	size_t len, i;
+	cJSON *o;
+
+	if (fstat(STDIN_FILENO, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISREG(st.st_mode)))
+		return cJSON_CreateObject();
+	if (kcs_read_all(stdin, &buf, &len, STDIN_MAX) != KCS_OK)
+		return NULL;
+	for (i = 0; i < len && strchr(" \t\r\n", buf[i]); i++)
+		;
+	if (i == len) {
+		free(buf);
+		return cJSON_CreateObject();
+	}
+	/* a stream of objects: the last line wins, as in a pipe of one-line answers */
+	o = kcs_json_parse(buf, len);
+	if (!o) {
+		char *last = NULL, *p;
+
+		while (len > 0 && strchr(" \t\r\n", buf[len - 1]))
+			buf[--len] = '\0';
+		p = strrchr(buf, '\n');
+		if (p) {
+			last = p + 1;
+			o = kcs_json_parse(last, strlen(last));
+		}
+		if (!o) {
+			char why[256];
+
+			snprintf(why, sizeof why, "%s", kcs_errmsg());
+			kcs_fail(KCS_EINVALID, NULL, "standard input: %s", why);
+		}
+	}
+	free(buf);
+	return o;
+}

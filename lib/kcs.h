@@ -1,0 +1,121 @@
+/* kcs.h: the one public header of libkcs, shared by every kcs binary. */
+#ifndef KCS_H
+#define KCS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#define KCS_VERSION "0.1.0"
+
+/* Exit codes: the fixed table of kcs(7). */
+enum {
+	KCS_OK = 0,
+	KCS_EREFUSED = 1,     /* refused by a rule: expired, used, not found, locked, conflict */
+	KCS_EUSAGE = 2,       /* bad command line */
+	KCS_EINVALID = 3,     /* invalid input: a field fails its rules, malformed JSON */
+	KCS_EPERM = 4,        /* not permitted: authentication or authorisation failed */
+	KCS_EUNREACHABLE = 5, /* the server cannot be reached (or its TLS certificate is not trusted) */
+	KCS_EINTERNAL = 6     /* internal failure: I/O, out of memory, server error */
+};
+
+/* err.c: one error path. A failing function records the error (thread-local)
+ * with kcs_fail and returns its exit code; main hands that code to kcs_finish. */
+int kcs_fail(int code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int kcs_errcode(void);
+const char *kcs_errmsg(void);
+const char *kcs_errfield(void); /* "" when the error names no field */
+const char *kcs_errname(void);  /* server's machine-readable code, "" if none */
+void kcs_seterrname(const char *name);
+void kcs_setprog(const char *argv0);
+const char *kcs_prog(void);
+int kcs_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int kcs_finish(int rc); /* flushes stdout, reports the error, returns the exit code */
+
+/* json.c: the one JSON writer and reader (cJSON underneath). */
+cJSON *kcs_json_parse(const char *buf, size_t len); /* object only; NULL + kcs_fail */
+int kcs_json_print(FILE *f, const cJSON *o);        /* compact, one line */
+char *kcs_json_dump(const cJSON *o);                /* compact, malloc'd */
+const char *kcs_json_str(const cJSON *o, const char *name);
+int kcs_json_int(const cJSON *o, const char *name, long long *out);
+int kcs_json_bool(const cJSON *o, const char *name);
+cJSON *kcs_json_stdin(void); /* object piped on stdin, or an empty object */
+int kcs_read_all(FILE *f, char **buf, size_t *len, size_t max);
+
+/* config.c: "key = value" files, XDG paths, the session file. */
+struct kcs_conf {
+	int n;
+	char **key, **val;
+};
+int kcs_conf_load(struct kcs_conf *c, const char *path, int must_exist);
+const char *kcs_conf_get(const struct kcs_conf *c, const char *key);
+void kcs_conf_free(struct kcs_conf *c);
+int kcs_path_config(char *out, size_t n);  /* $XDG_CONFIG_HOME/kcs/config */
+int kcs_path_session(char *out, size_t n); /* $KCS_SESSION or $XDG_STATE_HOME/kcs/session */
+int kcs_mkdirs(const char *dir, int mode);
+int kcs_write_private(const char *path, const char *data, size_t len); /* 0600, atomic */
+
+/* http.c: the client of kcsd (libcurl). */
+struct kcs_client {
+	void *curl;
+	char url[512];
+	char ca_file[512];
+	char token[256];
+	long timeout;
+	int url_explicit; /* --url or KCS_URL given: a saved session does not override it */
+};
+int kcs_client_open(struct kcs_client *cl, const char *url_flag);
+int kcs_client_token(struct kcs_client *cl, const char *token_file);
+int kcs_client_session(struct kcs_client *cl); /* loads the saved session */
+int kcs_request(struct kcs_client *cl, const char *method, const char *path,
+    const cJSON *body, cJSON **out);
+void kcs_client_close(struct kcs_client *cl);
+
+/* secret.c: secrets come from a terminal (no echo), a file or a descriptor. */
+#define KCS_SECRET_MAX 1024
+struct kcs_secret_src {
+	const char *file; /* path, or NULL */
+	int fd;           /* descriptor, or -1 */
+};
+int kcs_secret_read(const struct kcs_secret_src *src, const char *prompt,
+    const char *field, char *buf, size_t cap);
+int kcs_tty_confirm(const char *text, const char *question);
+int kcs_is_tty(int fd);
+
+/* cli.c: what every client main shares. */
+int kcs_print(const cJSON *o);               /* one object, one line on stdout */
+int kcs_print_each(const cJSON *arr);        /* an array as JSON lines */
+int kcs_session_save(const char *url, const char *token);
+int kcs_session_drop(void);
+int kcs_tty_line(const char *prompt, const char *field, char *buf, size_t cap); /* echoed */
+const char *kcs_field(const cJSON *in, const char *flag, const char *name); /* flag wins */
+int kcs_parse_fd(const char *arg, const char *field, int *fd);
+
+/* vin.c: North American VIN rules. */
+int kcs_vin_parse(const char *in, char out[18]);
+
+/* code.c: human-typable codes (unambiguous alphabet, check character). */
+#define KCS_CODE_ALPHABET "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+void kcs_code_new(char *out, size_t n, int symbols);
+int kcs_code_parse(const char *in, const char *field, char *out, size_t n);
+
+/* crypto.c: libsodium helpers. */
+#define KCS_KEY_LEN 32
+#define KCS_HASH_HEX 65
+int kcs_crypto_init(void);
+void kcs_token_new(char *out, size_t n); /* 256-bit random, hex */
+void kcs_digits_new(char *out, size_t ndigits);
+void kcs_keyed_hash(const uint8_t key[KCS_KEY_LEN], const char *in, char out[KCS_HASH_HEX]);
+int kcs_hex_decode(const char *hex, uint8_t *out, size_t n);
+void kcs_hex_encode(const uint8_t *in, size_t n, char *out);
+
+/* util.c */
+void kcs_time_iso(time_t t, char out[21]);
+size_t kcs_utf8_len(const char *s); /* code points; (size_t)-1 if not valid UTF-8 */
+int kcs_has_ctrl(const char *s);
+
+#endif
