@@ -57,7 +57,7 @@ run(int argc, char **argv)
 	struct option opts[NFORM + 5];
 	const char *url = NULL, *token_file = NULL, *val[NFORM] = { 0 }, *cmd;
 	struct kcs_client cl;
-	cJSON *in, *body, *res = NULL;
+	cJSON *in = NULL, *body, *res = NULL;
 	int c, idx, rc;
 	size_t n = 0;
 
@@ -85,8 +85,11 @@ run(int argc, char **argv)
 		return kcs_usage_error("unexpected argument '%s'", argv[optind]);
 	if (strcmp(cmd, "register") != 0)
 		return kcs_usage_error("unknown command '%s'", cmd);
-	if (!(in = kcs_json_stdin()))
-		return kcs_errcode();
+	/* the piped form is read only when a required field has no flag */
+	for (size_t i = 0; i < NFORM && !in; i++)
+		if (!val[i] && strcmp(form[i][1], "company") && strcmp(form[i][1], "comments") &&
+		    !(in = kcs_json_stdin()))
+			return kcs_errcode();
 	body = cJSON_CreateObject();
 	for (size_t i = 0; i < NFORM; i++) {
 		const char *v = kcs_field(in, val[i], form[i][1]);

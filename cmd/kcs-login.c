@@ -51,7 +51,7 @@ static struct {
 } o = { .pw = { NULL, -1 }, .sdrm_pw = { NULL, -1 }, .new_pw = { NULL, -1 } };
 
 static struct kcs_client cl;
-static cJSON *in; /* a piped object: fields by name */
+static cJSON *in; /* a piped object: fields by name, read when a flag is missing */
 
 /* Adds the secret read from src to body under name. */
 static int
@@ -121,8 +121,12 @@ save(const cJSON *res)
 static int
 get_field(const char *flag, const char *name, const char *prompt, char *buf, size_t cap)
 {
-	const char *v = kcs_field(in, flag, name);
+	const char *v = flag;
 
+	if (!v && !in && !(in = kcs_json_stdin()))
+		return kcs_errcode();
+	if (!v)
+		v = kcs_json_str(in, name);
 	if (v) {
 		snprintf(buf, cap, "%s", v);
 		return KCS_OK;
@@ -381,7 +385,7 @@ run(int argc, char **argv)
 	if (cmd && strcmp(cmd, "password") && strcmp(cmd, "status") && strcmp(cmd, "logout") &&
 	    strcmp(cmd, "verify-address") && strcmp(cmd, "forgot") && strcmp(cmd, "reset"))
 		return kcs_usage_error("unknown command '%s'", cmd);
-	if (kcs_crypto_init() != KCS_OK || !(in = kcs_json_stdin()) || kcs_client_open(&cl, o.url) != KCS_OK)
+	if (kcs_crypto_init() != KCS_OK || kcs_client_open(&cl, o.url) != KCS_OK)
 		return kcs_errcode();
 	if (!cmd)
 		rc = login();

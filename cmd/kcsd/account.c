@@ -386,7 +386,9 @@ h_login(struct req *r)
 			return rc;
 		}
 	}
-	if ((rc = store_failures_clear(&K.st, key)) || (rc = store_acceptance_add(&K.st, id, "login", version, r->now, NULL))) {
+	/* the failure count is cleared only when both steps succeed: a right
+	 * password must not buy more guesses at the SDRM password */
+	if ((rc = store_acceptance_add(&K.st, id, "login", version, r->now, NULL))) {
 		cJSON_Delete(a);
 		return store_fail(r, rc);
 	}
@@ -501,7 +503,7 @@ h_password(struct req *r)
 		cJSON_Delete(a);
 		return fail(r, 400, "invalid", "new_password", "must differ from the old password");
 	}
-	if ((rc = set_password(r, a, pw)) || (rc = store_failures_clear(&K.st, key)) ||
+	if ((rc = set_password(r, a, pw)) ||
 	    (rc = audit_event(r, "password.changed", kcs_json_str(a, "sdrm_id"), NULL))) {
 		cJSON_Delete(a);
 		return rc < 100 ? store_fail(r, rc) : rc;
@@ -583,7 +585,7 @@ h_verify_address(struct req *r)
 	cJSON_Delete(a);
 	if ((rc = store_code_use(&K.st, cid, r->now)) ||
 	    (rc = store_account_address_verified(&K.st, r->account_id)) ||
-	    (rc = store_failures_clear(&K.st, key)) || (rc = store_account_get(&K.st, r->account_id, &a)))
+	    (rc = store_account_get(&K.st, r->account_id, &a)))
 		return store_fail(r, rc);
 	r->out = status_box(a);
 	rc = audit_event(r, "address.verified", kcs_json_str(a, "sdrm_id"), NULL);

@@ -1,0 +1,129 @@
+#!/usr/bin/env bats
+# kcs-admin: init, operators, the SDRM directory, the outbox.
+
+load helper
+
+setup() {
+	setup_kcsd
+}
+
+@test "init refuses to overwrite a store or a key" {
+	run "$B/kcs-admin" init --db "$T/kcs.db"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"exists already"* ]]
+	run "$B/kcs-admin" init --db "$T/other.db" --key "$T/kcs.key"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"refusing to overwrite a key"* ]]
+	[ ! -e "$T/other.db" ]
+	run "$B/kcs-admin" init
+	[ "$status" -eq 2 ]
+}
+
+@test "operators: tokens shown once, 256-bit, stored hashed; removal stops a token" {
+	run admin operator add alice
+	[ "$status" -eq 0 ]
+	token=$(jq -r .token <<< "$output")
+	id=$(jq -r .id <<< "$output")
+	[ ${#token} -eq 64 ]
+	run admin operator list
+	[ "$status" -eq 0 ]
+	[ "$(jq -s length <<< "$output")" -eq 2 ]
+	! grep -q "$token" <<< "$output"
+	[ "$(sqlite3 "$T/kcs.db" "SELECT count(*) FROM operators WHERE token_hash = '$token'")" -eq 0 ]
+	printf '%s' "$token" > "$T/alice.token"
+	KCS_TOKEN_FILE=$T/alice.token run "$B/kcs-hotline" register --sdrm-id x < /dev/null
+	[ "$status" -eq 3 ] # reached the handler: the form is incomplete
+	run admin operator remove "$id"
+	[ "$status" -eq 0 ]
+	KCS_TOKEN_FILE=$T/alice.token run "$B/kcs-hotline" register --sdrm-id x < /dev/null
+	[ "$status" -eq 4 ]
+	run admin operator remove "$id"
+	[ "$status" -eq 1 ]
+	run admin operator remove abc
+	[ "$status" -eq 3 ]
+}
+
+@test "an operator token cannot administer; the last administrator cannot be removed" {
+	add_operator
+	KCS_TOKEN_FILE=$T/operator.token run "$B/kcs-admin" operator list
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"administrator token"* ]]
+	run admin operator remove 1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"last administrator"* ]]
+	run admin operator add bob --role superuser
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"role:"* ]]
+}
+
+@test "tokens come from a file, the config or the environment, never argv" {
+	run "$B/kcs-admin" operator list < /dev/null
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no token"* ]]
+	KCS_TOKEN=$(cat "$T/admin.token") run "$B/kcs-admin" operator list < /dev/null
+	[ "$status" -eq 0 ]
+	mkdir -p "$T/config/kcs"
+	printf 'url = %s\ntoken_file = %s\n' "$KCS_URL" "$T/admin.token" > "$T/config/kcs/config"
+	env -u KCS_URL "$B/kcs-admin" operator list < /dev/null
+}
+
+@test "sdrm: add, duplicate, remove; the password is hashed" {
+	add_sdrm g36d27a9 "plain sdrm pw"
+	run add_sdrm g36d27a9
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"sdrm_id: SDRM ID g36d27a9 is in the directory already"* ]]
+	[[ "$(sqlite3 "$T/kcs.db" "SELECT pwhash FROM sdrm")" == '$argon2id$'* ]]
+	run admin sdrm remove g36d27a9
+	[ "$status" -eq 0 ]
+	run admin sdrm remove g36d27a9
+	[ "$status" -eq 1 ]
+	run admin sdrm remove '../operators'
+	[ "$status" -eq 3 ]
+}
+
+@test "sdrm: an SDRM ID in use by an account cannot be removed" {
+	add_operator
+	add_sdrm g36d27a9
+	register g36d27a9 j@example.com > /dev/null
+	run admin sdrm remove g36d27a9
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a locksmith account uses"* ]]
+}
+
+@test "sdrm import: all or none; a bad line is named by number" {
+	printf '{"sdrm_id":"a1","password":"p1"}\n{"sdrm_id":"a2","password":"p2"}\n' > "$T/good.jsonl"
+	printf '{"sdrm_id":"b1","password":"p1"}\nnot json\n' > "$T/bad.jsonl"
+	printf '{"sdrm_id":"c1","password":"p1"}\n{"sdrm_id":"c 2","password":"p2"}\n' > "$T/badid.jsonl"
+	printf '{"sdrm_id":"d1","password":"p1"}\n{"sdrm_id":"d1","password":"p2"}\n' > "$T/dup.jsonl"
+	run admin sdrm import "$T/bad.jsonl"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"bad.jsonl:2:"* ]]
+	run admin sdrm import "$T/badid.jsonl"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"entries[1].sdrm_id"* ]]
+	run admin sdrm import "$T/dup.jsonl"
+	[ "$status" -eq 1 ]
+	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM sdrm')" -eq 0 ]
+	run admin sdrm import "$T/good.jsonl"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .added <<< "$output")" -eq 2 ]
+	KCS_TOKEN_FILE=$T/admin.token run "$B/kcs-admin" sdrm import - < "$T/good.jsonl"
+	[ "$status" -eq 1 ]
+}
+
+@test "outbox: e-mails are RFC 5322, letters plain text; sealed in the store" {
+	add_operator
+	add_sdrm g36d27a9
+	register g36d27a9 j@example.com > /dev/null
+	run admin outbox show 1
+	[ "$status" -eq 0 ]
+	msg=$(jq -r .message <<< "$output")
+	grep -q '^To: <j@example.com>' <<< "$msg"
+	grep -q '^Date: ' <<< "$msg"
+	grep -q '^Message-ID: <' <<< "$msg"
+	run admin outbox show 2 --raw
+	[[ "$output" == *"Sacramento, CA 95814"* ]]
+	run admin outbox show 99
+	[ "$status" -eq 1 ]
+	! sqlite3 "$T/kcs.db" "SELECT sealed FROM outbox" | grep -aq 'verify-email'
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bats
+# Every binary: --help, --version, usage errors, an unreachable server.
+
+load helper
+
+bins=(kcsd kcs-admin kcs-hotline kcs-login)
+
+@test "--help goes to stdout with exit 0 and lists the exit codes" {
+	for b in "${bins[@]}"; do
+		run "$B/$b" --help
+		[ "$status" -eq 0 ]
+		[[ "$output" == usage:* ]]
+		[[ "$output" == *"Exit status"* ]]
+		run "$B/$b" -h
+		[ "$status" -eq 0 ]
+	done
+}
+
+@test "--version prints the name and version" {
+	for b in "${bins[@]}"; do
+		run "$B/$b" --version
+		[ "$status" -eq 0 ]
+		[[ "$output" =~ ^$b\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+	done
+}
+
+@test "usage errors go to stderr with exit 2" {
+	for b in "${bins[@]}"; do
+		run "$B/$b" --no-such-option
+		[ "$status" -eq 2 ]
+	done
+	run "$B/kcs-admin"
+	[ "$status" -eq 2 ]
+	run "$B/kcs-admin" operator fly
+	[ "$status" -eq 2 ]
+	run "$B/kcs-hotline" dance
+	[ "$status" -eq 2 ]
+	run "$B/kcs-login" dance
+	[ "$status" -eq 2 ]
+	run "$B/kcs-login" --password-fd x
+	[ "$status" -eq 2 ]
+	run "$B/kcs-login" status extra
+	[ "$status" -eq 2 ]
+	run "$B/kcs-hotline" register --url ftp://x --sdrm-id s < /dev/null
+	[ "$status" -eq 2 ]
+}
+
+@test "an unreachable server is exit 5" {
+	export HOME=$BATS_TEST_TMPDIR XDG_CONFIG_HOME=$BATS_TEST_TMPDIR XDG_STATE_HOME=$BATS_TEST_TMPDIR
+	printf 'x' > "$BATS_TEST_TMPDIR/t"
+	run "$B/kcs-admin" --url http://127.0.0.1:9 --token-file "$BATS_TEST_TMPDIR/t" operator list
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"cannot reach kcsd"* ]]
+}
+
+@test "a full disk is an error, not silence" {
+	run bash -c "'$B/kcs-admin' --help > /dev/full"
+	[ "$status" -eq 6 ]
+	[[ "$output" == *"writing standard output"* ]]
+}

@@ -1,0 +1,129 @@
+# Shared by the end-to-end tests: each test gets its own directory, store,
+# key file and kcsd on a free loopback port, and stops its kcsd by PID.
+
+B=${KCS_BIN:?KCS_BIN must name the directory of the built binaries}
+T=
+KCSD_PID=
+
+# start_kcsd [CONFIG LINE...]: a fresh store and a kcsd serving it.
+setup_kcsd() {
+	T=$BATS_TEST_TMPDIR
+	export HOME=$T XDG_CONFIG_HOME=$T/config XDG_STATE_HOME=$T/state
+	unset KCS_URL KCS_TOKEN KCS_TOKEN_FILE KCS_CA_FILE KCS_SESSION KCS_CONFIG
+	"$B/kcs-admin" init --db "$T/kcs.db" > "$T/init.json"
+	jq -r .admin_token "$T/init.json" > "$T/admin.token"
+	{
+		echo "argon2_opslimit = 1"
+		echo "argon2_memlimit_kib = 64"
+		for line in "$@"; do echo "$line"; done
+	} > "$T/kcs.conf"
+	start_kcsd
+}
+
+start_kcsd() {
+	rm -f "$T/url"
+	"$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen 127.0.0.1:0 --url-file "$T/url" \
+		"$@" 2>> "$T/kcsd.log" 3>&- &
+	KCSD_PID=$!
+	for _ in $(seq 100); do
+		[ -s "$T/url" ] && break
+		kill -0 "$KCSD_PID" 2>/dev/null || { cat "$T/kcsd.log" >&2; return 1; }
+		sleep 0.05
+	done
+	[ -s "$T/url" ] || { cat "$T/kcsd.log" >&2; return 1; }
+	export KCS_URL
+	KCS_URL=$(cat "$T/url")
+}
+
+stop_kcsd() {
+	if [ -n "$KCSD_PID" ]; then
+		kill "$KCSD_PID" 2>/dev/null || true
+		wait "$KCSD_PID" 2>/dev/null || true
+		KCSD_PID=
+	fi
+}
+
+teardown() {
+	stop_kcsd
+}
+
+# The tools, with stdin closed unless a test gives one.
+admin() { KCS_TOKEN_FILE=$T/admin.token "$B/kcs-admin" "$@" < /dev/null; }
+hotline() { KCS_TOKEN_FILE=$T/operator.token "$B/kcs-hotline" "$@"; }
+klogin() { "$B/kcs-login" "$@" < /dev/null; }
+
+# A hotline operator and an SDRM entry (password in $T/sdrm.pw).
+add_operator() {
+	admin operator add "hotline-1" | jq -r .token > "$T/operator.token"
+}
+add_sdrm() { # ID [PASSWORD]
+	printf '%s' "${2:-sdrm-secret-9}" > "$T/sdrm-$1.pw"
+	admin sdrm add "$1" --password-file "$T/sdrm-$1.pw" > /dev/null
+}
+
+form() { # SDRM_ID EMAIL: the Appendix A form as JSON
+	jq -cn --arg s "$1" --arg e "$2" '{sdrm_id: $s, email: $e, last_name: "Wellniak",
+		first_name: "Joern", company: "Wellniak Locks", address: "100 Main Street",
+		city: "Sacramento", state: "CA", zip: "95814", phone: "+1 916 555 0100",
+		comments: "", time_zone: "Pacific"}'
+}
+
+register() { # SDRM_ID EMAIL
+	form "$1" "$2" | hotline register
+}
+
+# The text of the newest outbox message to RECIPIENT.
+message() {
+	local id
+	id=$(admin outbox list | jq -r --arg to "$1" 'select(.recipient == $to) | .id' | tail -n 1)
+	[ -n "$id" ] || return 1
+	admin outbox show --raw "$id"
+}
+
+verify_link() { # EMAIL: the link in the verification e-mail
+	message "$1" | grep -o 'http[^ ]*/verify-email?token=[0-9a-f]*' | head -n 1
+}
+
+temp_password() { # EMAIL -> $T/temp.pw
+	message "$1" | grep -o '[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{4\}' | head -n 1 |
+		tr -d '\n' > "$T/temp.pw"
+	[ -s "$T/temp.pw" ]
+}
+
+address_code() { # "Joern Wellniak": the code in the newest letter
+	message "$1" | grep -o '[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{2\}' | head -n 1
+}
+
+# A registered locksmith whose e-mail is verified (temporary password in $T/temp.pw).
+verified_locksmith() { # SDRM_ID EMAIL
+	add_sdrm "$1"
+	register "$1" "$2" > /dev/null
+	curl -fsS ${KCS_CA_FILE:+--cacert "$KCS_CA_FILE"} "$(verify_link "$2")" > /dev/null
+	temp_password "$2"
+}
+
+# Logged in with both steps, the temporary password changed to $T/new.pw.
+first_login() { # SDRM_ID EMAIL
+	printf 'correct horse battery staple' > "$T/new.pw"
+	klogin --email "$2" --accept-disclaimer --password-file "$T/temp.pw" \
+		--new-password-file "$T/new.pw" --sdrm-id "$1" --sdrm-password-file "$T/sdrm-$1.pw"
+}
+
+# An Active locksmith, logged in.
+active_locksmith() { # SDRM_ID EMAIL
+	verified_locksmith "$1" "$2"
+	first_login "$1" "$2" > /dev/null
+	klogin verify-address "$(address_code "Joern Wellniak")" > /dev/null
+}
+
+login() { # SDRM_ID EMAIL [PASSWORD FILE]
+	klogin --email "$2" --accept-disclaimer --password-file "${3:-$T/new.pw}" \
+		--sdrm-id "$1" --sdrm-password-file "$T/sdrm-$1.pw"
+}
+
+# curl to kcsd: prints the body, then the status on the last line.
+api() { # METHOD PATH [curl args...]
+	local m=$1 p=$2
+	shift 2
+	curl -sS -X "$m" -w '\n%{http_code}\n' "$KCS_URL$p" "$@"
+}

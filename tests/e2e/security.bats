@@ -1,0 +1,157 @@
+#!/usr/bin/env bats
+# Lockout, lifetimes, and what is kept at rest.
+
+load helper
+
+@test "lockout after K failures, at either step, whatever the address; lifted after the cool-down" {
+	setup_kcsd "lockout_failures = 3" "lockout_cooldown = 2"
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	klogin logout
+	printf 'wrong password 123' > "$T/bad.pw"
+	# two wrong passwords, then a wrong SDRM password: three failures
+	run login g36d27a9 j@example.com "$T/bad.pw"
+	[ "$status" -eq 4 ]
+	run login g36d27a9 j@example.com "$T/bad.pw"
+	[ "$status" -eq 4 ]
+	run klogin --email j@example.com --accept-disclaimer --password-file "$T/new.pw" \
+		--sdrm-id g36d27a9 --sdrm-password-file "$T/bad.pw"
+	[ "$status" -eq 4 ]
+	# now even the right credentials are refused, from another address too
+	run login g36d27a9 j@example.com
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"too many failed attempts"* ]]
+	run curl -sS --interface 127.0.0.2 -X POST -H 'Content-Type: application/json' \
+		-d '{"email":"j@example.com","password":"correct horse battery staple","accept_disclaimer":true}' \
+		-w '\n%{http_code}' "$KCS_URL/v1/login"
+	[ "$(tail -n 1 <<< "$output")" = 429 ]
+	run sqlite3 "$T/kcs.db" "SELECT count(*) FROM audit WHERE event = 'account.locked'"
+	[ "$output" -eq 1 ]
+	sleep 2.2
+	run login g36d27a9 j@example.com
+	[ "$status" -eq 0 ]
+}
+
+@test "an unknown e-mail is locked out the same way" {
+	setup_kcsd "lockout_failures = 2" "lockout_cooldown = 60"
+	for i in 1 2 3; do
+		run api POST /v1/login -H 'Content-Type: application/json' \
+			-d '{"email":"ghost@example.com","password":"whatever 12345","accept_disclaimer":true}'
+	done
+	[ "$(tail -n 1 <<< "$output")" = 429 ]
+}
+
+@test "an idle session expires" {
+	setup_kcsd "session_idle = 1"
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	sleep 1.2
+	run klogin status
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"session has expired"* ]]
+}
+
+@test "a session ends at its absolute lifetime even when in use" {
+	setup_kcsd "session_max = 3"
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	run klogin status
+	[ "$status" -eq 0 ]
+	for _ in 1 2 3 4 5 6 7; do
+		klogin status > /dev/null 2>&1 || break
+		sleep 0.5
+	done
+	run klogin status
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"session has expired"* ]]
+}
+
+@test "an expired verification link is refused" {
+	setup_kcsd "email_link_lifetime = 1"
+	add_operator
+	add_sdrm g36d27a9
+	register g36d27a9 j@example.com
+	sleep 1.2
+	run curl -sS -w '\n%{http_code}' "$(verify_link j@example.com)"
+	[ "$(tail -n 1 <<< "$output")" = 410 ]
+	[ "$(sqlite3 "$T/kcs.db" 'SELECT email_verified FROM accounts')" -eq 0 ]
+}
+
+@test "an expired reset code is refused" {
+	setup_kcsd "reset_lifetime = 1"
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	klogin forgot --email j@example.com
+	code=$(message j@example.com | grep -o '[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{2\}' | head -n 1)
+	sleep 1.2
+	printf 'a brand new password' > "$T/reset.pw"
+	run klogin reset --email j@example.com --code "$code" --new-password-file "$T/reset.pw"
+	[ "$status" -eq 4 ]
+}
+
+@test "the session file and the key file are private (0600)" {
+	setup_kcsd
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	[ "$(stat -c %a "$T/state/kcs/session")" = 600 ]
+	[ "$(stat -c %a "$T/state/kcs")" = 700 ]
+	[ "$(stat -c %a "$T/kcs.key")" = 600 ]
+	for f in "$T"/spool/*; do [ "$(stat -c %a "$f")" = 600 ]; done
+}
+
+@test "no plaintext password, token or code in the database file" {
+	setup_kcsd
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	klogin forgot --email j@example.com
+	stop_kcsd # checkpoint the WAL into the file
+	secrets=(
+		"$(cat "$T/temp.pw")" "$(cat "$T/new.pw")" "$(cat "$T/sdrm-g36d27a9.pw")"
+		"$(cat "$T/admin.token")" "$(cat "$T/operator.token")"
+		"$(jq -r .token "$T/state/kcs/session")"
+		"$(grep -ho 'token=[0-9a-f]*' "$T"/spool/*.eml | head -n 1 | cut -d= -f2)"
+		"$(grep -ho '[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{2\}' "$T"/spool/*.txt | head -n 1)"
+		"$(grep -ho '^  [0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{2\}' "$T"/spool/*.eml | tail -n 1 | tr -d ' ')"
+	)
+	for s in "${secrets[@]}"; do
+		[ ${#s} -ge 8 ]
+		for f in "$T"/kcs.db*; do
+			! grep -aqF -- "$s" "$f"
+		done
+		# and the same without dashes, as typed
+		! grep -aqF -- "${s//-/}" "$T/kcs.db"
+	done
+}
+
+@test "the audit log is append-only and a tampered entry is detected" {
+	setup_kcsd
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	run admin audit verify
+	[ "$status" -eq 0 ]
+	n=$(jq -r .entries <<< "$output")
+	[ "$n" -ge 8 ]
+	run sqlite3 "$T/kcs.db" "UPDATE audit SET actor = 'someone' WHERE id = 3"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"append-only"* ]]
+	run sqlite3 "$T/kcs.db" "DELETE FROM audit WHERE id = 3"
+	[ "$status" -ne 0 ]
+	# someone with the file drops the guard and edits an entry
+	sqlite3 "$T/kcs.db" "DROP TRIGGER audit_no_update; UPDATE audit SET subject = 'x' WHERE id = 3"
+	run admin audit verify
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"damaged at entry 3"* ]]
+}
+
+@test "every security event is audited, with no secret in it" {
+	setup_kcsd
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	klogin logout
+	run sqlite3 "$T/kcs.db" "SELECT group_concat(event, ' ') FROM audit"
+	for e in store.initialised operator.added sdrm.added account.registered email.verified \
+	         login.step1 password.changed login.step2 address.verified logout; do
+		[[ "$output" == *"$e"* ]]
+	done
+	! sqlite3 "$T/kcs.db" "SELECT * FROM audit" | grep -qF "$(cat "$T/new.pw")"
+}

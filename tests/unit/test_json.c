@@ -1,0 +1,113 @@
+/* Unit tests: the JSON writer and reader of lib/json.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kcs.h"
+
+static char *
+printed(const cJSON *o)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	assert_int_equal(kcs_json_print(f, o), KCS_OK);
+	fclose(f);
+	return buf;
+}
+
+static void
+escapes_strings(void **state)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s;
+
+	(void)state;
+	cJSON_AddStringToObject(o, "q", "say \"hi\"");
+	cJSON_AddStringToObject(o, "b", "back\\slash");
+	cJSON_AddStringToObject(o, "nl", "line1\nline2\r\t");
+	cJSON_AddStringToObject(o, "ctl", "\x01\x1f");
+	cJSON_AddStringToObject(o, "utf8", "J\xc3\xb6rn");
+	s = printed(o);
+	assert_string_equal(s,
+	    "{\"q\":\"say \\\"hi\\\"\",\"b\":\"back\\\\slash\",\"nl\":\"line1\\nline2\\r\\t\","
+	    "\"ctl\":\"\\u0001\\u001f\",\"utf8\":\"J\xc3\xb6rn\"}\n");
+	free(s);
+	cJSON_Delete(o);
+}
+
+static void
+one_line_per_object(void **state)
+{
+	cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "a");
+	char *s;
+
+	(void)state;
+	cJSON_AddItemToArray(a, cJSON_CreateNumber(1));
+	cJSON_AddItemToArray(a, cJSON_CreateString("x\ny"));
+	s = printed(o);
+	assert_non_null(strchr(s, '\n'));
+	assert_ptr_equal(strchr(s, '\n'), s + strlen(s) - 1);
+	free(s);
+	cJSON_Delete(o);
+}
+
+static void
+parse_accepts_objects_only(void **state)
+{
+	cJSON *o;
+
+	(void)state;
+	o = kcs_json_parse("{\"a\":1}\n", 8);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_null(kcs_json_parse("[1,2]", 5));
+	assert_int_equal(kcs_errcode(), KCS_EINVALID);
+	assert_null(kcs_json_parse("\"s\"", 3));
+	assert_null(kcs_json_parse("", 0));
+	assert_null(kcs_json_parse("{\"a\":1} x", 9));
+	assert_non_null(strstr(kcs_errmsg(), "after the object"));
+	assert_null(kcs_json_parse("{\"a\":", 5));
+	assert_non_null(strstr(kcs_errmsg(), "malformed"));
+	assert_null(kcs_json_parse("{\"a\":\"\0\"}", 9));
+}
+
+static void
+typed_getters(void **state)
+{
+	cJSON *o = kcs_json_parse("{\"s\":\"v\",\"n\":42,\"f\":1.5,\"t\":true}", 33);
+	long long n = 0;
+
+	(void)state;
+	assert_non_null(o);
+	assert_string_equal(kcs_json_str(o, "s"), "v");
+	assert_null(kcs_json_str(o, "n"));
+	assert_null(kcs_json_str(o, "missing"));
+	assert_int_equal(kcs_json_int(o, "n", &n), 0);
+	assert_int_equal(n, 42);
+	assert_int_equal(kcs_json_int(o, "f", &n), -1);
+	assert_int_equal(kcs_json_int(o, "s", &n), -1);
+	assert_true(kcs_json_bool(o, "t"));
+	assert_false(kcs_json_bool(o, "s"));
+	cJSON_Delete(o);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(escapes_strings),
+		cmocka_unit_test(one_line_per_object),
+		cmocka_unit_test(parse_accepts_objects_only),
+		cmocka_unit_test(typed_getters),
+	};
+
+	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
+}
