@@ -153,6 +153,7 @@ make_cert() { # CN -> $T/CN.pem, $T/CN.key
 @test "TLS on a non-loopback address is allowed" {
 	stop_kcsd
 	make_cert kcs-test
+	rm -f "$T/url"
 	"$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen 0.0.0.0:0 --url-file "$T/url" \
 		--tls-cert "$T/kcs-test.pem" --tls-key "$T/kcs-test.key" 2>> "$T/kcsd.log" 3>&- &
 	KCSD_PID=$!

@@ -58,3 +58,19 @@ bins=(kcsd kcs-admin kcs-hotline kcs-login)
 	[ "$status" -eq 6 ]
 	[[ "$output" == *"writing standard output"* ]]
 }
+
+@test "--help, the man page and the completions list the same options" {
+	top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	for b in "${bins[@]}"; do
+		page=$(ls "$top"/man/"$b".[0-9])
+		help=$("$B/$b" --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
+		[ -n "$help" ]
+		for o in $help; do
+			grep -q -- "Fl Fl ${o#--}\b" "$page" || { echo "$b: $o not in $page"; return 1; }
+			grep -q -- "$o\b" "$top/completions/kcs.bash" || { echo "$b: $o not in bash"; return 1; }
+			grep -Eq -- "$o(\[|\})" "$top/completions/_kcs" ||
+				{ echo "$b: $o not in zsh"; return 1; }
+			grep -q -- "-l ${o#--}\b" "$top/completions/kcs.fish" || { echo "$b: $o not in fish"; return 1; }
+		done
+	done
+}

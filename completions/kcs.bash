@@ -1,0 +1,66 @@
+# bash completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login
+
+_kcs_words() {
+	case $1 in
+	kcsd)
+		echo "--config --db --key --spool --listen --tls-cert --tls-key --url-file --help --version" ;;
+	kcs-admin)
+		echo "--url --token-file --db --key --role --password-file --password-fd --raw --help --version" ;;
+	kcs-hotline)
+		echo "--url --token-file --sdrm-id --email --last-name --first-name --company --address
+		      --city --state --zip --phone --comments --time-zone --help --version" ;;
+	kcs-login)
+		echo "--url --email --sdrm-id --accept-disclaimer --password-file --password-fd
+		      --sdrm-password-file --sdrm-password-fd --new-password-file --new-password-fd
+		      --code --help --version" ;;
+	esac
+}
+
+_kcs() {
+	local cur prev prog words
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD - 1]}
+	prog=${COMP_WORDS[0]##*/}
+	case $prev in
+	--config|-c|--db|--key|--tls-cert|--tls-key|--url-file|--token-file|*-file)
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+	--spool)
+		mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
+	--role)
+		mapfile -t COMPREPLY < <(compgen -W "operator admin" -- "$cur"); return ;;
+	--time-zone)
+		mapfile -t COMPREPLY < <(compgen -W "Eastern Central Mountain Arizona Pacific Alaska Hawaii Atlantic Chamorro Samoa" -- "$cur"); return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "$(_kcs_words "$prog")" -- "$cur")
+		return
+	fi
+	# the command and subcommand words
+	local n=0 w first= second=
+	for w in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
+		[[ $w == -* ]] && continue
+		n=$((n + 1))
+		[ $n -eq 1 ] && first=$w
+		[ $n -eq 2 ] && second=$w
+	done
+	case $prog in
+	kcs-admin)
+		case $n in
+		0) words="init operator sdrm outbox audit" ;;
+		1) case $first in
+		   operator) words="add list remove" ;;
+		   sdrm) words="add import remove" ;;
+		   outbox) words="list show" ;;
+		   audit) words="verify" ;;
+		   esac ;;
+		2) [ "$first $second" = "sdrm import" ] && { mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return; } ;;
+		esac ;;
+	kcs-hotline)
+		[ $n -eq 0 ] && words="register" ;;
+	kcs-login)
+		[ $n -eq 0 ] && words="password status logout verify-address forgot reset" ;;
+	esac
+	mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
+}
+
+complete -F _kcs kcsd kcs-admin kcs-hotline kcs-login

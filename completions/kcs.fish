@@ -1,0 +1,61 @@
+# fish completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login
+
+for c in kcsd kcs-admin kcs-hotline kcs-login
+    complete -c $c -s h -l help -d 'Show help'
+    complete -c $c -s V -l version -d 'Show version'
+end
+
+complete -c kcsd -s c -l config -r -F -d 'Configuration file'
+complete -c kcsd -l db -r -F -d 'SQLite store'
+complete -c kcsd -l key -r -F -d 'Server key file'
+complete -c kcsd -l spool -r -a '(__fish_complete_directories)' -d 'Spool directory'
+complete -c kcsd -l listen -x -d 'ADDRESS:PORT to serve'
+complete -c kcsd -l tls-cert -r -F -d 'PEM certificate'
+complete -c kcsd -l tls-key -r -F -d 'PEM private key'
+complete -c kcsd -l url-file -r -F -d 'Write the URL served'
+
+complete -c kcs-admin -f
+complete -c kcs-admin -l url -x -d 'kcsd URL'
+complete -c kcs-admin -l token-file -r -F -d 'Administrator token'
+complete -c kcs-admin -l db -r -F -d 'init: store to create'
+complete -c kcs-admin -l key -r -F -d 'init: key file to create'
+complete -c kcs-admin -l role -x -a 'operator admin' -d 'operator add: role'
+complete -c kcs-admin -l password-file -r -F -d 'Secret from file'
+complete -c kcs-admin -l password-fd -x -d 'Secret from file descriptor'
+complete -c kcs-admin -l raw -d 'outbox show: text only'
+complete -c kcs-admin -n __fish_use_subcommand -a 'init operator sdrm outbox audit'
+complete -c kcs-admin -n '__fish_seen_subcommand_from operator' -a 'add list remove'
+complete -c kcs-admin -n '__fish_seen_subcommand_from sdrm' -a 'add import remove'
+complete -c kcs-admin -n '__fish_seen_subcommand_from outbox' -a 'list show'
+complete -c kcs-admin -n '__fish_seen_subcommand_from audit' -a 'verify'
+
+complete -c kcs-hotline -f
+complete -c kcs-hotline -n __fish_use_subcommand -a register -d 'Enter a registration form'
+complete -c kcs-hotline -l url -x -d 'kcsd URL'
+complete -c kcs-hotline -l token-file -r -F -d 'Operator token'
+complete -c kcs-hotline -l sdrm-id -x -d 'SDRM ID'
+complete -c kcs-hotline -l email -x -d 'E-mail address (LSID)'
+complete -c kcs-hotline -l last-name -x -d 'Last name'
+complete -c kcs-hotline -l first-name -x -d 'First name'
+complete -c kcs-hotline -l company -x -d 'Company (optional)'
+complete -c kcs-hotline -l address -x -d 'Street address'
+complete -c kcs-hotline -l city -x -d 'City'
+complete -c kcs-hotline -l state -x -d 'State code'
+complete -c kcs-hotline -l zip -x -d 'ZIP code'
+complete -c kcs-hotline -l phone -x -d 'Phone number'
+complete -c kcs-hotline -l comments -x -d 'Comments (optional)'
+complete -c kcs-hotline -l time-zone -x -a 'Eastern Central Mountain Arizona Pacific Alaska Hawaii Atlantic Chamorro Samoa'
+
+complete -c kcs-login -f
+complete -c kcs-login -n __fish_use_subcommand -a 'password status logout verify-address forgot reset'
+complete -c kcs-login -l url -x -d 'kcsd URL'
+complete -c kcs-login -l email -x -d 'E-mail address (LSID)'
+complete -c kcs-login -l sdrm-id -x -d 'SDRM ID'
+complete -c kcs-login -l accept-disclaimer -d 'Accept the login disclaimer'
+complete -c kcs-login -l password-file -r -F -d 'Password from file'
+complete -c kcs-login -l password-fd -x -d 'Password from file descriptor'
+complete -c kcs-login -l sdrm-password-file -r -F -d 'SDRM password from file'
+complete -c kcs-login -l sdrm-password-fd -x -d 'SDRM password from file descriptor'
+complete -c kcs-login -l new-password-file -r -F -d 'New password from file'
+complete -c kcs-login -l new-password-fd -x -d 'New password from file descriptor'
+complete -c kcs-login -l code -x -d 'Reset code'
