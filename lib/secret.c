@@ -64,12 +64,14 @@ from_tty(const char *prompt, const char *field, char *buf, size_t cap, size_t *l
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	quiet.c_lflag |= ECHONL;
-	if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
+	/* echo goes off before the prompt shows; typed-ahead input is kept */
+	if (tcsetattr(fd, TCSANOW, &quiet) != 0 || write(fd, prompt, strlen(prompt)) < 0) {
+		tcsetattr(fd, TCSANOW, &old);
 		close(fd);
 		return kcs_fail(KCS_EINTERNAL, field, "terminal: %s", strerror(errno));
 	}
 	rc = read_line(fd, buf, cap, field, len);
-	tcsetattr(fd, TCSAFLUSH, &old);
+	tcsetattr(fd, TCSANOW, &old);
 	close(fd);
 	return rc;
 }

@@ -317,3 +317,63 @@ setup() {
 	run klogin status
 	[ "$status" -eq 4 ]
 }
+
+# Answers TEXT once PATTERN shows in the terminal transcript.
+answer() { # PATTERN TEXT
+	for _ in $(seq 400); do
+		grep -qF -- "$1" "$T/typescript" 2> /dev/null && break
+		sleep 0.025
+	done
+	printf '%s\n' "$2"
+}
+
+@test "on a terminal: prompts, the disclaimer asked, secrets not echoed" {
+	verified_locksmith g36d27a9 j@example.com
+	printf 'correct horse battery staple' > "$T/new.pw"
+	{
+		answer 'E-mail address (LSID): ' j@example.com
+		answer 'Do you accept the disclaimer? [y/N]' y
+		answer 'Password: ' "$(cat "$T/temp.pw")"
+		answer 'New password (at least 12 characters): ' "$(cat "$T/new.pw")"
+		answer 'Re-type new password: ' "$(cat "$T/new.pw")"
+		answer 'SDRM ID: ' g36d27a9
+		answer 'SDRM password: ' sdrm-secret-9
+		answer '"stage":"full"' ''
+	} | script -qfec "$B/kcs-login" "$T/typescript" > /dev/null
+	grep -qF 'Key Coding System - terms of use' "$T/typescript"
+	grep -qF '"status":"Inactive"' "$T/typescript"
+	grep -qF 'g36d27a9' "$T/typescript"
+	! grep -qF "$(cat "$T/temp.pw")" "$T/typescript"
+	! grep -qF "$(cat "$T/new.pw")" "$T/typescript"
+	! grep -qF sdrm-secret-9 "$T/typescript"
+	run klogin status
+	[ "$status" -eq 0 ]
+}
+
+@test "on a terminal: a declined disclaimer stops the login" {
+	active_locksmith g36d27a9 j@example.com
+	klogin logout
+	{
+		answer 'Do you accept the disclaimer? [y/N]' n
+		answer 'was not accepted' ''
+	} | script -qfec "$B/kcs-login --email j@example.com" "$T/typescript" > /dev/null || rc=$?
+	[ "${rc:-0}" -eq 4 ]
+	grep -qF 'the login disclaimer was not accepted' "$T/typescript"
+	! grep -qF 'Password: ' "$T/typescript"
+	[ ! -e "$T/state/kcs/session" ]
+}
+
+@test "the password hash is redone at login when the cost settings change" {
+	active_locksmith g36d27a9 j@example.com
+	before=$(sqlite3 "$T/kcs.db" 'SELECT pwhash FROM accounts')
+	[[ "$before" == *'m=64,t=1'* ]]
+	stop_kcsd
+	sed -i 's/argon2_memlimit_kib = 64/argon2_memlimit_kib = 128/' "$T/kcs.conf"
+	start_kcsd
+	run login g36d27a9 j@example.com
+	[ "$status" -eq 0 ]
+	after=$(sqlite3 "$T/kcs.db" 'SELECT pwhash FROM accounts')
+	[[ "$after" == *'m=128,t=1'* ]]
+	run login g36d27a9 j@example.com
+	[ "$status" -eq 0 ]
+}
