@@ -37,7 +37,7 @@ ALLLDFLAGS = $(LDFLAGS) $(SANFLAGS) -pie -Wl,-z,relro,-z,now
 LIB_SRC   = $(wildcard lib/*.c)
 KCSD_SRC  = $(wildcard cmd/kcsd/*.c)
 STORE_SRC = cmd/kcsd/store.c cmd/kcsd/schema.c cmd/kcsd/conf.c
-CLIENTS   = kcs-admin kcs-hotline kcs-login
+CLIENTS   = kcs-admin kcs-hotline kcs-login kcs-ticket
 BINS      = $(B)/kcsd $(addprefix $(B)/,$(CLIENTS))
 MANS      = $(wildcard man/*.[1-8])
 

@@ -33,6 +33,12 @@ static const char usage[] =
     "  sdrm remove SDRM_ID           remove an SDRM ID that no account uses\n"
     "  outbox list                   list stored e-mails and letters as JSON lines\n"
     "  outbox show ID [--raw]        show one message (--raw: the message text only)\n"
+    "  vehicle add VIN --model MODEL --production-date YYYY-MM-DD\n"
+    "                                register a vehicle (keys 1 and 2 are its delivered keys)\n"
+    "  vehicle import FILE [--skip-invalid]\n"
+    "                                import JSON lines {\"vin\",\"model\",\"production_date\"}:\n"
+    "                                all or none, unless invalid lines are to be skipped\n"
+    "  vehicle show VIN              a vehicle and its key positions\n"
     "  audit verify                  check the audit log's hash chain\n"
     "\n"
     "Options:\n"
@@ -45,6 +51,9 @@ static const char usage[] =
     "      --password-file FILE read the secret from FILE\n"
     "      --password-fd N      read the secret from file descriptor N\n"
     "      --raw                outbox show: print the message text, not JSON\n"
+    "      --model MODEL        vehicle add: the model\n"
+    "      --production-date D  vehicle add: the production date, YYYY-MM-DD\n"
+    "      --skip-invalid       vehicle import: import the valid lines, report the others\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
     "\n"
@@ -53,7 +62,8 @@ static const char usage[] =
 
 static struct {
 	const char *url, *token_file, *db, *key, *role, *pw_file;
-	int pw_fd, raw;
+	const char *model, *production_date;
+	int pw_fd, raw, skip;
 } o = { .pw_fd = -1 };
 
 static int
@@ -106,15 +116,15 @@ init(void)
 	return KCS_OK;
 }
 
-/* JSON lines of {sdrm_id, password}, sent as one all-or-nothing import. */
+/* Reads JSON lines into an array of objects; line[i] is entry i's line.
+ * A line that is not a JSON object is reported; with skip it is left out. */
 static int
-sdrm_import(struct kcs_client *cl, const char *file)
+read_jsonl(const char *file, int skip, cJSON **entries, int **line)
 {
 	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
-	cJSON *body, *entries, *res = NULL;
-	char *buf, *line, *save = NULL;
+	char *buf, *p, *next;
 	size_t len;
-	int rc, lineno = 0;
+	int rc, lineno = 0, n = 0, bad = 0;
 
 	if (!f)
 		return kcs_fail(KCS_EINVALID, "file", "%s: %s", file, strerror(errno));
@@ -123,57 +133,127 @@ sdrm_import(struct kcs_client *cl, const char *file)
 		fclose(f);
 	if (rc != KCS_OK)
 		return rc;
-	body = cJSON_CreateObject();
-	entries = cJSON_AddArrayToObject(body, "entries");
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	*entries = cJSON_CreateArray();
+	*line = calloc(len / 2 + 2, sizeof **line);
+	for (p = buf; p && *p; p = next) {
 		cJSON *e;
 
+		if ((next = strchr(p, '\n')))
+			*next++ = '\0';
 		lineno++;
-		if (strspn(line, " \t\r") == strlen(line))
+		if (strspn(p, " \t\r") == strlen(p))
 			continue;
-		if (!(e = kcs_json_parse(line, strlen(line)))) {
-			rc = kcs_fail(KCS_EINVALID, "file", "%s:%d: %s", file, lineno, kcs_errmsg());
-			break;
+		if (!(e = kcs_json_parse(p, strlen(p)))) {
+			fprintf(stderr, "%s: %s:%d: %s%s\n", kcs_prog(), file, lineno, kcs_errmsg(),
+			    skip ? " (skipped)" : "");
+			bad++;
+			continue;
 		}
-		cJSON_AddItemToArray(entries, e);
+		(*line)[n++] = lineno;
+		cJSON_AddItemToArray(*entries, e);
 	}
 	sodium_memzero(buf, len);
 	free(buf);
-	if (rc == KCS_OK && cJSON_GetArraySize(entries) == 0)
-		rc = kcs_fail(KCS_EINVALID, "file", "%s: no entries", file);
-	if (rc == KCS_OK) {
-		if (kcs_is_tty(STDERR_FILENO))
-			fprintf(stderr, "importing %d SDRM entries...\n", cJSON_GetArraySize(entries));
-		rc = kcs_request(cl, "POST", "/v1/admin/sdrm", body, &res);
+	if (bad && !skip)
+		return kcs_fail(KCS_EINVALID, "file", "%s: %d bad line%s: nothing was imported", file, bad,
+		    bad == 1 ? "" : "s");
+	if (n == 0)
+		return kcs_fail(KCS_EINVALID, "file", "%s: no entries", file);
+	if (kcs_is_tty(STDERR_FILENO))
+		fprintf(stderr, "importing %d entries from %s...\n", n, file);
+	return KCS_OK;
+}
+
+/* Reports the server's per-entry errors ("invalid": [{index, field, message}])
+ * by line number. */
+static void
+report_invalid(const char *file, const cJSON *invalid, const int *line, const char *suffix)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, invalid) {
+		long long i = 0;
+
+		kcs_json_int(it, "index", &i);
+		fprintf(stderr, "%s: %s:%d: %s: %s%s\n", kcs_prog(), file, line[i],
+		    kcs_json_str(it, "field"), kcs_json_str(it, "message"), suffix);
 	}
-	/* wipe the passwords before freeing */
-	{
-		cJSON *e;
+}
 
-		cJSON_ArrayForEach(e, entries) {
-			const char *pw = kcs_json_str(e, "password");
+/* JSON lines of {sdrm_id, password}, sent as one all-or-nothing import. */
+static int
+sdrm_import(struct kcs_client *cl, const char *file)
+{
+	cJSON *body, *entries = NULL, *res = NULL, *e;
+	int *line = NULL, rc;
 
-			if (pw)
-				sodium_memzero((void *)pw, strlen(pw));
-		}
+	if ((rc = read_jsonl(file, 0, &entries, &line)) == KCS_OK) {
+		body = cJSON_CreateObject();
+		cJSON_AddItemToObject(body, "entries", entries);
+		rc = kcs_request(cl, "POST", "/v1/admin/sdrm", body, &res);
+		entries = cJSON_DetachItemFromObject(body, "entries");
+		cJSON_Delete(body);
+	}
+	cJSON_ArrayForEach(e, entries) {
+		const char *pw = kcs_json_str(e, "password");
+
+		if (pw)
+			sodium_memzero((void *)pw, strlen(pw));
+	}
+	cJSON_Delete(entries);
+	free(line);
+	if (rc == KCS_OK)
+		rc = kcs_print(res);
+	cJSON_Delete(res);
+	return rc;
+}
+
+/* JSON lines of {vin, model, production_date}: all or none, unless skip. */
+static int
+vehicle_import(struct kcs_client *cl, const char *file)
+{
+	cJSON *body, *entries = NULL, *res = NULL;
+	int *line = NULL, rc;
+
+	if ((rc = read_jsonl(file, o.skip, &entries, &line)) != KCS_OK) {
+		cJSON_Delete(entries);
+		free(line);
+		return rc;
+	}
+	body = cJSON_CreateObject();
+	cJSON_AddItemToObject(body, "entries", entries);
+	cJSON_AddBoolToObject(body, "skip_invalid", o.skip);
+	rc = kcs_request(cl, "POST", "/v1/admin/vehicles", body, &res);
+	if (rc != KCS_OK && cl->error)
+		report_invalid(file, cJSON_GetObjectItem(cl->error, "invalid"), line, "");
+	if (rc == KCS_OK) {
+		cJSON *out = cJSON_CreateObject();
+
+		report_invalid(file, cJSON_GetObjectItem(res, "skipped"), line, " (skipped)");
+		cJSON_AddItemToObject(out, "imported", cJSON_Duplicate(cJSON_GetObjectItem(res, "imported"), 1));
+		cJSON_AddNumberToObject(out, "skipped", cJSON_GetArraySize(cJSON_GetObjectItem(res, "skipped")));
+		rc = kcs_print(out);
+		cJSON_Delete(out);
 	}
 	cJSON_Delete(body);
-	if (rc == KCS_OK)
-		kcs_print(res);
 	cJSON_Delete(res);
+	free(line);
 	return rc;
 }
 
 static int
 run(int argc, char **argv)
 {
-	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_RAW };
+	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_RAW, O_MODEL, O_DATE, O_SKIP };
 	static const struct option opts[] = {
 		{ "url", required_argument, NULL, O_URL }, { "token-file", required_argument, NULL, O_TOKEN },
 		{ "db", required_argument, NULL, O_DB }, { "key", required_argument, NULL, O_KEY },
 		{ "role", required_argument, NULL, O_ROLE },
 		{ "password-file", required_argument, NULL, O_PWFILE },
 		{ "password-fd", required_argument, NULL, O_PWFD }, { "raw", no_argument, NULL, O_RAW },
+		{ "model", required_argument, NULL, O_MODEL },
+		{ "production-date", required_argument, NULL, O_DATE },
+		{ "skip-invalid", no_argument, NULL, O_SKIP },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	struct kcs_client cl;
@@ -195,6 +275,9 @@ run(int argc, char **argv)
 				return rc;
 			break;
 		case O_RAW: o.raw = 1; break;
+		case O_MODEL: o.model = optarg; break;
+		case O_DATE: o.production_date = optarg; break;
+		case O_SKIP: o.skip = 1; break;
 		case 'h': fputs(usage, stdout); return KCS_OK;
 		case 'V': puts("kcs-admin " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -217,11 +300,13 @@ run(int argc, char **argv)
 	arg = nargs ? argv[optind] : NULL;
 #define IS(a, b) (strcmp(cmd, a) == 0 && strcmp(sub, b) == 0)
 	if ((IS("operator", "add") || IS("operator", "remove") || IS("sdrm", "add") ||
-	    IS("sdrm", "import") || IS("sdrm", "remove") || IS("outbox", "show")) != (arg != NULL))
+	    IS("sdrm", "import") || IS("sdrm", "remove") || IS("outbox", "show") ||
+	    IS("vehicle", "add") || IS("vehicle", "import") || IS("vehicle", "show")) != (arg != NULL))
 		return kcs_usage_error("'%s %s' %s", cmd, sub, arg ? "takes no argument" : "needs an argument");
 	if (!(IS("operator", "add") || IS("operator", "list") || IS("operator", "remove") ||
 	    IS("sdrm", "add") || IS("sdrm", "import") || IS("sdrm", "remove") ||
-	    IS("outbox", "list") || IS("outbox", "show") || IS("audit", "verify")))
+	    IS("outbox", "list") || IS("outbox", "show") || IS("audit", "verify") ||
+	    IS("vehicle", "add") || IS("vehicle", "import") || IS("vehicle", "show")))
 		return kcs_usage_error("unknown command '%s %s'", cmd, sub);
 	if (kcs_crypto_init() != KCS_OK || kcs_client_open(&cl, o.url) != KCS_OK)
 		return kcs_errcode();
@@ -286,6 +371,25 @@ run(int argc, char **argv)
 			else
 				rc = kcs_print(res);
 		}
+	} else if (IS("vehicle", "add")) {
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "vin", arg);
+		if (o.model)
+			cJSON_AddStringToObject(body, "model", o.model);
+		if (o.production_date)
+			cJSON_AddStringToObject(body, "production_date", o.production_date);
+		if ((rc = kcs_request(&cl, "POST", "/v1/admin/vehicles", body, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (IS("vehicle", "import")) {
+		rc = vehicle_import(&cl, arg);
+	} else if (IS("vehicle", "show")) {
+		char vin[18];
+
+		if ((rc = kcs_vin_parse(arg, vin)) != KCS_OK)
+			goto out;
+		snprintf(path, sizeof path, "/v1/admin/vehicles/%s", vin);
+		if ((rc = kcs_request(&cl, "GET", path, NULL, &res)) == KCS_OK)
+			rc = kcs_print(res);
 	} else if (IS("audit", "verify")) {
 		if ((rc = kcs_request(&cl, "GET", "/v1/admin/audit/verify", NULL, &res)) == KCS_OK) {
 			rc = kcs_print(res);

@@ -1,7 +1,9 @@
-/* kcs-hotline: the maker's hotline, from scripts: enter a locksmith's
- * registration form (seed 000, Appendix A). */
+/* kcs-hotline: the maker's hotline, from scripts: register a locksmith
+ * (seed 000, Appendix A), redeem a caller's security ticket, place key and
+ * key writer orders, ship them, list them. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kcs.h"
@@ -13,8 +15,12 @@ static const char usage[] =
     "or from a JSON object on standard input (options win); answers are JSON lines.\n"
     "\n"
     "Commands:\n"
-    "  register      enter a locksmith's registration form; kcsd e-mails the verification\n"
-    "                link and writes the address verification letter\n"
+    "  register             enter a locksmith's registration form\n"
+    "  redeem               check a caller's TAN with the SDRM ID; answers a call record\n"
+    "  order-key            order a blank key for a VIN on a call; answers the Key Code once\n"
+    "  order-keywriter      order a key writer on a call\n"
+    "  ship ORDER_ID        mark an order shipped (a key writer also registers its device)\n"
+    "  orders               list orders as JSON lines (filters: --sdrm-id --vin --state)\n"
     "\n"
     "Registration fields (JSON name in brackets):\n"
     "      --sdrm-id ID        SDRM ID, in the SDRM directory (sdrm_id)\n"
@@ -31,6 +37,18 @@ static const char usage[] =
     "      --time-zone ZONE    Eastern, Central, Mountain, Arizona, Pacific, Alaska, Hawaii,\n"
     "                          Atlantic, Chamorro, Samoa, or an IANA name (time_zone)\n"
     "\n"
+    "Call and order fields:\n"
+    "      --tan TAN           redeem: the caller's security ticket (tan)\n"
+    "      --sdrm-id ID        redeem: the caller's SDRM ID; orders: filter (sdrm_id)\n"
+    "      --call-id ID        order-*: the call from redeem (call_id)\n"
+    "      --vin VIN           order-key: the 17-character VIN; orders: filter (vin)\n"
+    "      --payment-ref REF   order-*: the payment's reference (payment_ref)\n"
+    "      --address-confirmed order-*: the delivery address was read back (address_confirmed)\n"
+    "      --tracking REF      ship: the shipment's tracking reference (tracking)\n"
+    "      --serial SERIAL     ship: a key writer's serial number (serial)\n"
+    "      --public-key HEX    ship: a key writer's public key, 64 hex digits (public_key)\n"
+    "      --state STATE       orders: placed or shipped (state)\n"
+    "\n"
     "Options:\n"
     "      --url URL           kcsd's URL (default: $KCS_URL, the config's url, http://127.0.0.1:8425)\n"
     "      --token-file FILE   the operator token (default: $KCS_TOKEN_FILE, the config's\n"
@@ -41,30 +59,90 @@ static const char usage[] =
     "Exit status: 0 done, 1 refused by a rule, 2 usage, 3 invalid input, 4 not permitted,\n"
     "5 server unreachable, 6 internal failure (kcs(7)).\n";
 
-/* the form's fields: option name and JSON name, in the form's order */
-static const char *const form[][2] = {
+/* every input field: option, JSON name; --state is both the form's US state
+ * and, for orders, the order state */
+static const char *const fields[][2] = {
 	{ "sdrm-id", "sdrm_id" }, { "email", "email" }, { "last-name", "last_name" },
 	{ "first-name", "first_name" }, { "company", "company" }, { "address", "address" },
 	{ "city", "city" }, { "state", "state" }, { "zip", "zip" }, { "phone", "phone" },
-	{ "comments", "comments" }, { "time-zone", "time_zone" },
+	{ "comments", "comments" }, { "time-zone", "time_zone" }, { "tan", "tan" },
+	{ "call-id", "call_id" }, { "vin", "vin" }, { "payment-ref", "payment_ref" },
+	{ "tracking", "tracking" }, { "serial", "serial" }, { "public-key", "public_key" },
 };
-#define NFORM (sizeof form / sizeof *form)
+#define NFIELDS (sizeof fields / sizeof *fields)
+
+struct command {
+	const char *name, *path;
+	const char *send;     /* JSON fields sent */
+	const char *required; /* of those, the ones that make stdin worth reading */
+};
+
+static const struct command commands[] = {
+	{ "register", "/v1/hotline/locksmiths",
+	  " sdrm_id email last_name first_name company address city state zip phone comments time_zone ",
+	  " sdrm_id email last_name first_name address city state zip phone time_zone " },
+	{ "redeem", "/v1/hotline/redeem", " tan sdrm_id ", " tan sdrm_id " },
+	{ "order-key", "/v1/hotline/orders/key", " call_id vin payment_ref address_confirmed ",
+	  " call_id vin payment_ref " },
+	{ "order-keywriter", "/v1/hotline/orders/keywriter", " call_id payment_ref address_confirmed ",
+	  " call_id payment_ref " },
+	{ "ship", "/v1/hotline/ship", " order_id tracking serial public_key ", " tracking " },
+	{ "orders", "/v1/hotline/orders", "", "" },
+};
+
+static int
+has(const char *list, const char *name)
+{
+	char w[40];
+
+	snprintf(w, sizeof w, " %s ", name);
+	return strstr(list, w) != NULL;
+}
+
+/* GET /v1/hotline/orders with the filters as a query string */
+static int
+list_orders(struct kcs_client *cl, const char *const *val)
+{
+	char path[600] = "/v1/hotline/orders";
+	const char *filters[] = { "sdrm_id", "vin", "state" };
+	cJSON *res = NULL;
+	int rc, first = 1;
+
+	for (size_t f = 0; f < 3; f++)
+		for (size_t i = 0; i < NFIELDS; i++)
+			if (val[i] && strcmp(fields[i][1], filters[f]) == 0) {
+				char *e = kcs_url_escape(cl, val[i]);
+
+				if (!e)
+					return kcs_fail(KCS_EINTERNAL, NULL, "out of memory");
+				snprintf(path + strlen(path), sizeof path - strlen(path), "%c%s=%s",
+				    first ? '?' : '&', filters[f], e);
+				kcs_free(e);
+				first = 0;
+			}
+	if ((rc = kcs_request(cl, "GET", path, NULL, &res)) == KCS_OK)
+		rc = kcs_print_each(cJSON_GetObjectItem(res, "orders"));
+	cJSON_Delete(res);
+	return rc;
+}
 
 static int
 run(int argc, char **argv)
 {
-	enum { O_URL = 256, O_TOKEN, O_FORM };
-	struct option opts[NFORM + 5];
-	const char *url = NULL, *token_file = NULL, *val[NFORM] = { 0 }, *cmd;
-	struct kcs_client cl;
-	cJSON *in = NULL, *body, *res = NULL;
-	int c, idx, rc;
+	enum { O_URL = 256, O_TOKEN, O_CONFIRMED, O_FIELD };
+	struct option opts[NFIELDS + 6];
+	const char *url = NULL, *token_file = NULL, *val[NFIELDS] = { 0 }, *arg = NULL;
+	const struct command *cmd = NULL;
+	struct kcs_client cl = { 0 };
+	cJSON *in = NULL, *body = NULL, *res = NULL;
+	int c, idx, rc, confirmed = 0;
 	size_t n = 0;
 
 	opts[n++] = (struct option){ "url", required_argument, NULL, O_URL };
 	opts[n++] = (struct option){ "token-file", required_argument, NULL, O_TOKEN };
-	for (size_t i = 0; i < NFORM; i++)
-		opts[n++] = (struct option){ form[i][0], required_argument, NULL, O_FORM };
+	opts[n++] = (struct option){ "address-confirmed", no_argument, NULL, O_CONFIRMED };
+	for (size_t i = 0; i < NFIELDS; i++)
+		opts[n++] = (struct option){ fields[i][0], required_argument, NULL, O_FIELD };
 	opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
 	opts[n++] = (struct option){ "version", no_argument, NULL, 'V' };
 	opts[n] = (struct option){ NULL, 0, NULL, 0 };
@@ -72,7 +150,8 @@ run(int argc, char **argv)
 		switch (c) {
 		case O_URL: url = optarg; break;
 		case O_TOKEN: token_file = optarg; break;
-		case O_FORM: val[idx - 2] = optarg; break;
+		case O_CONFIRMED: confirmed = 1; break;
+		case O_FIELD: val[idx - 3] = optarg; break;
 		case 'h': fputs(usage, stdout); return KCS_OK;
 		case 'V': puts("kcs-hotline " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -80,27 +159,63 @@ run(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return kcs_usage_error("a command is required");
-	cmd = argv[optind++];
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (!cmd)
+		return kcs_usage_error("unknown command '%s'", argv[optind]);
+	optind++;
+	if (strcmp(cmd->name, "ship") == 0 && optind < argc)
+		arg = argv[optind++];
 	if (optind != argc)
 		return kcs_usage_error("unexpected argument '%s'", argv[optind]);
-	if (strcmp(cmd, "register") != 0)
-		return kcs_usage_error("unknown command '%s'", cmd);
-	/* the piped form is read only when a required field has no flag */
-	for (size_t i = 0; i < NFORM && !in; i++)
-		if (!val[i] && strcmp(form[i][1], "company") && strcmp(form[i][1], "comments") &&
-		    !(in = kcs_json_stdin()))
-			return kcs_errcode();
-	body = cJSON_CreateObject();
-	for (size_t i = 0; i < NFORM; i++) {
-		const char *v = kcs_field(in, val[i], form[i][1]);
 
-		if (v)
-			cJSON_AddStringToObject(body, form[i][1], v);
+	/* a piped object is read only when a required field has no option */
+	for (size_t i = 0; i < NFIELDS && !in; i++)
+		if (!val[i] && has(cmd->required, fields[i][1]) && !(in = kcs_json_stdin()))
+			return kcs_errcode();
+	if (!in && strcmp(cmd->name, "ship") == 0 && !arg && !(in = kcs_json_stdin()))
+		return kcs_errcode();
+	body = cJSON_CreateObject();
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const char *v = kcs_field(in, val[i], fields[i][1]);
+
+		if (v && has(cmd->send, fields[i][1]) && !cJSON_GetObjectItem(body, fields[i][1]))
+			cJSON_AddStringToObject(body, fields[i][1], v);
 	}
-	cJSON_Delete(in);
-	if ((rc = kcs_client_open(&cl, url)) == KCS_OK && (rc = kcs_client_token(&cl, token_file)) == KCS_OK &&
-	    (rc = kcs_request(&cl, "POST", "/v1/hotline/locksmiths", body, &res)) == KCS_OK)
+	if (has(cmd->send, "address_confirmed") && (confirmed || kcs_json_bool(in, "address_confirmed")))
+		cJSON_AddBoolToObject(body, "address_confirmed", 1);
+	if (has(cmd->send, "order_id")) {
+		long long id = 0;
+		char *end = NULL;
+
+		if (arg) {
+			id = strtoll(arg, &end, 10);
+			if (*end || id <= 0) {
+				rc = kcs_fail(KCS_EINVALID, "order_id", "'%s' is not an order id", arg);
+				goto out;
+			}
+		} else if (kcs_json_int(in, "order_id", &id) != 0) {
+			rc = kcs_usage_error("ship needs an ORDER_ID (or order_id on standard input)");
+			goto out;
+		}
+		cJSON_AddNumberToObject(body, "order_id", (double)id);
+	}
+	if ((rc = kcs_client_open(&cl, url)) != KCS_OK || (rc = kcs_client_token(&cl, token_file)) != KCS_OK)
+		goto out;
+	if (strcmp(cmd->name, "orders") == 0) {
+		rc = list_orders(&cl, val);
+		goto out;
+	}
+	if ((rc = kcs_request(&cl, "POST", cmd->path, body, &res)) == KCS_OK) {
+		const char *warn = kcs_json_str(res, "warning");
+
+		if (warn)
+			fprintf(stderr, "%s: warning: %s\n", kcs_prog(), warn);
 		rc = kcs_print(res);
+	}
+out:
+	cJSON_Delete(in);
 	cJSON_Delete(body);
 	cJSON_Delete(res);
 	kcs_client_close(&cl);

@@ -16,6 +16,7 @@ static const char usage[] =
     "       kcs-login status                      show the account (Locksmith box)\n"
     "       kcs-login logout                      end the session\n"
     "       kcs-login verify-address [CODE]       enter the code from the letter\n"
+    "       kcs-login orders                      list your key and key writer orders\n"
     "       kcs-login forgot --email ADDRESS      e-mail a password reset code\n"
     "       kcs-login reset --email ADDRESS --code CODE   set a new password with it\n"
     "\n"
@@ -251,6 +252,18 @@ simple(const char *method, const char *path, cJSON *body)
 }
 
 static int
+orders(void)
+{
+	cJSON *res = NULL;
+	int rc = kcs_client_session(&cl);
+
+	if (rc == KCS_OK && (rc = kcs_request(&cl, "GET", "/v1/me/orders", NULL, &res)) == KCS_OK)
+		rc = kcs_print_each(cJSON_GetObjectItem(res, "orders"));
+	cJSON_Delete(res);
+	return rc;
+}
+
+static int
 logout(void)
 {
 	cJSON *res = NULL;
@@ -383,6 +396,7 @@ run(int argc, char **argv)
 	if (arg && (!cmd || strcmp(cmd, "verify-address") != 0))
 		return kcs_usage_error("unexpected argument '%s'", arg);
 	if (cmd && strcmp(cmd, "password") && strcmp(cmd, "status") && strcmp(cmd, "logout") &&
+	    strcmp(cmd, "orders") &&
 	    strcmp(cmd, "verify-address") && strcmp(cmd, "forgot") && strcmp(cmd, "reset"))
 		return kcs_usage_error("unknown command '%s'", cmd);
 	if (kcs_crypto_init() != KCS_OK || kcs_client_open(&cl, o.url) != KCS_OK)
@@ -395,6 +409,8 @@ run(int argc, char **argv)
 		rc = simple("GET", "/v1/me", NULL);
 	else if (strcmp(cmd, "logout") == 0)
 		rc = logout();
+	else if (strcmp(cmd, "orders") == 0)
+		rc = orders();
 	else if (strcmp(cmd, "verify-address") == 0)
 		rc = verify_address(arg);
 	else if (strcmp(cmd, "forgot") == 0)

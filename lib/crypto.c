@@ -61,3 +61,21 @@ kcs_keyed_hash(const uint8_t key[KCS_KEY_LEN], const char *in, char out[KCS_HASH
 	kcs_hex_encode(h, sizeof h, out);
 	sodium_memzero(h, sizeof h);
 }
+
+void
+kcs_seal(const uint8_t key[KCS_KEY_LEN], const void *in, size_t len, uint8_t *out)
+{
+	randombytes_buf(out, crypto_secretbox_NONCEBYTES);
+	crypto_secretbox_easy(out + crypto_secretbox_NONCEBYTES, in, len, out, key);
+}
+
+/* Opens what kcs_seal made; out gets len - KCS_SEAL_OVERHEAD bytes. */
+int
+kcs_open(const uint8_t key[KCS_KEY_LEN], const uint8_t *in, size_t len, void *out)
+{
+	if (len < KCS_SEAL_OVERHEAD ||
+	    crypto_secretbox_open_easy(out, in + crypto_secretbox_NONCEBYTES,
+		len - crypto_secretbox_NONCEBYTES, in, key) != 0)
+		return -1;
+	return 0;
+}

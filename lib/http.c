@@ -172,6 +172,8 @@ kcs_request(struct kcs_client *cl, const char *method, const char *path,
 
 	if (out)
 		*out = NULL;
+	cJSON_Delete(cl->error);
+	cl->error = NULL;
 	snprintf(url, sizeof url, "%s%s", cl->url, path);
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -242,6 +244,8 @@ kcs_request(struct kcs_client *cl, const char *method, const char *path,
 		if (!msg)
 			kcs_fail(status_exit(status), NULL, "%s %s: HTTP %ld", method, path, status);
 		kcs_seterrname(name);
+		if (e)
+			cl->error = cJSON_DetachItemFromObjectCaseSensitive(o, "error");
 	}
 	cJSON_Delete(o);
 done:
@@ -257,6 +261,20 @@ kcs_client_close(struct kcs_client *cl)
 {
 	if (cl->curl)
 		curl_easy_cleanup(cl->curl);
+	cJSON_Delete(cl->error);
+	cl->error = NULL;
 	sodium_memzero(cl->token, sizeof cl->token);
 	cl->curl = NULL;
+}
+
+char *
+kcs_url_escape(struct kcs_client *cl, const char *s)
+{
+	return curl_easy_escape(cl->curl, s, 0);
+}
+
+void
+kcs_free(void *p)
+{
+	curl_free(p);
 }

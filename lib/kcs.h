@@ -67,6 +67,7 @@ struct kcs_client {
 	char token[256];
 	long timeout;
 	int url_explicit; /* --url or KCS_URL given: a saved session does not override it */
+	cJSON *error;     /* the last error answer's "error" object, or NULL */
 };
 int kcs_client_open(struct kcs_client *cl, const char *url_flag);
 int kcs_client_token(struct kcs_client *cl, const char *token_file);
@@ -74,6 +75,8 @@ int kcs_client_session(struct kcs_client *cl); /* loads the saved session */
 int kcs_request(struct kcs_client *cl, const char *method, const char *path,
     const cJSON *body, cJSON **out);
 void kcs_client_close(struct kcs_client *cl);
+char *kcs_url_escape(struct kcs_client *cl, const char *s); /* free with kcs_free */
+void kcs_free(void *p);
 
 /* secret.c: secrets come from a terminal (no echo), a file or a descriptor. */
 #define KCS_SECRET_MAX 1024
@@ -111,10 +114,16 @@ void kcs_token_new(char *out, size_t n); /* 256-bit random, hex */
 void kcs_digits_new(char *out, size_t ndigits);
 void kcs_keyed_hash(const uint8_t key[KCS_KEY_LEN], const char *in, char out[KCS_HASH_HEX]);
 int kcs_hex_decode(const char *hex, uint8_t *out, size_t n);
+/* secretbox under key: out holds KCS_SEAL_OVERHEAD + len bytes (nonce first) */
+#define KCS_SEAL_OVERHEAD 40
+void kcs_seal(const uint8_t key[KCS_KEY_LEN], const void *in, size_t len, uint8_t *out);
+int kcs_open(const uint8_t key[KCS_KEY_LEN], const uint8_t *in, size_t len, void *out);
 void kcs_hex_encode(const uint8_t *in, size_t n, char *out);
 
 /* util.c */
 void kcs_time_iso(time_t t, char out[21]);
+void kcs_business_day(time_t start, int days, char out[11]); /* UTC date, weekends skipped */
+int kcs_date_parse(const char *in, const char *field); /* YYYY-MM-DD, a real day */
 size_t kcs_utf8_len(const char *s); /* code points; (size_t)-1 if not valid UTF-8 */
 int kcs_has_ctrl(const char *s);
 

@@ -1,4 +1,5 @@
 /* util.c: time and text helpers. */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -49,4 +50,43 @@ kcs_has_ctrl(const char *s)
 		if (*p < 0x20 || *p == 0x7f)
 			return 1;
 	return 0;
+}
+
+/* The date days business days after start's day (Saturdays and Sundays
+ * skipped; public holidays are not known). */
+void
+kcs_business_day(time_t start, int days, char out[11])
+{
+	struct tm tm;
+	time_t t = start;
+
+	gmtime_r(&t, &tm);
+	while (days > 0) {
+		t += 86400;
+		gmtime_r(&t, &tm);
+		if (tm.tm_wday != 0 && tm.tm_wday != 6)
+			days--;
+	}
+	strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+int
+kcs_date_parse(const char *in, const char *field)
+{
+	struct tm tm = { 0 }, back;
+	int y, m, d, n = 0;
+	time_t t;
+
+	if (strlen(in) != 10 || sscanf(in, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 ||
+	    in[4] != '-' || in[7] != '-' || strspn(in, "0123456789-") != 10)
+		return kcs_fail(KCS_EINVALID, field, "must be a date written YYYY-MM-DD");
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = 12;
+	t = timegm(&tm);
+	gmtime_r(&t, &back);
+	if (y < 1900 || back.tm_year != tm.tm_year || back.tm_mon != tm.tm_mon || back.tm_mday != d)
+		return kcs_fail(KCS_EINVALID, field, "%s is not a day of the calendar", in);
+	return KCS_OK;
 }

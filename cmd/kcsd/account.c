@@ -37,7 +37,7 @@ lock_key(const char *email, char out[KCS_HASH_HEX])
 	kcs_keyed_hash(K.pepper, in, out);
 }
 
-static int
+int
 check_lock(struct req *r, const char *key)
 {
 	cJSON *o;
@@ -54,24 +54,39 @@ check_lock(struct req *r, const char *key)
 	return fail(r, 429, "locked", NULL, "too many failed attempts: locked until %s", when);
 }
 
-/* Records a failed attempt (kept even though the answer is an error). */
+/* Records a failed attempt under key (kept even though the answer is an
+ * error); the limit-th consecutive one locks the key for cooldown seconds.
+ * Audited as FAMILY.failed and FAMILY.locked. */
+int
+record_failure(struct req *r, const char *family, const char *key, long limit, long cooldown,
+    const char *subject, const char *what, int status, const char *code, const char *msg)
+{
+	long long n = 0;
+	cJSON *d = cJSON_CreateObject();
+	char failed_ev[32], locked_ev[32];
+
+	snprintf(failed_ev, sizeof failed_ev, "%s.failed", family);
+	snprintf(locked_ev, sizeof locked_ev, "%s.locked", family);
+	if (store_failure_add(&K.st, key, limit, cooldown, r->now, &n) != STORE_OK) {
+		cJSON_Delete(d);
+		return fail(r, 500, "internal", NULL, "the store failed");
+	}
+	cJSON_AddStringToObject(d, "step", what);
+	cJSON_AddStringToObject(d, "ip", r->ip);
+	if (audit_event(r, failed_ev, subject, d))
+		return 500;
+	if (n >= limit && audit_event(r, locked_ev, subject, NULL))
+		return 500;
+	r->keep = 1;
+	return fail(r, status, code, NULL, "%s", msg);
+}
+
 static int
 failed(struct req *r, const char *key, const char *subject, const char *what,
     int status, const char *code, const char *msg)
 {
-	long long n = 0;
-	cJSON *d = cJSON_CreateObject();
-
-	if (store_failure_add(&K.st, key, K.cf.lockout_failures, K.cf.lockout_cooldown, r->now, &n) != STORE_OK)
-		return fail(r, 500, "internal", NULL, "the store failed");
-	cJSON_AddStringToObject(d, "step", what);
-	cJSON_AddStringToObject(d, "ip", r->ip);
-	if (audit_event(r, "login.failed", subject, d))
-		return 500;
-	if (n >= K.cf.lockout_failures && audit_event(r, "account.locked", subject, NULL))
-		return 500;
-	r->keep = 1;
-	return fail(r, status, code, NULL, "%s", msg);
+	return record_failure(r, "login", key, K.cf.lockout_failures, K.cf.lockout_cooldown, subject,
+	    what, status, code, msg);
 }
 
 static int
@@ -93,7 +108,7 @@ new_session(struct req *r, long long account, const char *stage)
 }
 
 /* a 0/1 column of a stored row */
-static int
+int
 flag(const cJSON *row, const char *name)
 {
 	long long v = 0;
@@ -101,7 +116,7 @@ flag(const cJSON *row, const char *name)
 	return kcs_json_int(row, name, &v) == 0 && v == 1;
 }
 
-static cJSON *
+cJSON *
 status_box(const cJSON *a)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -321,7 +336,7 @@ h_verify_email(struct req *r)
 	    "Thank you. Your e-mail address is verified; a temporary password is on its way to it.");
 }
 
-static int
+int
 accepted_version(struct req *r, const char *kind, long long *version)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->in, "accept_disclaimer");

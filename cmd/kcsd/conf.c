@@ -33,6 +33,10 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "reset_lifetime", &cf->reset_lifetime, 900, 1, 86400 },
 		{ "lockout_failures", &cf->lockout_failures, 10, 1, 1000 },
 		{ "lockout_cooldown", &cf->lockout_cooldown, 900, 1, 7 * 86400 },
+		{ "ticket_lifetime", &cf->ticket_lifetime, 1800, 1, 86400 },
+		{ "call_lifetime", &cf->call_lifetime, 900, 1, 86400 },
+		{ "redeem_failures", &cf->redeem_failures, 5, 1, 1000 },
+		{ "redeem_cooldown", &cf->redeem_cooldown, 900, 1, 7 * 86400 },
 		{ "argon2_opslimit", &ops, ops, crypto_pwhash_OPSLIMIT_MIN, 64 },
 		{ "argon2_memlimit_kib", &memkib, memkib, 8, 4 << 20 },
 	};

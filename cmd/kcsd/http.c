@@ -43,6 +43,16 @@ static const struct route routes[] = {
 	{ "POST", "/v1/me/verify-address", A_FULL, h_verify_address },
 	{ "POST", "/v1/password-reset", A_NONE, h_reset_request },
 	{ "POST", "/v1/password-reset/confirm", A_NONE, h_reset_confirm },
+	{ "POST", "/v1/admin/vehicles", A_ADMIN, h_vehicle_add },
+	{ "GET", "/v1/admin/vehicles/*", A_ADMIN, h_vehicle_get },
+	{ "POST", "/v1/tickets", A_FULL, h_ticket_issue },
+	{ "GET", "/v1/tickets/current", A_FULL, h_ticket_status },
+	{ "GET", "/v1/me/orders", A_FULL, h_my_orders },
+	{ "POST", "/v1/hotline/redeem", A_OPERATOR, h_redeem },
+	{ "POST", "/v1/hotline/orders/key", A_OPERATOR, h_order_key },
+	{ "POST", "/v1/hotline/orders/keywriter", A_OPERATOR, h_order_keywriter },
+	{ "POST", "/v1/hotline/ship", A_OPERATOR, h_ship },
+	{ "GET", "/v1/hotline/orders", A_OPERATOR, h_orders },
 };
 
 struct conn {
@@ -85,6 +95,14 @@ audit_event(struct req *r, const char *event, const char *subject, cJSON *detail
 
 	cJSON_Delete(detail);
 	return rc == STORE_OK ? 0 : fail(r, 500, "internal", NULL, "the audit log could not be written");
+}
+
+const char *
+query_arg(struct req *r, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+
+	return v && *v ? v : NULL;
 }
 
 static const char *
@@ -207,6 +225,7 @@ dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
 		r->in = cJSON_CreateObject();
 	}
 	r->query_token = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token");
+	r->conn = c;
 	if (store_begin(&K.st) != STORE_OK)
 		return fail(r, 503, "unavailable", NULL, "the store is busy; try again");
 	status = authenticate(r, c, rt->auth);
@@ -270,6 +289,10 @@ respond(struct MHD_Connection *c, struct req *r, int status)
 		cJSON_AddStringToObject(e, "message", r->emsg[0] ? r->emsg : reason(status));
 		if (r->efield[0])
 			cJSON_AddStringToObject(e, "field", r->efield);
+		if (r->edetail) {
+			cJSON_AddItemToObject(e, "invalid", r->edetail);
+			r->edetail = NULL;
+		}
 		text = kcs_json_dump(o);
 		cJSON_Delete(o);
 	} else {
@@ -393,6 +416,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		cJSON_Delete(r.in);
 	}
 	cJSON_Delete(r.out);
+	cJSON_Delete(r.edetail);
 	free(r.html);
 	return ret;
 }

@@ -76,6 +76,39 @@ int store_outbox_add(struct store *st, const char *kind, const char *to, const c
 int store_outbox_list(struct store *st, cJSON **rows);
 int store_outbox_get(struct store *st, long long id, cJSON **row);
 
+int store_vehicle_add(struct store *st, const char *vin, const char *model, const char *date,
+    const uint8_t *secret, size_t slen, const uint8_t *cut, size_t clen, long long now);
+int store_vehicle_get(struct store *st, const char *vin, cJSON **row);
+int store_vehicle_keys(struct store *st, const char *vin, cJSON **rows);
+int store_key_next_free(struct store *st, const char *vin, long long *position);
+int store_key_add(struct store *st, const char *vin, long long position, long long order_id,
+    long long now);
+
+int store_ticket_cancel_live(struct store *st, long long account, long long now);
+int store_ticket_add(struct store *st, long long account, const char *hash, long long acceptance,
+    long long now, long long expires, long long *id);
+int store_ticket_current(struct store *st, long long account, long long now, cJSON **row);
+int store_ticket_find(struct store *st, const char *hash, long long now, cJSON **row);
+int store_ticket_redeem(struct store *st, long long id, long long now);
+
+int store_call_add(struct store *st, const char *id, long long ticket, long long op,
+    long long now, long long expires);
+int store_call_get(struct store *st, const char *id, cJSON **row);
+int store_call_use(struct store *st, const char *id, long long now);
+
+struct store_order {
+	const char *kind, *call_id, *vin, *key_code_hash, *payment_ref, *ship_to;
+	const char *expected_from, *expected_to;
+	long long account_id, operator_id, key_position;
+};
+int store_order_add(struct store *st, const struct store_order *o, long long now, long long *id);
+int store_order_get(struct store *st, long long id, cJSON **row);
+int store_order_list(struct store *st, long long account, const char *sdrm_id, const char *vin,
+    const char *state, cJSON **rows);
+int store_order_ship(struct store *st, long long id, const char *tracking, long long now);
+int store_keywriter_add(struct store *st, const char *serial, long long account, long long order,
+    const char *public_key, long long now);
+
 int store_audit(struct store *st, const char *actor, const char *event,
     const char *subject, const cJSON *detail, long long now);
 int store_audit_verify(struct store *st, long long *entries, long long *bad_id);
@@ -87,6 +120,7 @@ struct kcsd_conf {
 	long threads, max_body, connection_timeout, connection_limit, per_ip_limit;
 	long session_idle, session_max, email_link_lifetime, reset_lifetime;
 	long lockout_failures, lockout_cooldown;
+	long ticket_lifetime, call_lifetime, redeem_failures, redeem_cooldown;
 	unsigned long long argon2_ops;
 	size_t argon2_mem;
 };
@@ -109,6 +143,7 @@ int kcsd_key_load(const char *path, uint8_t pepper[KCS_KEY_LEN], uint8_t master[
 struct req {
 	const char *method, *path, *arg; /* arg: the last path segment of a wildcard route */
 	const char *query_token;         /* ?token= of /verify-email */
+	void *conn;                      /* the MHD connection, for query_arg */
 	cJSON *in;                       /* request body (an object) or NULL */
 	char ip[64];
 	long long now;
@@ -120,6 +155,7 @@ struct req {
 	char *html;
 	int keep; /* commit even though the answer is an error (failure counters) */
 	char ecode[32], efield[64], emsg[400];
+	cJSON *edetail; /* added to the error object as "invalid" (per-entry errors) */
 	char *spooled[8]; /* spool files written in this transaction */
 	int nspooled;
 };
@@ -135,6 +171,15 @@ int outbox_email(struct req *r, const char *to, const char *subject, const char 
 int outbox_letter(struct req *r, const char *to_name, const char *address_block, const char *body);
 int outbox_open(struct req *r, long long id, cJSON **msg);
 void outbox_unspool(struct req *r);
+
+/* account.c: shared with the other handlers */
+int check_lock(struct req *r, const char *key);
+int record_failure(struct req *r, const char *family, const char *key, long limit, long cooldown,
+    const char *subject, const char *what, int status, const char *code, const char *msg);
+int accepted_version(struct req *r, const char *kind, long long *version);
+int flag(const cJSON *row, const char *name);
+cJSON *status_box(const cJSON *account);
+const char *query_arg(struct req *r, const char *name);
 
 /* handlers */
 int h_health(struct req *r);
@@ -157,6 +202,16 @@ int h_status(struct req *r);
 int h_verify_address(struct req *r);
 int h_reset_request(struct req *r);
 int h_reset_confirm(struct req *r);
+int h_vehicle_add(struct req *r);
+int h_vehicle_get(struct req *r);
+int h_ticket_issue(struct req *r);
+int h_ticket_status(struct req *r);
+int h_redeem(struct req *r);
+int h_order_key(struct req *r);
+int h_order_keywriter(struct req *r);
+int h_ship(struct req *r);
+int h_orders(struct req *r);
+int h_my_orders(struct req *r);
 
 /* fields.c: input validation, each error naming its field */
 int only_fields(struct req *r, const char *const *allowed);

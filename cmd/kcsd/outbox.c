@@ -16,7 +16,7 @@
 static int
 put(struct req *r, const char *kind, const char *to, const char *subject, const char *text)
 {
-	size_t mlen = strlen(text), clen = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + mlen;
+	size_t mlen = strlen(text), clen = KCS_SEAL_OVERHEAD + mlen;
 	uint8_t *sealed = malloc(clen), rnd[6];
 	char name[64], path[1200], stamp[32], hex[13];
 	struct tm tm;
@@ -30,9 +30,7 @@ put(struct req *r, const char *kind, const char *to, const char *subject, const 
 		free(sealed);
 		return fail(r, 500, "internal", NULL, "too many messages in one request");
 	}
-	randombytes_buf(sealed, crypto_secretbox_NONCEBYTES);
-	crypto_secretbox_easy(sealed + crypto_secretbox_NONCEBYTES, (const uint8_t *)text, mlen,
-	    sealed, K.master);
+	kcs_seal(K.master, text, mlen, sealed);
 	randombytes_buf(rnd, sizeof rnd);
 	kcs_hex_encode(rnd, sizeof rnd, hex);
 	gmtime_r(&now, &tm);
@@ -119,20 +117,17 @@ outbox_open(struct req *r, long long id, cJSON **msg)
 		return store_fail(r, rc);
 	hex = kcs_json_str(o, "sealed");
 	clen = hex ? strlen(hex) / 2 : 0;
-	if (clen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES ||
-	    !(sealed = malloc(clen)) || !(text = malloc(clen + 1))) {
+	if (clen < KCS_SEAL_OVERHEAD || !(sealed = malloc(clen)) || !(text = malloc(clen + 1))) {
 		cJSON_Delete(o);
 		return fail(r, 500, "internal", NULL, "outbox message %lld is damaged", id);
 	}
-	if (kcs_hex_decode(hex, sealed, clen) != 0 ||
-	    crypto_secretbox_open_easy((uint8_t *)text, sealed + crypto_secretbox_NONCEBYTES,
-		clen - crypto_secretbox_NONCEBYTES, sealed, K.master) != 0) {
+	if (kcs_hex_decode(hex, sealed, clen) != 0 || kcs_open(K.master, sealed, clen, text) != 0) {
 		free(sealed);
 		free(text);
 		cJSON_Delete(o);
 		return fail(r, 500, "internal", NULL, "outbox message %lld does not open with this key", id);
 	}
-	text[clen - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES] = '\0';
+	text[clen - KCS_SEAL_OVERHEAD] = '\0';
 	cJSON_DeleteItemFromObject(o, "sealed");
 	cJSON_AddStringToObject(o, "message", text);
 	sodium_memzero(text, clen);

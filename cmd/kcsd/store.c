@@ -21,7 +21,7 @@ seterr(struct store *st, const char *what)
 }
 
 /* Binds by a type string: s (const char *, NULL binds NULL), i (long long),
- * b (const void *, size_t). */
+ * n (long long, 0 binds NULL), b (const void *, size_t). */
 static sqlite3_stmt *
 prep(struct store *st, const char *sql, const char *types, va_list ap)
 {
@@ -45,6 +45,12 @@ prep(struct store *st, const char *sql, const char *types, va_list ap)
 		case 'i':
 			rc = sqlite3_bind_int64(s, i + 1, va_arg(ap, long long));
 			break;
+		case 'n': {
+			long long v = va_arg(ap, long long);
+
+			rc = v ? sqlite3_bind_int64(s, i + 1, v) : sqlite3_bind_null(s, i + 1);
+			break;
+		}
 		case 'b': {
 			const void *p = va_arg(ap, const void *);
 			size_t n = va_arg(ap, size_t);
@@ -704,4 +710,184 @@ store_audit_verify(struct store *st, long long *entries, long long *bad_id)
 		return STORE_ERROR;
 	}
 	return STORE_OK;
+}
+
+/* vehicles and their key positions */
+
+int
+store_vehicle_add(struct store *st, const char *vin, const char *model, const char *date,
+    const uint8_t *secret, size_t slen, const uint8_t *cut, size_t clen, long long now)
+{
+	int rc = run(st, "INSERT INTO vehicles (vin, model, production_date, secret, cut_code, created_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?)", "sssbbi", vin, model, date, secret, slen, cut, clen, now);
+
+	/* the two keys delivered with the car */
+	if (rc >= 0)
+		rc = run(st, "INSERT INTO keys (vin, position, state, created_at)"
+		    " VALUES (?, 1, 'delivered', ?), (?, 2, 'delivered', ?)", "sisi", vin, now, vin, now);
+	return rc < 0 ? rc : STORE_OK;
+}
+
+int
+store_vehicle_get(struct store *st, const char *vin, cJSON **out)
+{
+	return row(st, out, "SELECT vin, model, production_date, created_at FROM vehicles WHERE vin = ?",
+	    "s", vin);
+}
+
+int
+store_vehicle_keys(struct store *st, const char *vin, cJSON **out)
+{
+	return rows(st, out, "SELECT position, state, order_id, created_at FROM keys WHERE vin = ?"
+	    " ORDER BY position", "s", vin);
+}
+
+int
+store_key_next_free(struct store *st, const char *vin, long long *position)
+{
+	cJSON *o;
+	int rc = row(st, &o, "WITH RECURSIVE p(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM p WHERE n < 10)"
+	    " SELECT min(n) AS n FROM p WHERE n NOT IN (SELECT position FROM keys WHERE vin = ?)", "s", vin);
+
+	if (rc != STORE_OK)
+		return rc;
+	rc = kcs_json_int(o, "n", position) == 0 ? STORE_OK : STORE_NOTFOUND;
+	cJSON_Delete(o);
+	return rc;
+}
+
+int
+store_key_add(struct store *st, const char *vin, long long position, long long order_id, long long now)
+{
+	int rc = run(st, "INSERT INTO keys (vin, position, state, order_id, created_at)"
+	    " VALUES (?, ?, 'ordered', ?, ?)", "siii", vin, position, order_id, now);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+/* security tickets (TAN) */
+
+int
+store_ticket_cancel_live(struct store *st, long long account, long long now)
+{
+	int rc = run(st, "UPDATE tickets SET cancelled_at = ? WHERE account_id = ?"
+	    " AND redeemed_at IS NULL AND cancelled_at IS NULL AND expires_at > ?", "iii", now, account, now);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+int
+store_ticket_add(struct store *st, long long account, const char *hash, long long acceptance,
+    long long now, long long expires, long long *id)
+{
+	int rc = run(st, "INSERT INTO tickets (account_id, hash, acceptance_id, created_at, expires_at)"
+	    " VALUES (?, ?, ?, ?, ?)", "isiii", account, hash, acceptance, now, expires);
+
+	if (rc < 0)
+		return rc;
+	*id = sqlite3_last_insert_rowid(st->db);
+	return STORE_OK;
+}
+
+int
+store_ticket_current(struct store *st, long long account, long long now, cJSON **out)
+{
+	return row(st, out, "SELECT id, created_at, expires_at FROM tickets WHERE account_id = ?"
+	    " AND redeemed_at IS NULL AND cancelled_at IS NULL AND expires_at > ?"
+	    " ORDER BY id DESC LIMIT 1", "ii", account, now);
+}
+
+int
+store_ticket_find(struct store *st, const char *hash, long long now, cJSON **out)
+{
+	return row(st, out, "SELECT id, account_id, acceptance_id FROM tickets WHERE hash = ?"
+	    " AND redeemed_at IS NULL AND cancelled_at IS NULL AND expires_at > ?", "si", hash, now);
+}
+
+int
+store_ticket_redeem(struct store *st, long long id, long long now)
+{
+	return changed(run(st, "UPDATE tickets SET redeemed_at = ? WHERE id = ? AND redeemed_at IS NULL"
+	    " AND cancelled_at IS NULL", "ii", now, id));
+}
+
+/* hotline calls: one redeemed ticket allows one order */
+
+int
+store_call_add(struct store *st, const char *id, long long ticket, long long op, long long now,
+    long long expires)
+{
+	int rc = run(st, "INSERT INTO calls (id, ticket_id, operator_id, created_at, expires_at)"
+	    " VALUES (?, ?, ?, ?, ?)", "siiii", id, ticket, op, now, expires);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+int
+store_call_get(struct store *st, const char *id, cJSON **out)
+{
+	return row(st, out, "SELECT c.id, c.ticket_id, c.operator_id, c.created_at, c.expires_at,"
+	    " c.used_at, t.account_id, t.acceptance_id FROM calls c JOIN tickets t ON t.id = c.ticket_id"
+	    " WHERE c.id = ?", "s", id);
+}
+
+int
+store_call_use(struct store *st, const char *id, long long now)
+{
+	return changed(run(st, "UPDATE calls SET used_at = ? WHERE id = ? AND used_at IS NULL", "is", now, id));
+}
+
+/* orders */
+
+int
+store_order_add(struct store *st, const struct store_order *o, long long now, long long *id)
+{
+	int rc = run(st, "INSERT INTO orders (kind, account_id, call_id, operator_id, vin, key_position,"
+	    " key_code_hash, payment_ref, ship_to, expected_from, expected_to, created_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "sisisnsssssi", o->kind, o->account_id,
+	    o->call_id, o->operator_id, o->vin, o->key_position, o->key_code_hash, o->payment_ref,
+	    o->ship_to, o->expected_from, o->expected_to, now);
+
+	if (rc < 0)
+		return rc;
+	*id = sqlite3_last_insert_rowid(st->db);
+	return STORE_OK;
+}
+
+#define ORDER_COLUMNS "o.id AS order_id, o.kind, a.sdrm_id, o.vin, o.key_position, o.payment_ref," \
+	" o.ship_to, o.expected_from, o.expected_to, o.state, o.tracking, o.created_at, o.shipped_at," \
+	" o.call_id, (SELECT serial FROM keywriters k WHERE k.order_id = o.id) AS keywriter_serial"
+
+int
+store_order_get(struct store *st, long long id, cJSON **out)
+{
+	return row(st, out, "SELECT " ORDER_COLUMNS ", o.account_id FROM orders o"
+	    " JOIN accounts a ON a.id = o.account_id WHERE o.id = ?", "i", id);
+}
+
+int
+store_order_list(struct store *st, long long account, const char *sdrm_id, const char *vin,
+    const char *state, cJSON **out)
+{
+	return rows(st, out, "SELECT " ORDER_COLUMNS " FROM orders o JOIN accounts a ON a.id = o.account_id"
+	    " WHERE (? = 0 OR o.account_id = ?) AND (? IS NULL OR a.sdrm_id = ?)"
+	    " AND (? IS NULL OR o.vin = ?) AND (? IS NULL OR o.state = ?) ORDER BY o.id",
+	    "iissssss", account, account, sdrm_id, sdrm_id, vin, vin, state, state);
+}
+
+int
+store_order_ship(struct store *st, long long id, const char *tracking, long long now)
+{
+	return changed(run(st, "UPDATE orders SET state = 'shipped', tracking = ?, shipped_at = ?"
+	    " WHERE id = ? AND state = 'placed'", "sii", tracking, now, id));
+}
+
+int
+store_keywriter_add(struct store *st, const char *serial, long long account, long long order,
+    const char *public_key, long long now)
+{
+	int rc = run(st, "INSERT INTO keywriters (serial, account_id, order_id, public_key, registered_at)"
+	    " VALUES (?, ?, ?, ?, ?)", "siisi", serial, account, order, public_key, now);
+
+	return rc < 0 ? rc : STORE_OK;
 }

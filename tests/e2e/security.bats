@@ -25,7 +25,7 @@ load helper
 		-d '{"email":"j@example.com","password":"correct horse battery staple","accept_disclaimer":true}' \
 		-w '\n%{http_code}' "$KCS_URL/v1/login"
 	[ "$(tail -n 1 <<< "$output")" = 429 ]
-	run sqlite3 "$T/kcs.db" "SELECT count(*) FROM audit WHERE event = 'account.locked'"
+	run sqlite3 "$T/kcs.db" "SELECT count(*) FROM audit WHERE event = 'login.locked'"
 	[ "$output" -eq 1 ]
 	sleep 2.2
 	run login g36d27a9 j@example.com

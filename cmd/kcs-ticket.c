@@ -1,0 +1,102 @@
+/* kcs-ticket: a locksmith's security ticket (TAN) for one hotline call
+ * (seed 000 §5). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kcs.h"
+
+static const char usage[] =
+    "usage: kcs-ticket [--accept-disclaimer] [--url URL]\n"
+    "       kcs-ticket status [--url URL]\n"
+    "\n"
+    "Request a security ticket (TAN) for one call to the hotline, after accepting\n"
+    "the ticket disclaimer (shown and asked on a terminal; --accept-disclaimer for\n"
+    "scripts). Prints {\"tan\":...,\"expires_at\":...}. A new ticket cancels the\n"
+    "previous one. Needs a full login (kcs-login) and an Active account.\n"
+    "\n"
+    "  status                 the current ticket's state and remaining time\n"
+    "\n"
+    "Options:\n"
+    "      --accept-disclaimer  accept the ticket disclaimer without showing it\n"
+    "      --url URL            kcsd's URL (default: the session's, $KCS_URL, the config's url)\n"
+    "  -h, --help               show this help\n"
+    "  -V, --version            show the version\n"
+    "\n"
+    "Exit status: 0 done, 1 refused by a rule, 2 usage, 3 invalid input, 4 not permitted\n"
+    "(not logged in, Inactive account, disclaimer not accepted), 5 server unreachable,\n"
+    "6 internal failure (kcs(7)).\n";
+
+static int
+run(int argc, char **argv)
+{
+	enum { O_URL = 256, O_ACCEPT };
+	static const struct option opts[] = {
+		{ "url", required_argument, NULL, O_URL },
+		{ "accept-disclaimer", no_argument, NULL, O_ACCEPT },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
+	};
+	const char *url = NULL, *cmd = NULL;
+	struct kcs_client cl = { 0 };
+	cJSON *d = NULL, *body = NULL, *res = NULL;
+	long long version = 0;
+	int c, rc, accept = 0;
+
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		switch (c) {
+		case O_URL: url = optarg; break;
+		case O_ACCEPT: accept = 1; break;
+		case 'h': fputs(usage, stdout); return KCS_OK;
+		case 'V': puts("kcs-ticket " KCS_VERSION); return KCS_OK;
+		default: return kcs_usage_error("unknown option");
+		}
+	}
+	if (optind < argc)
+		cmd = argv[optind++];
+	if (optind < argc)
+		return kcs_usage_error("unexpected argument '%s'", argv[optind]);
+	if (cmd && strcmp(cmd, "status") != 0)
+		return kcs_usage_error("unknown command '%s'", cmd);
+	if ((rc = kcs_client_open(&cl, url)) != KCS_OK || (rc = kcs_client_session(&cl)) != KCS_OK)
+		goto out;
+	if (cmd) {
+		if ((rc = kcs_request(&cl, "GET", "/v1/tickets/current", NULL, &res)) == KCS_OK)
+			rc = kcs_print(res);
+		goto out;
+	}
+	if ((rc = kcs_request(&cl, "GET", "/v1/disclaimers/ticket", NULL, &d)) != KCS_OK)
+		goto out;
+	kcs_json_int(d, "version", &version);
+	if (!accept) {
+		int yes = kcs_tty_confirm(kcs_json_str(d, "text"), "Do you accept the disclaimer?");
+
+		if (yes <= 0) {
+			rc = kcs_fail(KCS_EPERM, "accept_disclaimer", yes < 0
+			    ? "the ticket disclaimer must be accepted: no terminal to ask on, use --accept-disclaimer"
+			    : "the ticket disclaimer was not accepted");
+			goto out;
+		}
+	}
+	body = cJSON_CreateObject();
+	cJSON_AddNumberToObject(body, "accept_disclaimer", (double)version);
+	if ((rc = kcs_request(&cl, "POST", "/v1/tickets", body, &res)) == KCS_OK) {
+		if (kcs_is_tty(STDERR_FILENO))
+			fprintf(stderr, "Call the hotline with this TAN and your SDRM ID before %s.\n",
+			    kcs_json_str(res, "expires_at"));
+		rc = kcs_print(res);
+	}
+out:
+	cJSON_Delete(d);
+	cJSON_Delete(body);
+	cJSON_Delete(res);
+	kcs_client_close(&cl);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	kcs_setprog(argv[0]);
+	return kcs_finish(run(argc, argv));
+}
