@@ -86,7 +86,8 @@ kcs_date_parse(const char *in, const char *field)
 	tm.tm_hour = 12;
 	t = timegm(&tm);
 	gmtime_r(&t, &back);
-	if (y < 1900 || back.tm_year != tm.tm_year || back.tm_mon != tm.tm_mon || back.tm_mday != d)
+	/* timegm normalises: 2023-02-29 comes back as March 1st */
+	if (y < 1900 || back.tm_year != y - 1900 || back.tm_mon != m - 1 || back.tm_mday != d)
 		return kcs_fail(KCS_EINVALID, field, "%s is not a day of the calendar", in);
 	return KCS_OK;
 }

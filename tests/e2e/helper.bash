@@ -20,6 +20,13 @@ setup_kcsd() {
 	start_kcsd
 }
 
+# reconfigure LINE...: restart kcsd with settings added to its configuration.
+reconfigure() {
+	stop_kcsd
+	for line in "$@"; do echo "$line"; done >> "$T/kcs.conf"
+	start_kcsd
+}
+
 start_kcsd() {
 	rm -f "$T/url"
 	"$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen 127.0.0.1:0 --url-file "$T/url" \
@@ -126,4 +133,24 @@ api() { # METHOD PATH [curl args...]
 	local m=$1 p=$2
 	shift 2
 	curl -sS -X "$m" -w '\n%{http_code}\n' "$KCS_URL$p" "$@"
+}
+
+# Vehicles, tickets and orders.
+VIN=WBA3A5C53CF256985
+VIN2=WBAJA5C50KB312345
+
+add_vehicle() { # VIN
+	admin vehicle add "$1" --model "328i Sedan" --production-date 2012-03-14 > /dev/null
+}
+ticket() { # prints the TAN of a new ticket
+	"$B/kcs-ticket" --accept-disclaimer < /dev/null | jq -r .tan
+}
+redeem() { # TAN [SDRM_ID]
+	hotline redeem --tan "$1" --sdrm-id "${2:-g36d27a9}" < /dev/null
+}
+call() { # a fresh call id for the logged-in locksmith
+	redeem "$(ticket)" | jq -r .call_id
+}
+order_key() { # CALL_ID [VIN]
+	hotline order-key --call-id "$1" --vin "${2:-$VIN}" --payment-ref PAY-1 --address-confirmed < /dev/null
 }

@@ -1,0 +1,71 @@
+/* Unit tests: dates (lib/util.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "kcs.h"
+
+static time_t
+at(int y, int m, int d, int hour)
+{
+	struct tm tm = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = hour };
+
+	return timegm(&tm);
+}
+
+static void
+business_days_skip_weekends(void **state)
+{
+	char out[11];
+
+	(void)state;
+	/* Friday 2026-11-27: five business days later is Friday 2026-12-04 */
+	kcs_business_day(at(2026, 11, 27, 9), 5, out);
+	assert_string_equal(out, "2026-12-04");
+	kcs_business_day(at(2026, 11, 27, 9), 10, out);
+	assert_string_equal(out, "2026-12-11");
+	/* ordered on a Saturday or a Sunday: counting starts on Monday */
+	kcs_business_day(at(2026, 11, 28, 23), 5, out);
+	assert_string_equal(out, "2026-12-04");
+	kcs_business_day(at(2026, 11, 29, 0), 1, out);
+	assert_string_equal(out, "2026-11-30");
+	/* Wednesday: the window crosses one weekend, then two */
+	kcs_business_day(at(2026, 11, 25, 16), 5, out);
+	assert_string_equal(out, "2026-12-02");
+	kcs_business_day(at(2026, 11, 25, 16), 10, out);
+	assert_string_equal(out, "2026-12-09");
+	/* across a month and a year */
+	kcs_business_day(at(2026, 12, 28, 12), 5, out);
+	assert_string_equal(out, "2027-01-04");
+}
+
+static void
+dates(void **state)
+{
+	(void)state;
+	assert_int_equal(kcs_date_parse("2012-03-14", "d"), KCS_OK);
+	assert_int_equal(kcs_date_parse("2024-02-29", "d"), KCS_OK);
+	assert_int_equal(kcs_date_parse("2023-02-29", "d"), KCS_EINVALID);
+	assert_non_null(strstr(kcs_errmsg(), "not a day"));
+	assert_int_equal(kcs_date_parse("2012-13-01", "d"), KCS_EINVALID);
+	assert_int_equal(kcs_date_parse("2012-3-14", "d"), KCS_EINVALID);
+	assert_int_equal(kcs_date_parse("14.03.2012", "d"), KCS_EINVALID);
+	assert_int_equal(kcs_date_parse("2012-03-14x", "d"), KCS_EINVALID);
+	assert_int_equal(kcs_date_parse("", "d"), KCS_EINVALID);
+	assert_string_equal(kcs_errfield(), "d");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(business_days_skip_weekends),
+		cmocka_unit_test(dates),
+	};
+
+	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
