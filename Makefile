@@ -74,7 +74,7 @@ $(B)/tests/%: tests/unit/%.c $(B)/libkcs.a
 # (bats, against a real kcsd each). JOBS=N runs N test files at once.
 JOBS ?= 2
 check: all $(UNITS) lint
-	KCS_BIN=$(CURDIR)/$(B) prove -j$(JOBS) --exec tests/tap $(UNITS) $(wildcard tests/e2e/*.bats)
+	KCS_BIN=$(CURDIR)/$(B) prove -j$(JOBS) --comments --exec tests/tap $(UNITS) $(wildcard tests/e2e/*.bats)
 
 lint:
 	mandoc -Tlint -Wwarning $(MANS)

@@ -1,18 +1,22 @@
-# bash completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login
+# bash completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login, kcs-ticket
 
 _kcs_words() {
 	case $1 in
 	kcsd)
 		echo "--config --db --key --spool --listen --tls-cert --tls-key --url-file --help --version" ;;
 	kcs-admin)
-		echo "--url --token-file --db --key --role --password-file --password-fd --raw --help --version" ;;
+		echo "--url --token-file --db --key --role --password-file --password-fd --raw --model
+		      --production-date --skip-invalid --help --version" ;;
 	kcs-hotline)
 		echo "--url --token-file --sdrm-id --email --last-name --first-name --company --address
-		      --city --state --zip --phone --comments --time-zone --help --version" ;;
+		      --city --state --zip --phone --comments --time-zone --tan --call-id --vin
+		      --payment-ref --address-confirmed --tracking --serial --public-key --help --version" ;;
 	kcs-login)
 		echo "--url --email --sdrm-id --accept-disclaimer --password-file --password-fd
 		      --sdrm-password-file --sdrm-password-fd --new-password-file --new-password-fd
 		      --code --help --version" ;;
+	kcs-ticket)
+		echo "--accept-disclaimer --url --help --version" ;;
 	esac
 }
 
@@ -46,21 +50,26 @@ _kcs() {
 	case $prog in
 	kcs-admin)
 		case $n in
-		0) words="init operator sdrm outbox audit" ;;
+		0) words="init operator sdrm vehicle outbox audit" ;;
 		1) case $first in
 		   operator) words="add list remove" ;;
 		   sdrm) words="add import remove" ;;
+		   vehicle) words="add import show" ;;
 		   outbox) words="list show" ;;
 		   audit) words="verify" ;;
 		   esac ;;
-		2) [ "$first $second" = "sdrm import" ] && { mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return; } ;;
+		2) case "$first $second" in
+		   "sdrm import"|"vehicle import") mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+		   esac ;;
 		esac ;;
 	kcs-hotline)
-		[ $n -eq 0 ] && words="register" ;;
+		[ $n -eq 0 ] && words="register redeem order-key order-keywriter ship orders" ;;
 	kcs-login)
-		[ $n -eq 0 ] && words="password status logout verify-address forgot reset" ;;
+		[ $n -eq 0 ] && words="password status logout orders verify-address forgot reset" ;;
+	kcs-ticket)
+		[ $n -eq 0 ] && words="status" ;;
 	esac
 	mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }
 
-complete -F _kcs kcsd kcs-admin kcs-hotline kcs-login
+complete -F _kcs kcsd kcs-admin kcs-hotline kcs-login kcs-ticket

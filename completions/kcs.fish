@@ -1,6 +1,6 @@
-# fish completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login
+# fish completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login, kcs-ticket
 
-for c in kcsd kcs-admin kcs-hotline kcs-login
+for c in kcsd kcs-admin kcs-hotline kcs-login kcs-ticket
     complete -c $c -s h -l help -d 'Show help'
     complete -c $c -s V -l version -d 'Show version'
 end
@@ -23,14 +23,31 @@ complete -c kcs-admin -l role -x -a 'operator admin' -d 'operator add: role'
 complete -c kcs-admin -l password-file -r -F -d 'Secret from file'
 complete -c kcs-admin -l password-fd -x -d 'Secret from file descriptor'
 complete -c kcs-admin -l raw -d 'outbox show: text only'
-complete -c kcs-admin -n __fish_use_subcommand -a 'init operator sdrm outbox audit'
+complete -c kcs-admin -l model -x -d 'vehicle add: model'
+complete -c kcs-admin -l production-date -x -d 'vehicle add: YYYY-MM-DD'
+complete -c kcs-admin -l skip-invalid -d 'vehicle import: skip invalid lines'
+complete -c kcs-admin -n __fish_use_subcommand -a 'init operator sdrm vehicle outbox audit'
 complete -c kcs-admin -n '__fish_seen_subcommand_from operator' -a 'add list remove'
 complete -c kcs-admin -n '__fish_seen_subcommand_from sdrm' -a 'add import remove'
+complete -c kcs-admin -n '__fish_seen_subcommand_from vehicle' -a 'add import show'
 complete -c kcs-admin -n '__fish_seen_subcommand_from outbox' -a 'list show'
 complete -c kcs-admin -n '__fish_seen_subcommand_from audit' -a 'verify'
 
 complete -c kcs-hotline -f
 complete -c kcs-hotline -n __fish_use_subcommand -a register -d 'Enter a registration form'
+complete -c kcs-hotline -n __fish_use_subcommand -a redeem -d 'Check a caller\'s TAN'
+complete -c kcs-hotline -n __fish_use_subcommand -a order-key -d 'Order a blank key'
+complete -c kcs-hotline -n __fish_use_subcommand -a order-keywriter -d 'Order a key writer'
+complete -c kcs-hotline -n __fish_use_subcommand -a ship -d 'Mark an order shipped'
+complete -c kcs-hotline -n __fish_use_subcommand -a orders -d 'List orders'
+complete -c kcs-hotline -l tan -x -d 'Security ticket (TAN)'
+complete -c kcs-hotline -l call-id -x -d 'Call id from redeem'
+complete -c kcs-hotline -l vin -x -d 'VIN'
+complete -c kcs-hotline -l payment-ref -x -d 'Payment reference'
+complete -c kcs-hotline -l address-confirmed -d 'Delivery address read back'
+complete -c kcs-hotline -l tracking -x -d 'Tracking reference'
+complete -c kcs-hotline -l serial -x -d 'Key writer serial number'
+complete -c kcs-hotline -l public-key -x -d 'Key writer public key (hex)'
 complete -c kcs-hotline -l url -x -d 'kcsd URL'
 complete -c kcs-hotline -l token-file -r -F -d 'Operator token'
 complete -c kcs-hotline -l sdrm-id -x -d 'SDRM ID'
@@ -47,7 +64,7 @@ complete -c kcs-hotline -l comments -x -d 'Comments (optional)'
 complete -c kcs-hotline -l time-zone -x -a 'Eastern Central Mountain Arizona Pacific Alaska Hawaii Atlantic Chamorro Samoa'
 
 complete -c kcs-login -f
-complete -c kcs-login -n __fish_use_subcommand -a 'password status logout verify-address forgot reset'
+complete -c kcs-login -n __fish_use_subcommand -a 'password status logout orders verify-address forgot reset'
 complete -c kcs-login -l url -x -d 'kcsd URL'
 complete -c kcs-login -l email -x -d 'E-mail address (LSID)'
 complete -c kcs-login -l sdrm-id -x -d 'SDRM ID'
@@ -59,3 +76,8 @@ complete -c kcs-login -l sdrm-password-fd -x -d 'SDRM password from file descrip
 complete -c kcs-login -l new-password-file -r -F -d 'New password from file'
 complete -c kcs-login -l new-password-fd -x -d 'New password from file descriptor'
 complete -c kcs-login -l code -x -d 'Reset code'
+
+complete -c kcs-ticket -f
+complete -c kcs-ticket -n __fish_use_subcommand -a status -d 'The current ticket'
+complete -c kcs-ticket -l accept-disclaimer -d 'Accept the ticket disclaimer'
+complete -c kcs-ticket -l url -x -d 'kcsd URL'

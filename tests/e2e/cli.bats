@@ -3,7 +3,7 @@
 
 load helper
 
-bins=(kcsd kcs-admin kcs-hotline kcs-login)
+bins=(kcsd kcs-admin kcs-hotline kcs-login kcs-ticket)
 
 @test "--help goes to stdout with exit 0 and lists the exit codes" {
 	for b in "${bins[@]}"; do

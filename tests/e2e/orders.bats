@@ -205,7 +205,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 }
 
 @test "redemption lockout per SDRM ID and its cool-down" {
-	reconfigure "redeem_failures = 3" "redeem_cooldown = 2"
+	reconfigure "redeem_failures = 3" "redeem_cooldown = 4"
 	ready
 	tan=$(ticket)
 	for i in 1 2 3; do
@@ -216,7 +216,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"too many failed attempts"* ]]
 	[ "$(sqlite3 "$T/kcs.db" "SELECT count(*) FROM audit WHERE event = 'redeem.locked'")" -eq 1 ]
-	sleep 2.2
+	sleep 4.2
 	run redeem "$tan"
 	[ "$status" -eq 0 ]
 }

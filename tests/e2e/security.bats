@@ -4,7 +4,7 @@
 load helper
 
 @test "lockout after K failures, at either step, whatever the address; lifted after the cool-down" {
-	setup_kcsd "lockout_failures = 3" "lockout_cooldown = 2"
+	setup_kcsd "lockout_failures = 3" "lockout_cooldown = 4"
 	add_operator
 	active_locksmith g36d27a9 j@example.com
 	klogin logout
@@ -27,7 +27,7 @@ load helper
 	[ "$(tail -n 1 <<< "$output")" = 429 ]
 	run sqlite3 "$T/kcs.db" "SELECT count(*) FROM audit WHERE event = 'login.locked'"
 	[ "$output" -eq 1 ]
-	sleep 2.2
+	sleep 4.2
 	run login g36d27a9 j@example.com
 	[ "$status" -eq 0 ]
 }
@@ -42,19 +42,25 @@ load helper
 }
 
 @test "an idle session expires" {
-	setup_kcsd "session_idle = 3"
+	setup_kcsd
 	add_operator
 	active_locksmith g36d27a9 j@example.com
-	sleep 3.2
+	reconfigure "session_idle = 2"
+	login g36d27a9 j@example.com > /dev/null
+	run klogin status
+	[ "$status" -eq 0 ]
+	sleep 2.2
 	run klogin status
 	[ "$status" -eq 4 ]
 	[[ "$output" == *"session has expired"* ]]
 }
 
 @test "a session ends at its absolute lifetime even when in use" {
-	setup_kcsd "session_max = 5"
+	setup_kcsd
 	add_operator
 	active_locksmith g36d27a9 j@example.com
+	reconfigure "session_max = 3"
+	login g36d27a9 j@example.com > /dev/null
 	run klogin status
 	[ "$status" -eq 0 ]
 	for _ in $(seq 12); do
