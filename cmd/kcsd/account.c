@@ -292,14 +292,15 @@ h_register(struct req *r)
 int
 h_verify_email(struct req *r)
 {
+	const char *token = query_arg(r, "token");
 	char hash[KCS_HASH_HEX], pw[24], pwhash[128], text[1200];
 	cJSON *code, *a;
 	long long cid, aid;
 	int rc;
 
-	if (!r->query_token || strlen(r->query_token) != 64)
+	if (!token || strlen(token) != 64)
 		return page(r, 400, "Invalid link", "This link is not a Key Coding System verification link.");
-	kcs_keyed_hash(K.pepper, r->query_token, hash);
+	kcs_keyed_hash(K.pepper, token, hash);
 	if (store_code_find(&K.st, "email", hash, r->now, &code) != STORE_OK)
 		return page(r, 410, "Link not valid",
 		    "This verification link is invalid, used or expired. Ask the hotline for a new one.");

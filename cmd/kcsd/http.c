@@ -224,7 +224,6 @@ dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
 	} else if (strcmp(r->method, "POST") == 0) {
 		r->in = cJSON_CreateObject();
 	}
-	r->query_token = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token");
 	r->conn = c;
 	if (store_begin(&K.st) != STORE_OK)
 		return fail(r, 503, "unavailable", NULL, "the store is busy; try again");

@@ -142,7 +142,6 @@ int kcsd_key_load(const char *path, uint8_t pepper[KCS_KEY_LEN], uint8_t master[
 /* A request as handlers see it. */
 struct req {
 	const char *method, *path, *arg; /* arg: the last path segment of a wildcard route */
-	const char *query_token;         /* ?token= of /verify-email */
 	void *conn;                      /* the MHD connection, for query_arg */
 	cJSON *in;                       /* request body (an object) or NULL */
 	char ip[64];
