@@ -74,3 +74,18 @@ bins=(kcsd kcs-admin kcs-hotline kcs-login kcs-ticket)
 		done
 	done
 }
+
+@test "make install honours PREFIX and DESTDIR" {
+	top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	d=$BATS_TEST_TMPDIR/root
+	make -s -C "$top" install B="$(basename "$B")" DESTDIR="$d" PREFIX=/opt/kcs > /dev/null
+	for b in kcs-admin kcs-hotline kcs-login kcs-ticket; do [ -x "$d/opt/kcs/bin/$b" ]; done
+	[ -x "$d/opt/kcs/sbin/kcsd" ]
+	for p in man1/kcs-login.1 man1/kcs-ticket.1 man5/kcs.conf.5 man7/kcs.7 man8/kcsd.8 man8/kcs-admin.8; do
+		[ -f "$d/opt/kcs/share/man/$p" ]
+	done
+	[ -f "$d/opt/kcs/share/bash-completion/completions/kcs-ticket" ]
+	[ -f "$d/opt/kcs/share/zsh/site-functions/_kcs" ]
+	[ -f "$d/opt/kcs/share/fish/vendor_completions.d/kcs.fish" ]
+	[ -z "$(find "$d" -path "$d/opt" -prune -o -type f -print)" ]
+}
