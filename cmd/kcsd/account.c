@@ -363,6 +363,29 @@ accepted_version(struct req *r, const char *kind, long long *version)
 	return 0;
 }
 
+/* After a verification with the store released: the account as it is now.
+ * A password changed meanwhile makes the verification void. */
+static int
+recheck(struct req *r, cJSON **a, const char *email, int *good)
+{
+	cJSON *now = NULL;
+	long long id = 0;
+	int rc;
+
+	if (!*a)
+		return 0;
+	kcs_json_int(*a, "id", &id);
+	rc = email ? store_account_by_email(&K.st, email, &now) : store_account_get(&K.st, id, &now);
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	if (!kcs_json_str(now, "pwhash") || !kcs_json_str(*a, "pwhash") ||
+	    strcmp(kcs_json_str(now, "pwhash"), kcs_json_str(*a, "pwhash")) != 0)
+		*good = 0;
+	cJSON_Delete(*a);
+	*a = now;
+	return 0;
+}
+
 int
 h_login(struct req *r)
 {
@@ -371,7 +394,7 @@ h_login(struct req *r)
 	char mail[256], key[KCS_HASH_HEX], newhash[128];
 	long long version = 0, id = 0;
 	cJSON *a = NULL, *d;
-	int rc, good;
+	int rc, good = 0;
 
 	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "email", 1, 254, 1, &email)) ||
 	    (rc = valid_email(r, "email", email, mail, sizeof mail)) ||
@@ -384,9 +407,14 @@ h_login(struct req *r)
 	rc = store_account_by_email(&K.st, mail, &a);
 	if (rc == STORE_ERROR)
 		return store_fail(r, rc);
-	hash = a ? kcs_json_str(a, "pwhash") : NULL;
 	/* an unknown address costs the same work and gets the same answer */
-	good = crypto_pwhash_str_verify(hash ? hash : K.dummy_hash, pw, strlen(pw)) == 0 && hash;
+	/* the store was released: attempts made meanwhile may have locked it */
+	if ((rc = verify_password(r, a ? kcs_json_str(a, "pwhash") : NULL, pw, &good)) ||
+	    (rc = recheck(r, &a, mail, &good)) || (rc = check_lock(r, key))) {
+		cJSON_Delete(a);
+		return rc;
+	}
+	hash = a ? kcs_json_str(a, "pwhash") : NULL;
 	if (!good) {
 		cJSON_Delete(a);
 		return failed(r, key, mail, "password", 401, "invalid_credentials",
@@ -439,7 +467,7 @@ h_login_sdrm(struct req *r)
 	const char *sdrm, *pw, *hash;
 	char key[KCS_HASH_HEX];
 	cJSON *a, *dir = NULL;
-	int rc, good;
+	int rc, good = 0;
 
 	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "sdrm_id", 1, 32, 1, &sdrm)) ||
 	    (rc = want_str(r, "sdrm_password", 1, KCS_SECRET_MAX, 1, &pw)) ||
@@ -454,8 +482,12 @@ h_login_sdrm(struct req *r)
 		return store_fail(r, STORE_ERROR);
 	}
 	hash = dir ? kcs_json_str(dir, "pwhash") : NULL;
-	good = crypto_pwhash_str_verify(hash ? hash : K.dummy_hash, pw, strlen(pw)) == 0 && hash;
+	rc = verify_password(r, hash, pw, &good);
 	cJSON_Delete(dir);
+	if (rc || (rc = check_lock(r, key))) {
+		cJSON_Delete(a);
+		return rc;
+	}
 	if (!good) {
 		rc = failed(r, key, kcs_json_str(a, "sdrm_id"), "sdrm", 401, "invalid_credentials",
 		    "the SDRM ID or the SDRM password is wrong");
@@ -499,7 +531,7 @@ h_password(struct req *r)
 	const char *old, *pw;
 	char key[KCS_HASH_HEX];
 	cJSON *a;
-	int rc;
+	int rc, good = 0;
 
 	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "old_password", 1, KCS_SECRET_MAX, 1, &old)) ||
 	    (rc = want_str(r, "new_password", 1, 1 << 20, 1, &pw)) ||
@@ -509,7 +541,12 @@ h_password(struct req *r)
 		cJSON_Delete(a);
 		return rc;
 	}
-	if (crypto_pwhash_str_verify(kcs_json_str(a, "pwhash"), old, strlen(old)) != 0) {
+	if ((rc = verify_password(r, kcs_json_str(a, "pwhash"), old, &good)) ||
+	    (rc = recheck(r, &a, NULL, &good))) {
+		cJSON_Delete(a);
+		return rc;
+	}
+	if (!good) {
 		rc = failed(r, key, kcs_json_str(a, "sdrm_id"), "password change", 403, "wrong_password",
 		    "the old password is wrong");
 		cJSON_Delete(a);
@@ -665,7 +702,7 @@ h_reset_confirm(struct req *r)
 	char mail[256], key[KCS_HASH_HEX], code[40], hash[KCS_HASH_HEX];
 	cJSON *a = NULL, *c = NULL;
 	long long id = 0, cid = 0;
-	int rc, good = 0;
+	int rc, good = 0, same = 0;
 
 	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "email", 1, 254, 1, &email)) ||
 	    (rc = valid_email(r, "email", email, mail, sizeof mail)) ||
@@ -695,7 +732,11 @@ h_reset_confirm(struct req *r)
 		cJSON_Delete(a);
 		return rc;
 	}
-	if (crypto_pwhash_str_verify(kcs_json_str(a, "pwhash"), pw, strlen(pw)) == 0) {
+	if ((rc = verify_password(r, kcs_json_str(a, "pwhash"), pw, &same))) {
+		cJSON_Delete(a);
+		return rc;
+	}
+	if (same) {
 		cJSON_Delete(a);
 		return fail(r, 400, "invalid", "new_password", "must differ from the old password");
 	}

@@ -124,3 +124,23 @@ hash_password(struct req *r, const char *pw, char out[128])
 		return fail(r, 500, "internal", NULL, "out of memory hashing a password");
 	return 0;
 }
+
+/* Argon2id verification takes long on purpose: the store is released
+ * meanwhile, so that other requests are not held up. Only reads (and a
+ * session's last use) may precede it in a request: they are committed. */
+int
+verify_password(struct req *r, const char *hash, const char *pw, int *ok)
+{
+	char copy[128];
+
+	snprintf(copy, sizeof copy, "%s", hash ? hash : K.dummy_hash);
+	if (store_suspend(&K.st) != STORE_OK)
+		return fail(r, 500, "internal", NULL, "the store failed");
+	*ok = crypto_pwhash_str_verify(copy, pw, strlen(pw)) == 0 && hash;
+	if (store_resume(&K.st) != STORE_OK) {
+		/* the dispatcher ends the transaction it believes it holds */
+		pthread_mutex_lock(&K.st.mu);
+		return fail(r, 503, "unavailable", NULL, "the store is busy; try again");
+	}
+	return 0;
+}

@@ -24,6 +24,8 @@ void store_close(struct store *st);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
+int store_suspend(struct store *st);
+int store_resume(struct store *st);
 
 int store_operator_add(struct store *st, const char *name, const char *role,
     const char *token_hash, long long now, long long *id);
@@ -220,5 +222,6 @@ int valid_email(struct req *r, const char *field, const char *in, char *out, siz
 int valid_sdrm_id(struct req *r, const char *field, const char *in);
 int valid_password(struct req *r, const char *field, const char *pw);
 int hash_password(struct req *r, const char *pw, char out[128]);
+int verify_password(struct req *r, const char *hash, const char *pw, int *ok);
 
 #endif

@@ -298,6 +298,21 @@ store_rollback(struct store *st)
 	pthread_mutex_unlock(&st->mu);
 }
 
+/* Commits what the transaction holds and lets other requests in, for slow
+ * work that needs no store (password hashing); store_resume starts a new
+ * transaction. */
+int
+store_suspend(struct store *st)
+{
+	return store_commit(st);
+}
+
+int
+store_resume(struct store *st)
+{
+	return store_begin(st);
+}
+
 /* operators */
 
 int

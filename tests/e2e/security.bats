@@ -161,3 +161,19 @@ load helper
 	done
 	! sqlite3 "$T/kcs.db" "SELECT * FROM audit" | grep -qF "$(cat "$T/new.pw")"
 }
+
+@test "a password being verified does not hold up other requests" {
+	setup_kcsd "argon2_opslimit = 3" "argon2_memlimit_kib = 262144" "threads = 2"
+	# an unknown address: verified against a dummy hash of the same (slow) cost
+	api POST /v1/login -H 'Content-Type: application/json' \
+		-d '{"email":"ghost@example.com","password":"whatever 12345","accept_disclaimer":true}' \
+		> "$T/login.out" &
+	login=$!
+	sleep 0.3
+	run api GET /v1/health
+	[ "$(tail -n 1 <<< "$output")" = 200 ]
+	# answered while the login was still verifying
+	kill -0 "$login"
+	wait "$login"
+	[ "$(tail -n 1 "$T/login.out")" = 401 ]
+}
