@@ -390,6 +390,20 @@ order_fields(struct req *r, const char *const *ok, const char **call, const char
 	return 0;
 }
 
+/* What every order has: who, on which call, paid how, shipped where. */
+static void
+order_init(struct req *r, struct store_order *o, const char *kind, const cJSON *a, const char *call,
+    const char *payment, char *ship_to, size_t n)
+{
+	address_lines(a, ship_to, n);
+	o->kind = kind;
+	kcs_json_int(a, "id", &o->account_id);
+	o->call_id = call;
+	o->operator_id = r->op_id;
+	o->payment_ref = payment;
+	o->ship_to = ship_to;
+}
+
 static cJSON *
 order_answer(long long id, const char *kind, const cJSON *a, const char *ship_to)
 {
@@ -448,16 +462,10 @@ h_order_key(struct req *r)
 	snprintf(in, sizeof in, "keycode:%s:%s", vin, code);
 	kcs_keyed_hash(K.pepper, in, hash);
 	sodium_memzero(in, sizeof in);
-	address_lines(a, ship_to, sizeof ship_to);
-	o.kind = "key";
-	kcs_json_int(a, "id", &o.account_id);
-	o.call_id = call;
-	o.operator_id = r->op_id;
+	order_init(r, &o, "key", a, call, payment, ship_to, sizeof ship_to);
 	o.vin = vin;
 	o.key_position = pos;
 	o.key_code_hash = hash;
-	o.payment_ref = payment;
-	o.ship_to = ship_to;
 	if ((rc = store_order_add(&K.st, &o, r->now, &id)) || (rc = store_key_add(&K.st, vin, pos, id, r->now))) {
 		rc = store_fail(r, rc);
 		goto out;
@@ -509,15 +517,9 @@ h_order_keywriter(struct req *r)
 
 	if ((rc = order_fields(r, ok, &call, &payment)) || (rc = take_call(r, call, &a, &ticket, &acceptance)))
 		return rc;
-	address_lines(a, ship_to, sizeof ship_to);
+	order_init(r, &o, "keywriter", a, call, payment, ship_to, sizeof ship_to);
 	kcs_business_day((time_t)r->now, 5, from);
 	kcs_business_day((time_t)r->now, 10, to);
-	o.kind = "keywriter";
-	kcs_json_int(a, "id", &o.account_id);
-	o.call_id = call;
-	o.operator_id = r->op_id;
-	o.payment_ref = payment;
-	o.ship_to = ship_to;
 	o.expected_from = from;
 	o.expected_to = to;
 	if ((rc = store_order_add(&K.st, &o, r->now, &id))) {
