@@ -330,14 +330,19 @@ static void
 log_request(struct req *r, struct conn *x, int status)
 {
 	struct timespec end;
-	char when[21];
+	char when[21], path[201];
+	size_t i;
 	long ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	ms = (end.tv_sec - x->start.tv_sec) * 1000 + (end.tv_nsec - x->start.tv_nsec) / 1000000;
 	kcs_time_iso((time_t)r->now, when);
-	/* the path only: a query string may carry a token */
-	fprintf(stderr, "%s %s %s %s %d %ldms%s%s\n", when, r->ip, r->method, r->path, status, ms,
+	/* the path only (a query string may carry a token), decoded by now:
+	 * control characters and spaces would forge or split log lines */
+	for (i = 0; r->path[i] && i < sizeof path - 1; i++)
+		path[i] = (unsigned char)r->path[i] <= ' ' || r->path[i] == 0x7f ? '?' : r->path[i];
+	path[i] = '\0';
+	fprintf(stderr, "%s %s %s %s %d %ldms%s%s\n", when, r->ip, r->method, path, status, ms,
 	    r->ecode[0] ? " " : "", r->ecode);
 }
 

@@ -78,6 +78,11 @@ json_post() { # PATH BODY
 	! grep -q secret-looking-value "$T/kcsd.log"
 	[ "$(grep -c ' GET /verify-email 400 ' "$T/kcsd.log")" -eq 1 ]
 	[ "$(grep -c ' GET /v1/health 200 ' "$T/kcsd.log")" -eq 1 ]
+	# a decoded line break in the path cannot forge a log line
+	lines=$(wc -l < "$T/kcsd.log")
+	curl -s "$KCS_URL/v1/x%0A2026-01-01T00:00:00Z%20127.0.0.1%20POST%20/v1/login%20200" > /dev/null
+	[ "$(wc -l < "$T/kcsd.log")" -eq $((lines + 1)) ]
+	! grep -q '^2026-01-01T00:00:00Z' "$T/kcsd.log"
 }
 
 @test "a non-loopback address needs TLS" {
