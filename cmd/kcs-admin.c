@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +84,7 @@ init(void)
 		snprintf(key, sizeof key, "%s", o.key);
 	else
 		snprintf(key, sizeof key, "%s/kcs.key", dirname(dir));
+	umask(077); /* the store and the key are the owner's only */
 	if (kcs_crypto_init() != KCS_OK || kcsd_key_create(key) != KCS_OK ||
 	    kcsd_key_load(key, K.pepper, K.master) != KCS_OK)
 		return kcs_errcode();

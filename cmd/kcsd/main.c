@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <microhttpd.h>
 #include <sodium.h>
@@ -212,6 +213,8 @@ run(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	/* the store, its journal, the spool and the URL file: the owner's only */
+	umask(077);
 	kcs_setprog(argv[0]);
 	return kcs_finish(run(argc, argv));
 }

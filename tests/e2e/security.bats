@@ -95,10 +95,12 @@ load helper
 	[ "$status" -eq 4 ]
 }
 
-@test "the session file and the key file are private (0600)" {
+@test "the session file, the store, the key file and the spool are private" {
 	setup_kcsd
 	add_operator
 	active_locksmith g36d27a9 j@example.com
+	for f in "$T"/kcs.db*; do [ "$(stat -c %a "$f")" = 600 ]; done
+	[ "$(stat -c %a "$T/spool")" = 700 ]
 	[ "$(stat -c %a "$T/state/kcs/session")" = 600 ]
 	[ "$(stat -c %a "$T/state/kcs")" = 700 ]
 	[ "$(stat -c %a "$T/kcs.key")" = 600 ]
