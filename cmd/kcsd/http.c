@@ -462,6 +462,9 @@ kcsd_http_start(const struct sockaddr *sa, const char *cert, const char *key)
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_done, NULL },
 		{ cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)cert },
 		{ cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)key },
+		/* TLS 1.2 and 1.3 only */
+		{ cert ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+		  (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" },
 		{ MHD_OPTION_END, 0, NULL },
 	};
 

@@ -155,6 +155,21 @@ make_cert() { # CN -> $T/CN.pem, $T/CN.key
 	[ "$status" -eq 0 ]
 }
 
+@test "HTTPS speaks TLS 1.2 and 1.3, not older versions" {
+	stop_kcsd
+	make_cert kcs-test
+	start_kcsd --tls-cert "$T/kcs-test.pem" --tls-key "$T/kcs-test.key"
+	run curl -sS --cacert "$T/kcs-test.pem" --tlsv1.3 "$KCS_URL/v1/health"
+	[ "$status" -eq 0 ]
+	run curl -sS --cacert "$T/kcs-test.pem" --tlsv1.2 --tls-max 1.2 "$KCS_URL/v1/health"
+	[ "$status" -eq 0 ]
+	for v in 1.0 1.1; do
+		run curl -sS --cacert "$T/kcs-test.pem" --tlsv$v --tls-max $v --ciphers 'DEFAULT@SECLEVEL=0' \
+			"$KCS_URL/v1/health"
+		[ "$status" -ne 0 ]
+	done
+}
+
 @test "TLS on a non-loopback address is allowed" {
 	stop_kcsd
 	make_cert kcs-test
