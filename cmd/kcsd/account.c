@@ -652,7 +652,7 @@ h_reset_request(struct req *r)
 	static const char *const ok[] = { "email", NULL };
 	const char *email;
 	char mail[256], key[KCS_HASH_HEX], code[16], hash[KCS_HASH_HEX], text[1000], until[21];
-	cJSON *a = NULL;
+	cJSON *a = NULL, *c;
 	long long id = 0;
 	int rc;
 
@@ -671,6 +671,17 @@ h_reset_request(struct req *r)
 		return 202;
 	}
 	kcs_json_int(a, "id", &id);
+	/* one reset e-mail per interval: the form must not flood an inbox */
+	if (store_code_live(&K.st, id, "reset", r->now, &c) == STORE_OK) {
+		long long created = 0;
+
+		kcs_json_int(c, "created_at", &created);
+		cJSON_Delete(c);
+		if (r->now - created < K.cf.reset_interval) {
+			cJSON_Delete(a);
+			return 202;
+		}
+	}
 	kcs_code_new(code, sizeof code, 9);
 	kcs_keyed_hash(K.pepper, code, hash);
 	kcs_time_iso((time_t)(r->now + K.cf.reset_lifetime), until);

@@ -31,6 +31,7 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "session_max", &cf->session_max, 43200, 1, 30 * 86400 },
 		{ "email_link_lifetime", &cf->email_link_lifetime, 7 * 86400, 1, 90 * 86400 },
 		{ "reset_lifetime", &cf->reset_lifetime, 900, 1, 86400 },
+		{ "reset_interval", &cf->reset_interval, 60, 0, 86400 },
 		{ "lockout_failures", &cf->lockout_failures, 10, 1, 1000 },
 		{ "lockout_cooldown", &cf->lockout_cooldown, 900, 1, 7 * 86400 },
 		{ "ticket_lifetime", &cf->ticket_lifetime, 1800, 1, 86400 },

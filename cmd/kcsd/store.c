@@ -477,7 +477,7 @@ store_code_find(struct store *st, const char *purpose, const char *hash, long lo
 int
 store_code_live(struct store *st, long long account, const char *purpose, long long now, cJSON **out)
 {
-	return row(st, out, "SELECT id, hash FROM codes WHERE account_id = ? AND purpose = ?"
+	return row(st, out, "SELECT id, hash, created_at FROM codes WHERE account_id = ? AND purpose = ?"
 	    " AND used_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
 	    " ORDER BY id DESC LIMIT 1", "isi", account, purpose, now);
 }

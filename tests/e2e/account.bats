@@ -304,6 +304,19 @@ setup() {
 	[ "$status" -eq 0 ]
 }
 
+@test "password reset e-mails are throttled per account" {
+	active_locksmith g36d27a9 j@example.com
+	before=$(admin outbox list | jq -s length)
+	for i in 1 2 3 4 5; do
+		run klogin forgot --email j@example.com
+		[ "$status" -eq 0 ]
+	done
+	[ "$(admin outbox list | jq -s length)" -eq $((before + 1)) ]
+	reconfigure "reset_interval = 0"
+	klogin forgot --email j@example.com
+	[ "$(admin outbox list | jq -s length)" -eq $((before + 2)) ]
+}
+
 @test "a password change ends every other session" {
 	active_locksmith g36d27a9 j@example.com
 	cp "$T/state/kcs/session" "$T/first"
