@@ -331,15 +331,6 @@ setup() {
 	[ "$status" -eq 4 ]
 }
 
-# Answers TEXT once PATTERN shows in the terminal transcript.
-answer() { # PATTERN TEXT
-	for _ in $(seq 400); do
-		grep -qF -- "$1" "$T/typescript" 2> /dev/null && break
-		sleep 0.025
-	done
-	printf '%s\n' "$2"
-}
-
 @test "on a terminal: prompts, the disclaimer asked, secrets not echoed" {
 	verified_locksmith g36d27a9 j@example.com
 	printf 'correct horse battery staple' > "$T/new.pw"

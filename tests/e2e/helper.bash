@@ -128,6 +128,16 @@ login() { # SDRM_ID EMAIL [PASSWORD FILE]
 		--sdrm-id "$1" --sdrm-password-file "$T/sdrm-$1.pw"
 }
 
+# For a program on a terminal (script(1)): answers TEXT once PATTERN shows
+# in the transcript $T/typescript.
+answer() { # PATTERN TEXT
+	for _ in $(seq 400); do
+		grep -qF -- "$1" "$T/typescript" 2> /dev/null && break
+		sleep 0.025
+	done
+	printf '%s\n' "$2"
+}
+
 # curl to kcsd: prints the body, then the status on the last line.
 api() { # METHOD PATH [curl args...]
 	local m=$1 p=$2

@@ -118,6 +118,24 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM tickets')" -eq 0 ]
 }
 
+@test "on a terminal the ticket disclaimer is shown and asked" {
+	ready
+	{
+		answer 'Do you accept the disclaimer? [y/N]' y
+		answer '"tan"' ''
+	} | script -qfec "$B/kcs-ticket" "$T/typescript" > /dev/null
+	grep -qF 'I warrant and represent that I am a duly registered locksmith' "$T/typescript"
+	grep -qF 'Call the hotline with this TAN' "$T/typescript"
+	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM tickets')" -eq 1 ]
+	rm "$T/typescript"
+	{
+		answer 'Do you accept the disclaimer? [y/N]' n
+		answer 'not accepted' ''
+	} | script -qfec "$B/kcs-ticket" "$T/typescript" > /dev/null || rc=$?
+	[ "${rc:-0}" -eq 4 ]
+	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM tickets')" -eq 1 ]
+}
+
 @test "an Inactive account (address not verified) gets no ticket" {
 	add_operator
 	verified_locksmith g36d27a9 j@example.com
