@@ -180,7 +180,6 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 		return fail(r, 401, "session_expired", NULL, "the session has expired: log in again");
 	if ((rc = store_session_touch(&K.st, r->session_id, r->now)) != STORE_OK)
 		return store_fail(r, rc);
-	r->keep = 1; /* the touch stands even if the request fails */
 	if (need == A_SDRM_STEP && strcmp(r->stage, "sdrm") != 0)
 		return fail(r, 403, "wrong_stage", NULL, strcmp(r->stage, "password") == 0
 		    ? "change the temporary password first" : "the SDRM step is already done");
@@ -227,21 +226,26 @@ dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
 	r->conn = c;
 	if (store_begin(&K.st) != STORE_OK)
 		return fail(r, 503, "unavailable", NULL, "the store is busy; try again");
+	/* what authentication wrote (a session's last use) stands whatever
+	 * the handler answers; what the handler wrote stands if it succeeds,
+	 * or if it asks to keep a failure on record */
 	status = authenticate(r, c, rt->auth);
-	if (status == 0)
-		status = rt->fn(r);
-	if (status < 400 || r->keep) {
-		if (store_commit(&K.st) != STORE_OK) {
-			outbox_unspool(r);
-			cJSON_Delete(r->out);
-			r->out = NULL;
-			return fail(r, 500, "internal", NULL, "the change could not be stored");
-		}
-		/* a kept failure stands, but the messages of a failed change go */
-		if (status >= 400)
-			outbox_unspool(r);
-	} else {
+	if (status == 0) {
+		if (store_mark(&K.st) != STORE_OK)
+			status = store_fail(r, STORE_ERROR);
+		else if ((status = rt->fn(r)) >= 400 && !r->keep && store_undo(&K.st) != STORE_OK)
+			status = store_fail(r, STORE_ERROR);
+	}
+	if (status >= 500 && !r->keep) {
 		store_rollback(&K.st);
+		outbox_unspool(r);
+	} else if (store_commit(&K.st) != STORE_OK) {
+		outbox_unspool(r);
+		cJSON_Delete(r->out);
+		r->out = NULL;
+		status = fail(r, 500, "internal", NULL, "the change could not be stored");
+	} else if (status >= 400) {
+		/* the messages of a failed change are not sent */
 		outbox_unspool(r);
 	}
 	for (int i = 0; i < r->nspooled; i++)

@@ -24,6 +24,8 @@ void store_close(struct store *st);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
+int store_mark(struct store *st);
+int store_undo(struct store *st);
 int store_suspend(struct store *st);
 int store_resume(struct store *st);
 
@@ -154,7 +156,7 @@ struct req {
 	/* the answer */
 	cJSON *out;
 	char *html;
-	int keep; /* commit even though the answer is an error (failure counters) */
+	int keep; /* keep the handler's writes though the answer is an error (failure counters) */
 	char ecode[32], efield[64], emsg[400];
 	cJSON *edetail; /* added to the error object as "invalid" (per-entry errors) */
 	char *spooled[8]; /* spool files written in this transaction */

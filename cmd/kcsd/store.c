@@ -298,9 +298,31 @@ store_rollback(struct store *st)
 	pthread_mutex_unlock(&st->mu);
 }
 
+/* A mark inside the transaction: store_undo takes back what came after it
+ * and keeps what came before (a session's last use, say). */
+int
+store_mark(struct store *st)
+{
+	if (sqlite3_exec(st->db, "SAVEPOINT handler", NULL, NULL, NULL) != SQLITE_OK) {
+		seterr(st, "savepoint");
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+int
+store_undo(struct store *st)
+{
+	if (sqlite3_exec(st->db, "ROLLBACK TO handler", NULL, NULL, NULL) != SQLITE_OK) {
+		seterr(st, "rollback to");
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
 /* Commits what the transaction holds and lets other requests in, for slow
  * work that needs no store (password hashing); store_resume starts a new
- * transaction. */
+ * transaction with a new mark. */
 int
 store_suspend(struct store *st)
 {
@@ -310,7 +332,9 @@ store_suspend(struct store *st)
 int
 store_resume(struct store *st)
 {
-	return store_begin(st);
+	if (store_begin(st) != STORE_OK)
+		return STORE_ERROR;
+	return store_mark(st);
 }
 
 /* operators */

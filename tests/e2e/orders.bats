@@ -432,3 +432,21 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	run api GET "/v1/hotline/orders?state=lost%0A" -H "$op"
 	[ "$(tail -n 1 <<< "$output")" = 400 ]
 }
+
+@test "a change that fails half-way is undone whole; the session's last use stands" {
+	ready
+	first=$(ticket)
+	accepted=$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM acceptances')
+	used=$(sqlite3 "$T/kcs.db" 'SELECT last_used_at FROM sessions ORDER BY id DESC LIMIT 1')
+	sleep 1.1
+	# the new ticket's row cannot be written: the request fails after it
+	# recorded the acceptance and cancelled the first ticket
+	sqlite3 "$T/kcs.db" "CREATE TRIGGER boom BEFORE INSERT ON tickets BEGIN SELECT RAISE(ABORT, 'boom'); END"
+	run "$B/kcs-ticket" --accept-disclaimer < /dev/null
+	[ "$status" -ne 0 ]
+	sqlite3 "$T/kcs.db" "DROP TRIGGER boom"
+	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM acceptances')" -eq "$accepted" ]
+	[ "$(sqlite3 "$T/kcs.db" 'SELECT last_used_at FROM sessions ORDER BY id DESC LIMIT 1')" -gt "$used" ]
+	run redeem "$first"
+	[ "$status" -eq 0 ]
+}
