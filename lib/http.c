@@ -8,7 +8,7 @@
 #include "kcs.h"
 
 #define DEFAULT_URL "http://127.0.0.1:8425"
-#define RESPONSE_MAX (4 << 20)
+#define RESPONSE_MAX (64 << 20)
 
 struct buf {
 	char *p;
@@ -151,6 +151,8 @@ status_exit(long status)
 		return KCS_EPERM;
 	case 404: case 405: case 409: case 410: case 423: case 429:
 		return KCS_EREFUSED;
+	case 502: case 503: case 504:
+		return KCS_EUNREACHABLE; /* busy or behind a proxy that is: try again */
 	default:
 		return KCS_EINTERNAL;
 	}
@@ -184,6 +186,7 @@ kcs_request(struct kcs_client *cl, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, cl->timeout);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	if (cl->ca_file[0])
 		curl_easy_setopt(c, CURLOPT_CAINFO, cl->ca_file);
@@ -208,6 +211,11 @@ kcs_request(struct kcs_client *cl, const char *method, const char *path,
 	if (data) {
 		sodium_memzero(data, strlen(data));
 		free(data);
+	}
+	if (cc != CURLE_OK && resp.over) {
+		rc = kcs_fail(KCS_EINTERNAL, NULL, "%s %s: the server's answer is larger than %d MiB",
+		    method, path, RESPONSE_MAX >> 20);
+		goto done;
 	}
 	if (cc != CURLE_OK) {
 		if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
