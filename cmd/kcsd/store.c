@@ -199,7 +199,7 @@ static int
 migrate(struct store *st)
 {
 	sqlite3_stmt *s;
-	int version = 0;
+	int version = 0, known;
 
 	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK) {
 		seterr(st, "user_version");
@@ -208,6 +208,13 @@ migrate(struct store *st)
 	if (sqlite3_step(s) == SQLITE_ROW)
 		version = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
+	for (known = 0; kcsd_migrations[known]; known++)
+		;
+	if (version < 0 || version > known) {
+		snprintf(st->errmsg, sizeof st->errmsg,
+		    "the store has schema version %d; this program knows up to %d: use a newer kcs", version, known);
+		return STORE_ERROR;
+	}
 	for (int v = version; kcsd_migrations[v]; v++) {
 		char sql[64];
 

@@ -120,6 +120,12 @@ json_post() { # PATH BODY
 	run "$B/kcsd" --db "$T/missing.db"
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"kcs-admin init"* ]]
+	# a store from a newer kcs is refused, untouched
+	sqlite3 "$T/kcs.db" "PRAGMA user_version = 99"
+	run "$B/kcsd" --db "$T/kcs.db" --listen 127.0.0.1:0
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"schema version 99"* ]]
+	[ "$(sqlite3 "$T/kcs.db" 'PRAGMA user_version')" -eq 99 ]
 }
 
 make_cert() { # CN -> $T/CN.pem, $T/CN.key
