@@ -308,7 +308,8 @@ h_redeem(struct req *r)
 	if ((rc = check_lock(r, key)))
 		return rc;
 	tan_hash(sdrm, tan, hash);
-	/* one statement under the store's lock: of many concurrent calls, one wins */
+	/* found and consumed in one transaction under the store's lock: of many
+	 * concurrent redemptions, one wins */
 	if ((rc = store_ticket_find(&K.st, hash, r->now, &t)) == STORE_OK) {
 		kcs_json_int(t, "id", &tid);
 		kcs_json_int(t, "account_id", &aid);
