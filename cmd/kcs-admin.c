@@ -136,7 +136,10 @@ read_jsonl(const char *file, int skip, cJSON **entries, int **line)
 	if (rc != KCS_OK)
 		return rc;
 	*entries = cJSON_CreateArray();
-	*line = calloc(len / 2 + 2, sizeof **line);
+	if (!(*line = calloc(len / 2 + 2, sizeof **line))) {
+		free(buf);
+		return kcs_fail(KCS_EINTERNAL, NULL, "out of memory");
+	}
 	for (p = buf; p && *p; p = next) {
 		cJSON *e;
 

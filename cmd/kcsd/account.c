@@ -421,7 +421,7 @@ h_login(struct req *r)
 		    "the e-mail address or the password is wrong");
 	}
 	kcs_json_int(a, "id", &id);
-	if (crypto_pwhash_str_needs_rehash(hash, K.cf.argon2_ops, K.cf.argon2_mem) != 0) {
+	if (hash && crypto_pwhash_str_needs_rehash(hash, K.cf.argon2_ops, K.cf.argon2_mem) != 0) {
 		if ((rc = hash_password(r, pw, newhash)) == 0 &&
 		    store_account_password(&K.st, id, newhash, flag(a, "must_change")) != STORE_OK)
 			rc = store_fail(r, STORE_ERROR);

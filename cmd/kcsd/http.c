@@ -343,7 +343,7 @@ log_request(struct req *r, struct conn *x, int status)
 	kcs_time_iso((time_t)r->now, when);
 	/* the path only (a query string may carry a token), decoded by now:
 	 * control characters and spaces would forge or split log lines */
-	for (i = 0; r->path[i] && i < sizeof path - 1; i++)
+	for (i = 0; i < sizeof path - 1 && r->path[i]; i++)
 		path[i] = (unsigned char)r->path[i] <= ' ' || r->path[i] == 0x7f ? '?' : r->path[i];
 	path[i] = '\0';
 	fprintf(stderr, "%s %s %s %s %d %ldms%s%s\n", when, r->ip, r->method, path, status, ms,

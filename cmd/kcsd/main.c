@@ -109,7 +109,7 @@ run(int argc, char **argv)
 	const char *config = NULL, *db = NULL, *key = NULL, *spool = NULL, *listen = NULL;
 	const char *cert = NULL, *tkey = NULL, *url_file = NULL;
 	char *cert_pem = NULL, *key_pem = NULL, host[300], url[400], dir[1024];
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	struct MHD_Daemon *d;
 	const union MHD_DaemonInfo *info;
 	sigset_t set;

@@ -117,9 +117,17 @@ outbox_open(struct req *r, long long id, cJSON **msg)
 		return store_fail(r, rc);
 	hex = kcs_json_str(o, "sealed");
 	clen = hex ? strlen(hex) / 2 : 0;
-	if (clen < KCS_SEAL_OVERHEAD || !(sealed = malloc(clen)) || !(text = malloc(clen + 1))) {
+	if (clen < KCS_SEAL_OVERHEAD) {
 		cJSON_Delete(o);
 		return fail(r, 500, "internal", NULL, "outbox message %lld is damaged", id);
+	}
+	sealed = malloc(clen);
+	text = malloc(clen + 1);
+	if (!sealed || !text) {
+		free(sealed);
+		free(text);
+		cJSON_Delete(o);
+		return fail(r, 500, "internal", NULL, "out of memory");
 	}
 	if (kcs_hex_decode(hex, sealed, clen) != 0 || kcs_open(K.master, sealed, clen, text) != 0) {
 		free(sealed);
