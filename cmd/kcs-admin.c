@@ -137,6 +137,7 @@ read_jsonl(const char *file, int skip, cJSON **entries, int **line)
 		return rc;
 	*entries = cJSON_CreateArray();
 	if (!(*line = calloc(len / 2 + 2, sizeof **line))) {
+		sodium_memzero(buf, len);
 		free(buf);
 		return kcs_fail(KCS_EINTERNAL, NULL, "out of memory");
 	}
