@@ -188,3 +188,26 @@ make_cert() { # CN -> $T/CN.pem, $T/CN.key
 	KCS_CA_FILE=$T/kcs-test.pem KCS_URL=https://127.0.0.1:$port run admin operator list
 	[ "$status" -eq 0 ]
 }
+
+port() { sed 's/.*://' "$T/url"; }
+
+@test "an idle connection is closed after connection_timeout" {
+	reconfigure "connection_timeout = 1"
+	exec 5<>"/dev/tcp/127.0.0.1/$(port)"
+	# nothing sent: kcsd hangs up by itself
+	run timeout 5 cat <&5
+	exec 5>&-
+	[ "$status" -eq 0 ]
+}
+
+@test "connections from one address are limited" {
+	reconfigure "per_ip_connection_limit = 2"
+	exec 5<>"/dev/tcp/127.0.0.1/$(port)" 6<>"/dev/tcp/127.0.0.1/$(port)"
+	sleep 0.2
+	run curl -sS --max-time 3 "$KCS_URL/v1/health"
+	[ "$status" -ne 0 ]
+	exec 5>&- 6>&-
+	sleep 0.2
+	run curl -sS --max-time 3 "$KCS_URL/v1/health"
+	[ "$status" -eq 0 ]
+}
