@@ -138,7 +138,8 @@ kcs_read_all(FILE *f, char **buf, size_t *len, size_t max)
 }
 
 /* The previous command's object, when stdin is a pipe or a file; a terminal
- * or /dev/null gives an empty object, so flags alone are enough. */
+ * or /dev/null gives an empty object, so flags alone are enough. More than
+ * one object is an error. */
 cJSON *
 kcs_json_stdin(void)
 {
@@ -157,22 +158,16 @@ kcs_json_stdin(void)
 		free(buf);
 		return cJSON_CreateObject();
 	}
-	/* a stream of objects: the last line wins, as in a pipe of one-line answers */
-	o = kcs_json_parse(buf, len);
-	if (!o) {
-		char *last = NULL, *p;
+	if (!(o = kcs_json_parse(buf, len))) {
+		char why[256], *nl = memchr(buf, '\n', len);
+		cJSON *first;
 
-		while (len > 0 && strchr(" \t\r\n", buf[len - 1]))
-			buf[--len] = '\0';
-		p = strrchr(buf, '\n');
-		if (p) {
-			last = p + 1;
-			o = kcs_json_parse(last, strlen(last));
-		}
-		if (!o) {
-			char why[256];
-
-			snprintf(why, sizeof why, "%s", kcs_errmsg());
+		snprintf(why, sizeof why, "%s", kcs_errmsg());
+		/* several answers piped in: which one was meant is not for us to guess */
+		if (nl && (first = kcs_json_parse(buf, (size_t)(nl - buf)))) {
+			cJSON_Delete(first);
+			kcs_fail(KCS_EINVALID, NULL, "standard input holds more than one JSON object: pipe one");
+		} else {
 			kcs_fail(KCS_EINVALID, NULL, "standard input: %s", why);
 		}
 	}

@@ -271,6 +271,21 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM orders')" -eq 1 ]
 }
 
+@test "piped input is one object: several, or malformed JSON, are refused" {
+	ready
+	c1=$(call)
+	c2=$(call)
+	run bash -c "printf '{\"call_id\":\"$c1\"}\n{\"call_id\":\"$c2\"}\n' |
+		KCS_TOKEN_FILE='$T/operator.token' '$B/kcs-hotline' order-key --vin $VIN --payment-ref P --address-confirmed"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"more than one JSON object"* ]]
+	run bash -c "printf '{\"call_id\": ' |
+		KCS_TOKEN_FILE='$T/operator.token' '$B/kcs-hotline' order-key --vin $VIN --payment-ref P --address-confirmed"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"standard input: malformed JSON"* ]]
+	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM orders')" -eq 0 ]
+}
+
 @test "an order needs the delivery address confirmed and a payment reference" {
 	ready
 	c=$(call)
