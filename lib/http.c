@@ -133,8 +133,15 @@ kcs_client_session(struct kcs_client *cl)
 		cJSON_Delete(o);
 		return kcs_fail(KCS_EPERM, NULL, "session file %s is damaged: log in again", path);
 	}
+	/* a session token goes only to the server that issued it */
+	if (url && cl->url_explicit && strcmp(url, cl->url) != 0) {
+		rc = kcs_fail(KCS_EPERM, "url", "not logged in to %s (the session is for %s)", cl->url, url);
+		sodium_memzero((void *)tok, strlen(tok));
+		cJSON_Delete(o);
+		return rc;
+	}
 	snprintf(cl->token, sizeof cl->token, "%s", tok);
-	if (url && !cl->url_explicit)
+	if (url)
 		snprintf(cl->url, sizeof cl->url, "%s", url);
 	sodium_memzero((void *)tok, strlen(tok));
 	cJSON_Delete(o);

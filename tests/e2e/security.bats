@@ -179,3 +179,27 @@ load helper
 	wait "$login"
 	[ "$(tail -n 1 "$T/login.out")" = 401 ]
 }
+
+@test "a session token is never sent to another server" {
+	setup_kcsd
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	# a listener that records whatever reaches it
+	python3 -c 'import socket,sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept(); open(sys.argv[1], "wb").write(c.recv(65536))' "$T/caught" > "$T/port" &
+	spy=$!
+	for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
+	KCS_URL=http://127.0.0.1:$(cat "$T/port") run "$B/kcs-login" status < /dev/null
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"not logged in to http://127.0.0.1:"*"the session is for $KCS_URL"* ]]
+	run "$B/kcs-ticket" --url "http://127.0.0.1:$(cat "$T/port")" status < /dev/null
+	[ "$status" -eq 4 ]
+	kill "$spy" 2>/dev/null || true
+	wait "$spy" 2>/dev/null || true
+	[ ! -s "$T/caught" ]
+	# the session's own server, named explicitly, is fine
+	run "$B/kcs-login" --url "$KCS_URL" status < /dev/null
+	[ "$status" -eq 0 ]
+}
