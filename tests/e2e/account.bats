@@ -347,9 +347,9 @@ setup() {
 	grep -qF 'Key Coding System - terms of use' "$T/typescript"
 	grep -qF '"status":"Inactive"' "$T/typescript"
 	grep -qF 'g36d27a9' "$T/typescript"
-	! grep -qF "$(cat "$T/temp.pw")" "$T/typescript"
-	! grep -qF "$(cat "$T/new.pw")" "$T/typescript"
-	! grep -qF sdrm-secret-9 "$T/typescript"
+	refute grep -qF "$(cat "$T/temp.pw")" "$T/typescript"
+	refute grep -qF "$(cat "$T/new.pw")" "$T/typescript"
+	refute grep -qF sdrm-secret-9 "$T/typescript"
 	run klogin status
 	[ "$status" -eq 0 ]
 }
@@ -363,7 +363,7 @@ setup() {
 	} | script -qfec "$B/kcs-login --email j@example.com" "$T/typescript" > /dev/null || rc=$?
 	[ "${rc:-0}" -eq 4 ]
 	grep -qF 'the login disclaimer was not accepted' "$T/typescript"
-	! grep -qF 'Password: ' "$T/typescript"
+	refute grep -qF 'Password: ' "$T/typescript"
 	[ ! -e "$T/state/kcs/session" ]
 }
 

@@ -28,7 +28,7 @@ setup() {
 	run admin operator list
 	[ "$status" -eq 0 ]
 	[ "$(jq -s length <<< "$output")" -eq 2 ]
-	! grep -q "$token" <<< "$output"
+	refute grep -q "$token" <<< "$output"
 	[ "$(sqlite3 "$T/kcs.db" "SELECT count(*) FROM operators WHERE token_hash = '$token'")" -eq 0 ]
 	printf '%s' "$token" > "$T/alice.token"
 	KCS_TOKEN_FILE=$T/alice.token run "$B/kcs-hotline" register --sdrm-id x < /dev/null
@@ -125,5 +125,5 @@ setup() {
 	[[ "$output" == *"Sacramento, CA 95814"* ]]
 	run admin outbox show 99
 	[ "$status" -eq 1 ]
-	! sqlite3 "$T/kcs.db" "SELECT sealed FROM outbox" | grep -aq 'verify-email'
+	refute grep -aq verify-email "$T"/kcs.db*
 }

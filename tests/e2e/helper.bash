@@ -20,13 +20,17 @@ setup_kcsd() {
 	start_kcsd
 }
 
-# reconfigure LINE...: restart kcsd with settings added to its configuration.
+# reconfigure LINE...: restart kcsd, on the same port, with settings added
+# to its configuration.
 reconfigure() {
+	local port
+	port=$(sed 's/.*://' "$T/url")
 	stop_kcsd
 	for line in "$@"; do echo "$line"; done >> "$T/kcs.conf"
-	start_kcsd
+	start_kcsd --listen "127.0.0.1:$port"
 }
 
+# start_kcsd [OPTION...]: on a free port unless --listen is given.
 start_kcsd() {
 	rm -f "$T/url"
 	"$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen 127.0.0.1:0 --url-file "$T/url" \
@@ -52,6 +56,15 @@ stop_kcsd() {
 
 teardown() {
 	stop_kcsd
+}
+
+# refute CMD...: fails the test when CMD succeeds. (A command negated with
+# "!" does not fail a bats test unless it is the test's last.)
+refute() {
+	if "$@"; then
+		echo "expected to fail: $*" >&2
+		return 1
+	fi
 }
 
 # The tools, with stdin closed unless a test gives one.

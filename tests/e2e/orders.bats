@@ -51,8 +51,8 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	run admin vehicle show "$VIN"
 	[ "$(jq -r '.keys[2].state' <<< "$output")" = ordered ]
 	[ "$(jq -r '.free_positions' <<< "$output")" -eq 7 ]
-	! grep -q secret <<< "$output"
-	! grep -q cut_code <<< "$output"
+	refute grep -q secret <<< "$output"
+	refute grep -q cut_code <<< "$output"
 
 	run hotline ship "$order" --tracking 1Z999 < /dev/null
 	[ "$status" -eq 0 ]
@@ -61,8 +61,8 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .state <<< "$output")" = shipped ]
 	[ "$(jq -r .vin <<< "$output")" = "$VIN" ]
-	! grep -q key_code <<< "$output"
-	! grep -q call_id <<< "$output"
+	refute grep -q key_code <<< "$output"
+	refute grep -q call_id <<< "$output"
 
 	# the order links to the redemption and the disclaimer acceptance
 	run sqlite3 "$T/kcs.db" "SELECT detail FROM audit WHERE event = 'order.key'"
@@ -83,7 +83,8 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	[ "$(date -ud "$to" +%u)" -le 5 ]
 	[ $(( ($(date -ud "$to" +%s) - $(date -ud "$from" +%s)) / 86400 )) -eq 7 ]
 	days=$(( ($(date -ud "$from" +%s) - $(date -ud "$(date -u +%F)" +%s)) / 86400 ))
-	[ "$days" -ge 5 ] && [ "$days" -le 9 ]
+	[ "$days" -ge 5 ]
+	[ "$days" -le 9 ]
 	message j@example.com | grep -qF "arrives between $from and $to"
 
 	pub=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -356,7 +357,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	stop_kcsd
 	for s in "$tan" "$tan2" "$code" "${code//-/}"; do
 		for f in "$T"/kcs.db*; do
-			! grep -aqF -- "$s" "$f"
+			refute grep -aqF -- "$s" "$f"
 		done
 	done
 }

@@ -124,10 +124,10 @@ load helper
 	for s in "${secrets[@]}"; do
 		[ ${#s} -ge 8 ]
 		for f in "$T"/kcs.db*; do
-			! grep -aqF -- "$s" "$f"
+			refute grep -aqF -- "$s" "$f"
 		done
 		# and the same without dashes, as typed
-		! grep -aqF -- "${s//-/}" "$T/kcs.db"
+		refute grep -aqF -- "${s//-/}" "$T/kcs.db"
 	done
 }
 
@@ -161,7 +161,7 @@ load helper
 	         login.step1 password.changed login.step2 address.verified logout; do
 		[[ "$output" == *"$e"* ]]
 	done
-	! sqlite3 "$T/kcs.db" "SELECT * FROM audit" | grep -qF "$(cat "$T/new.pw")"
+	refute grep -qF -- "$(cat "$T/new.pw")" <<< "$(sqlite3 "$T/kcs.db" 'SELECT * FROM audit')"
 }
 
 @test "a password being verified does not hold up other requests" {
