@@ -7,6 +7,7 @@ MANDIR    ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
 
 # SAN=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer into build-san/.
 ifeq ($(SAN),1)
@@ -85,7 +86,7 @@ bench: all
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(UNITDIR)
 	install -m 755 $(B)/kcsd $(DESTDIR)$(SBINDIR)/kcsd
 	install -m 755 $(addprefix $(B)/,$(CLIENTS)) $(DESTDIR)$(BINDIR)/
 	for m in $(MANS); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/; done
@@ -93,6 +94,8 @@ install: all
 	    install -m 644 completions/kcs.bash $(DESTDIR)$(BASHCOMPDIR)/$$c; done
 	install -m 644 completions/_kcs $(DESTDIR)$(ZSHCOMPDIR)/_kcs
 	install -m 644 completions/kcs.fish $(DESTDIR)$(FISHCOMPDIR)/kcs.fish
+	sed 's|@SBINDIR@|$(SBINDIR)|' scripts/kcsd.service > $(DESTDIR)$(UNITDIR)/kcsd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/kcsd.service
 
 clean:
 	rm -rf build build-san

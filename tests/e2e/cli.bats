@@ -87,5 +87,14 @@ bins=(kcsd kcs-admin kcs-hotline kcs-login kcs-ticket)
 	[ -f "$d/opt/kcs/share/bash-completion/completions/kcs-ticket" ]
 	[ -f "$d/opt/kcs/share/zsh/site-functions/_kcs" ]
 	[ -f "$d/opt/kcs/share/fish/vendor_completions.d/kcs.fish" ]
+	grep -q '^ExecStart=/opt/kcs/sbin/kcsd ' "$d/opt/kcs/lib/systemd/system/kcsd.service"
 	[ -z "$(find "$d" -path "$d/opt" -prune -o -type f -print)" ]
+}
+
+@test "the systemd unit verifies clean" {
+	top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	sed "s|@SBINDIR@|$B|" "$top/scripts/kcsd.service" > "$BATS_TEST_TMPDIR/kcsd.service"
+	run systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/kcsd.service"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
 }
