@@ -83,6 +83,18 @@ lint:
 bench: all
 	scripts/bench $(B)
 
+# libFuzzer on the parsers of untrusted text (clang): FUZZ_SECONDS=N
+FUZZ_SECONDS ?= 60
+FUZZ_SRC = lib/json.c lib/vin.c lib/code.c lib/util.c lib/err.c lib/crypto.c
+fuzz:
+	scripts/deps --fuzz
+	@mkdir -p build-fuzz/corpus
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
+	    -o build-fuzz/fuzz_parse tests/fuzz/fuzz_parse.c $(FUZZ_SRC) \
+	    $(shell pkg-config --libs libcjson libsodium)
+	build-fuzz/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build-fuzz/ \
+	    build-fuzz/corpus tests/fuzz/seeds
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
@@ -98,6 +110,6 @@ install: all
 	chmod 644 $(DESTDIR)$(UNITDIR)/kcsd.service
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
-.PHONY: all check lint bench install clean
+.PHONY: all check lint bench fuzz install clean

@@ -11,6 +11,44 @@
 
 #define STDIN_MAX (1 << 20)
 
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* An object with a key twice means different things to different parsers:
+ * refused, at every depth. Returns the duplicated key, or NULL. */
+static const char *
+duplicate_key(const cJSON *o, int *oom)
+{
+	const cJSON *it, **names;
+	const char *dup = NULL;
+	int n = 0;
+
+	cJSON_ArrayForEach(it, o)
+		if ((cJSON_IsObject(it) || cJSON_IsArray(it)) && (dup = duplicate_key(it, oom)))
+			return dup;
+	if (!cJSON_IsObject(o) || *oom)
+		return NULL;
+	n = cJSON_GetArraySize(o);
+	if (n < 2)
+		return NULL;
+	if (!(names = malloc((size_t)n * sizeof *names))) {
+		*oom = 1;
+		return NULL;
+	}
+	n = 0;
+	cJSON_ArrayForEach(it, o)
+		names[n++] = it;
+	qsort(names, (size_t)n, sizeof *names, by_name);
+	for (int i = 1; i < n && !dup; i++)
+		if (strcmp(names[i - 1]->string, names[i]->string) == 0)
+			dup = names[i]->string;
+	free(names);
+	return dup;
+}
+
 cJSON *
 kcs_json_parse(const char *buf, size_t len)
 {
@@ -41,6 +79,19 @@ kcs_json_parse(const char *buf, size_t len)
 		if (!strchr(" \t\r\n", *end)) {
 			cJSON_Delete(o);
 			kcs_fail(KCS_EINVALID, NULL, "malformed JSON: data after the object");
+			return NULL;
+		}
+	}
+	{
+		int oom = 0;
+		const char *dup = duplicate_key(o, &oom);
+
+		if (dup || oom) {
+			if (oom)
+				kcs_fail(KCS_EINTERNAL, NULL, "out of memory");
+			else
+				kcs_fail(KCS_EINVALID, dup, "malformed JSON: the key appears twice in one object");
+			cJSON_Delete(o);
 			return NULL;
 		}
 	}

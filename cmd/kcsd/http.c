@@ -220,7 +220,8 @@ dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
 		if (ct && strncasecmp(ct, "application/json", 16) != 0)
 			return fail(r, 415, "unsupported_media_type", NULL, "send application/json");
 		if (!(r->in = kcs_json_parse(x->body, x->len)))
-			return fail(r, 400, "malformed_json", NULL, "%s", kcs_errmsg());
+			return fail(r, 400, "malformed_json", kcs_errfield()[0] ? kcs_errfield() : NULL,
+			    "%s", kcs_errmsg());
 	} else if (strcmp(r->method, "POST") == 0) {
 		r->in = cJSON_CreateObject();
 	}

@@ -30,6 +30,11 @@ json_post() { # PATH BODY
 	[ "$(head -n 1 <<< "$output" | jq -r .error.code)" = malformed_json ]
 	run json_post /v1/login '[1,2,3]'
 	[ "$(tail -n 1 <<< "$output")" = 400 ]
+	# a key given twice: which one is meant differs between parsers
+	run json_post /v1/login '{"email":"a@example.com","password":"x","email":"b@example.com","accept_disclaimer":true}'
+	[ "$(tail -n 1 <<< "$output")" = 400 ]
+	[ "$(head -n 1 <<< "$output" | jq -r .error.field)" = email ]
+	[[ "$(head -n 1 <<< "$output" | jq -r .error.message)" == *"appears twice"* ]]
 	run json_post /v1/login '{"email":"a@example.com","accept_disclaimer":true}'
 	[ "$(tail -n 1 <<< "$output")" = 400 ]
 	[ "$(head -n 1 <<< "$output" | jq -r .error.field)" = password ]

@@ -80,6 +80,27 @@ parse_accepts_objects_only(void **state)
 }
 
 static void
+parse_refuses_duplicate_keys(void **state)
+{
+	const char *top = "{\"email\":\"a@example.com\",\"x\":1,\"email\":\"b@example.com\"}";
+	const char *deep = "{\"entries\":[{\"vin\":\"A\",\"vin\":\"B\"}]}";
+	const char *fine = "{\"a\":{\"k\":1},\"b\":{\"k\":2},\"c\":[{\"k\":3},{\"k\":4}]}";
+	cJSON *o;
+
+	(void)state;
+	assert_null(kcs_json_parse(top, strlen(top)));
+	assert_int_equal(kcs_errcode(), KCS_EINVALID);
+	assert_string_equal(kcs_errfield(), "email");
+	assert_non_null(strstr(kcs_errmsg(), "appears twice"));
+	assert_null(kcs_json_parse(deep, strlen(deep)));
+	assert_string_equal(kcs_errfield(), "vin");
+	/* the same key in different objects is fine */
+	o = kcs_json_parse(fine, strlen(fine));
+	assert_non_null(o);
+	cJSON_Delete(o);
+}
+
+static void
 typed_getters(void **state)
 {
 	cJSON *o = kcs_json_parse("{\"s\":\"v\",\"n\":42,\"f\":1.5,\"t\":true}", 33);
@@ -106,6 +127,7 @@ main(void)
 		cmocka_unit_test(escapes_strings),
 		cmocka_unit_test(one_line_per_object),
 		cmocka_unit_test(parse_accepts_objects_only),
+		cmocka_unit_test(parse_refuses_duplicate_keys),
 		cmocka_unit_test(typed_getters),
 	};
 
