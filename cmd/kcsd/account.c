@@ -134,6 +134,18 @@ status_box(const cJSON *a)
 	return o;
 }
 
+/* An account's delivery address as lines, for a letter or a label. */
+void
+address_lines(const cJSON *a, char *out, size_t n)
+{
+	const char *company = kcs_json_str(a, "company");
+
+	snprintf(out, n, "%s %s\n%s%s%s\n%s, %s %s", kcs_json_str(a, "first_name"),
+	    kcs_json_str(a, "last_name"), company && *company ? company : "", company && *company ? "\n" : "",
+	    kcs_json_str(a, "address"), kcs_json_str(a, "city"), kcs_json_str(a, "state"),
+	    kcs_json_str(a, "zip"));
+}
+
 static int
 page(struct req *r, int status, const char *title, const char *text)
 {
@@ -155,7 +167,7 @@ h_register(struct req *r)
 		"address", "city", "state", "zip", "phone", "comments", "time_zone", NULL };
 	const char *sdrm, *email, *last, *first, *company, *addr, *city, *state, *zip, *phone,
 	    *comments, *tz;
-	char mail[256], stbuf[3], token[80], hash[KCS_HASH_HEX], code[16], link[800], text[2400];
+	char mail[256], stbuf[3], token[80], hash[KCS_HASH_HEX], code[16], link[800], text[2400], block[800];
 	const char *zone = NULL;
 	long long id;
 	cJSON *form, *other, *d;
@@ -229,8 +241,13 @@ h_register(struct req *r)
 	cJSON_AddStringToObject(form, "time_zone", zone);
 	rc = store_account_add(&K.st, form, r->now, &id);
 	cJSON_Delete(form);
-	if (rc != STORE_OK)
+	if (rc != STORE_OK || (rc = store_account_get(&K.st, id, &other)) != STORE_OK)
 		return store_fail(r, rc);
+	/* the answer; the letter's address block comes from the same stored row */
+	address_lines(other, block, sizeof block);
+	r->out = status_box(other);
+	cJSON_AddNumberToObject(r->out, "account_id", (double)id);
+	cJSON_Delete(other);
 
 	/* the e-mail verification link */
 	kcs_token_new(token, sizeof token);
@@ -258,14 +275,14 @@ h_register(struct req *r)
 	/* the delivery address verification letter */
 	kcs_code_new(code, sizeof code, 9);
 	kcs_keyed_hash(K.pepper, code, hash);
-	if ((rc = store_code_add(&K.st, id, "address", hash, r->now, 0)))
+	if ((rc = store_code_add(&K.st, id, "address", hash, r->now, 0))) {
+		sodium_memzero(code, sizeof code);
 		return store_fail(r, rc);
+	}
 	{
-		char block[800], name[256];
+		char name[256];
 
 		snprintf(name, sizeof name, "%s %s", first, last);
-		snprintf(block, sizeof block, "%s\n%s%s%s\n%s, %s %s", name, company && *company ? company : "",
-		    company && *company ? "\n" : "", addr, city, stbuf, zip);
 		snprintf(text, sizeof text,
 		    "Dear %s,\n\nyour delivery address verification code for the Key Coding System is:\n\n"
 		    "    %s\n\nLog in and enter it with:  kcs-login verify-address %s\n"
@@ -281,11 +298,6 @@ h_register(struct req *r)
 	cJSON_AddStringToObject(d, "email", mail);
 	if ((rc = audit_event(r, "account.registered", sdrm, d)))
 		return rc;
-	if ((rc = store_account_get(&K.st, id, &other)) != STORE_OK)
-		return store_fail(r, rc);
-	r->out = status_box(other);
-	cJSON_AddNumberToObject(r->out, "account_id", (double)id);
-	cJSON_Delete(other);
 	return 201;
 }
 

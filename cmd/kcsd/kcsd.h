@@ -182,6 +182,7 @@ int record_failure(struct req *r, const char *family, const char *key, long limi
 int accepted_version(struct req *r, const char *kind, long long *version);
 int flag(const cJSON *row, const char *name);
 cJSON *status_box(const cJSON *account);
+void address_lines(const cJSON *account, char *out, size_t n);
 const char *query_arg(struct req *r, const char *name);
 
 /* handlers */

@@ -275,18 +275,6 @@ delivery_address(const cJSON *a)
 	return o;
 }
 
-/* the address as lines, for a label or a letter */
-static void
-address_lines(const cJSON *a, char *out, size_t n)
-{
-	const char *company = kcs_json_str(a, "company");
-
-	snprintf(out, n, "%s %s\n%s%s%s\n%s, %s %s", kcs_json_str(a, "first_name"),
-	    kcs_json_str(a, "last_name"), company && *company ? company : "", company && *company ? "\n" : "",
-	    kcs_json_str(a, "address"), kcs_json_str(a, "city"), kcs_json_str(a, "state"),
-	    kcs_json_str(a, "zip"));
-}
-
 int
 h_redeem(struct req *r)
 {
