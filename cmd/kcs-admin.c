@@ -329,11 +329,11 @@ run(int argc, char **argv)
 		if ((rc = kcs_request(&cl, "GET", "/v1/admin/operators", NULL, &res)) == KCS_OK)
 			rc = kcs_print_each(cJSON_GetObjectItem(res, "operators"));
 	} else if (IS("operator", "remove")) {
-		if (strspn(arg, "0123456789") != strlen(arg) || strlen(arg) > 18) {
-			rc = kcs_fail(KCS_EINVALID, "id", "'%s' is not an operator id", arg);
+		long long id;
+
+		if ((rc = kcs_id_parse(arg, "id", &id)) != KCS_OK)
 			goto out;
-		}
-		snprintf(path, sizeof path, "/v1/admin/operators/%s", arg);
+		snprintf(path, sizeof path, "/v1/admin/operators/%lld", id);
 		if ((rc = kcs_request(&cl, "DELETE", path, NULL, &res)) == KCS_OK)
 			rc = kcs_print(res);
 	} else if (IS("sdrm", "add")) {
@@ -366,11 +366,11 @@ run(int argc, char **argv)
 		if ((rc = kcs_request(&cl, "GET", "/v1/admin/outbox", NULL, &res)) == KCS_OK)
 			rc = kcs_print_each(cJSON_GetObjectItem(res, "messages"));
 	} else if (IS("outbox", "show")) {
-		if (strspn(arg, "0123456789") != strlen(arg) || strlen(arg) > 18) {
-			rc = kcs_fail(KCS_EINVALID, "id", "'%s' is not a message id", arg);
+		long long id;
+
+		if ((rc = kcs_id_parse(arg, "id", &id)) != KCS_OK)
 			goto out;
-		}
-		snprintf(path, sizeof path, "/v1/admin/outbox/%s", arg);
+		snprintf(path, sizeof path, "/v1/admin/outbox/%lld", id);
 		if ((rc = kcs_request(&cl, "GET", path, NULL, &res)) == KCS_OK) {
 			if (o.raw)
 				fputs(kcs_json_str(res, "message") ? kcs_json_str(res, "message") : "", stdout);

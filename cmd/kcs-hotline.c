@@ -178,27 +178,27 @@ run(int argc, char **argv)
 		return kcs_errcode();
 	body = cJSON_CreateObject();
 	for (size_t i = 0; i < NFIELDS; i++) {
-		const char *v = kcs_field(in, val[i], fields[i][1]);
+		const char *v = val[i];
 
-		if (v && has(cmd->send, fields[i][1]) && !cJSON_GetObjectItem(body, fields[i][1]))
+		if (!has(cmd->send, fields[i][1]) || cJSON_GetObjectItem(body, fields[i][1]))
+			continue;
+		/* a piped field of the wrong type is an error, not dropped */
+		if (!v && (rc = kcs_json_text(in, fields[i][1], &v)) != KCS_OK)
+			goto out;
+		if (v)
 			cJSON_AddStringToObject(body, fields[i][1], v);
 	}
 	if (has(cmd->send, "address_confirmed") && (confirmed || kcs_json_bool(in, "address_confirmed")))
 		cJSON_AddBoolToObject(body, "address_confirmed", 1);
 	if (has(cmd->send, "order_id")) {
 		long long id = 0;
-		char *end = NULL;
 
-		if (arg) {
-			id = strtoll(arg, &end, 10);
-			if (*end || id <= 0) {
-				rc = kcs_fail(KCS_EINVALID, "order_id", "'%s' is not an order id", arg);
-				goto out;
-			}
-		} else if (kcs_json_int(in, "order_id", &id) != 0) {
+		if (!arg && !cJSON_GetObjectItem(in, "order_id")) {
 			rc = kcs_usage_error("ship needs an ORDER_ID (or order_id on standard input)");
 			goto out;
 		}
+		if ((rc = arg ? kcs_id_parse(arg, "order_id", &id) : kcs_json_id(in, "order_id", &id)) != KCS_OK)
+			goto out;
 		cJSON_AddNumberToObject(body, "order_id", (double)id);
 	}
 	if ((rc = kcs_client_open(&cl, url)) != KCS_OK || (rc = kcs_client_token(&cl, token_file)) != KCS_OK)

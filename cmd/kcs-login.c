@@ -126,8 +126,8 @@ get_field(const char *flag, const char *name, const char *prompt, char *buf, siz
 
 	if (!v && !in && !(in = kcs_json_stdin()))
 		return kcs_errcode();
-	if (!v)
-		v = kcs_json_str(in, name);
+	if (!v && kcs_json_text(in, name, &v) != KCS_OK)
+		return kcs_errcode();
 	if (v) {
 		snprintf(buf, cap, "%s", v);
 		return KCS_OK;

@@ -96,12 +96,6 @@ kcs_tty_line(const char *prompt, const char *field, char *buf, size_t cap)
 	return KCS_OK;
 }
 
-const char *
-kcs_field(const cJSON *in, const char *flag, const char *name)
-{
-	return flag ? flag : in ? kcs_json_str(in, name) : NULL;
-}
-
 int
 kcs_parse_fd(const char *arg, const char *field, int *fd)
 {

@@ -1,6 +1,8 @@
 /* http.c: the client side of the kcsd API, on libcurl. */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <sodium.h>
@@ -97,7 +99,7 @@ kcs_client_token(struct kcs_client *cl, const char *token_file)
 	} else if ((env = getenv("KCS_TOKEN")) && *env) {
 		snprintf(cl->token, sizeof cl->token, "%s", env);
 	} else {
-		rc = kcs_fail(KCS_EUSAGE, "token",
+		rc = kcs_fail(KCS_EPERM, "token",
 		    "no token: give --token-file, KCS_TOKEN_FILE, token_file in the config, or KCS_TOKEN");
 	}
 	kcs_conf_free(&conf);
@@ -165,6 +167,25 @@ status_exit(long status)
 	}
 }
 
+/* The host of an http:// URL is a loopback address: 127.0.0.0/8, [::1] or
+ * localhost (a name is not resolved: it could resolve anywhere). */
+static int
+plain_loopback(const char *url)
+{
+	const char *h = url + 7;
+	char host[256];
+	size_t n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#");
+	struct in_addr a;
+
+	if (n >= sizeof host)
+		return 0;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+		return 1;
+	return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 int
 kcs_request(struct kcs_client *cl, const char *method, const char *path,
     const cJSON *body, cJSON **out)
@@ -183,6 +204,10 @@ kcs_request(struct kcs_client *cl, const char *method, const char *path,
 		*out = NULL;
 	cJSON_Delete(cl->error);
 	cl->error = NULL;
+	/* a token is a credential: in the clear only to this machine */
+	if (cl->token[0] && strncmp(cl->url, "http://", 7) == 0 && !plain_loopback(cl->url))
+		return kcs_fail(KCS_EUSAGE, "url", "%s: a token is sent over plain HTTP only to a loopback "
+		    "address; use https://", cl->url);
 	snprintf(url, sizeof url, "%s%s", cl->url, path);
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);

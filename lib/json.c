@@ -49,6 +49,40 @@ duplicate_key(const cJSON *o, int *oom)
 	return dup;
 }
 
+/* cJSON decodes \u0000 into a NUL that cuts a string short, so that the
+ * value acted on is not the value sent: such a string is refused. Scans
+ * text cJSON accepted; names the member (or the key) holding it. */
+static int
+nul_escape(const char *p, const char *end, char *field, size_t n)
+{
+	char key[64] = "";
+
+	while (p < end) {
+		const char *s, *q;
+		int nul = 0;
+
+		if (*p++ != '"')
+			continue;
+		for (s = p; p < end && *p != '"'; p++) {
+			if (*p == '\\') {
+				if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0)
+					nul = 1;
+				p++;
+			}
+		}
+		for (q = p + 1; q < end && strchr(" \t\r\n", *q); q++)
+			;
+		if (q < end && *q == ':')
+			snprintf(key, sizeof key, "%.*s", (int)(p - s), s);
+		if (nul) {
+			snprintf(field, n, "%s", key);
+			return 1;
+		}
+		p++;
+	}
+	return 0;
+}
+
 cJSON *
 kcs_json_parse(const char *buf, size_t len)
 {
@@ -79,6 +113,15 @@ kcs_json_parse(const char *buf, size_t len)
 		if (!strchr(" \t\r\n", *end)) {
 			cJSON_Delete(o);
 			kcs_fail(KCS_EINVALID, NULL, "malformed JSON: data after the object");
+			return NULL;
+		}
+	}
+	{
+		char field[64];
+
+		if (nul_escape(buf, buf + len, field, sizeof field)) {
+			cJSON_Delete(o);
+			kcs_fail(KCS_EINVALID, field, "must not contain a NUL character (\\u0000)");
 			return NULL;
 		}
 	}
@@ -130,11 +173,57 @@ kcs_json_int(const cJSON *o, const char *name, long long *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
 
-	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-	    fabs(v->valuedouble) > 9007199254740992.0)
+	if (!cJSON_IsNumber(v))
 		return -1;
+	if (v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > KCS_ID_MAX)
+		return -2;
 	*out = (long long)v->valuedouble;
 	return 0;
+}
+
+int
+kcs_id_parse(const char *s, const char *field, long long *out)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (!*s || s[n])
+		return kcs_fail(KCS_EINVALID, field, "'%s' is not a positive whole number", s);
+	while (*s == '0' && s[1])
+		s++, n--;
+	if (n > 16 || strtoll(s, NULL, 10) > KCS_ID_MAX)
+		return kcs_fail(KCS_EINVALID, field, "%s is out of range (at most %lld)", s, (long long)KCS_ID_MAX);
+	if ((*out = strtoll(s, NULL, 10)) <= 0)
+		return kcs_fail(KCS_EINVALID, field, "'%s' is not a positive whole number", s);
+	return KCS_OK;
+}
+
+int
+kcs_json_id(const cJSON *o, const char *name, long long *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	int rc = kcs_json_int(o, name, out);
+
+	if (!v)
+		return kcs_fail(KCS_EINVALID, name, "is required");
+	if (rc == -2 && fabs(v->valuedouble) > KCS_ID_MAX)
+		return kcs_fail(KCS_EINVALID, name, "is out of range (at most %lld)", KCS_ID_MAX);
+	if (rc != 0 || *out <= 0)
+		return kcs_fail(KCS_EINVALID, name, "must be a positive whole number");
+	return KCS_OK;
+}
+
+int
+kcs_json_text(const cJSON *o, const char *name, const char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	*out = NULL;
+	if (!v || cJSON_IsNull(v))
+		return KCS_OK;
+	if (!cJSON_IsString(v))
+		return kcs_fail(KCS_EINVALID, name, "must be a string");
+	*out = v->valuestring;
+	return KCS_OK;
 }
 
 int
@@ -219,7 +308,7 @@ kcs_json_stdin(void)
 			cJSON_Delete(first);
 			kcs_fail(KCS_EINVALID, NULL, "standard input holds more than one JSON object: pipe one");
 		} else {
-			kcs_fail(KCS_EINVALID, NULL, "standard input: %s", why);
+			kcs_fail(KCS_EINVALID, kcs_errfield(), "standard input: %s", why);
 		}
 	}
 	free(buf);

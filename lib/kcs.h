@@ -41,7 +41,12 @@ cJSON *kcs_json_parse(const char *buf, size_t len); /* object only; NULL + kcs_f
 int kcs_json_print(FILE *f, const cJSON *o);        /* compact, one line */
 char *kcs_json_dump(const cJSON *o);                /* compact, malloc'd */
 const char *kcs_json_str(const cJSON *o, const char *name);
+/* 0; -1 absent or not a number; -2 not whole or beyond +-KCS_ID_MAX */
 int kcs_json_int(const cJSON *o, const char *name, long long *out);
+#define KCS_ID_MAX 9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
+int kcs_id_parse(const char *s, const char *field, long long *out); /* 1..KCS_ID_MAX */
+int kcs_json_id(const cJSON *o, const char *name, long long *out);  /* required, 1..KCS_ID_MAX */
+int kcs_json_text(const cJSON *o, const char *name, const char **out); /* absent: NULL; else a string */
 int kcs_json_bool(const cJSON *o, const char *name);
 cJSON *kcs_json_stdin(void); /* object piped on stdin, or an empty object */
 int kcs_read_all(FILE *f, char **buf, size_t *len, size_t max);
@@ -95,7 +100,6 @@ int kcs_print_each(const cJSON *arr);        /* an array as JSON lines */
 int kcs_session_save(const char *url, const char *token);
 int kcs_session_drop(void);
 int kcs_tty_line(const char *prompt, const char *field, char *buf, size_t cap); /* echoed */
-const char *kcs_field(const cJSON *in, const char *flag, const char *name); /* flag wins */
 int kcs_parse_fd(const char *arg, const char *field, int *fd);
 
 /* vin.c: North American VIN rules. */
@@ -125,6 +129,6 @@ void kcs_time_iso(time_t t, char out[21]);
 void kcs_business_day(time_t start, int days, char out[11]); /* UTC date, weekends skipped */
 int kcs_date_parse(const char *in, const char *field); /* YYYY-MM-DD, a real day */
 size_t kcs_utf8_len(const char *s); /* code points; (size_t)-1 if not valid UTF-8 */
-int kcs_has_ctrl(const char *s);
+const char *kcs_text_check(const char *s); /* NULL, or why the text is refused */
 
 #endif

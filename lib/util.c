@@ -43,13 +43,43 @@ kcs_utf8_len(const char *s)
 	return n;
 }
 
-int
-kcs_has_ctrl(const char *s)
+/* Decodes one UTF-8 sequence at p (valid input assumed); returns its length. */
+static size_t
+utf8_next(const unsigned char *p, unsigned *cp)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return 1;
-	return 0;
+	if (*p < 0x80) { *cp = *p; return 1; }
+	if (*p < 0xe0) { *cp = ((unsigned)(p[0] & 0x1f) << 6) | (p[1] & 0x3f); return 2; }
+	if (*p < 0xf0) {
+		*cp = ((unsigned)(p[0] & 0x0f) << 12) | ((unsigned)(p[1] & 0x3f) << 6) | (p[2] & 0x3f);
+		return 3;
+	}
+	*cp = ((unsigned)(p[0] & 0x07) << 18) | ((unsigned)(p[1] & 0x3f) << 12) |
+	    ((unsigned)(p[2] & 0x3f) << 6) | (p[3] & 0x3f);
+	return 4;
+}
+
+/* The rule for text a person typed (names, addresses, comments, models):
+ * valid UTF-8 without control characters (C0, DEL, C1: U+009B is a terminal
+ * escape), line or paragraph separators (U+2028, U+2029), or bidirectional
+ * overrides and isolates (U+202A-U+202E, U+2066-U+2069), which make text
+ * read back differently from what is stored. NULL if s is fine, else why. */
+const char *
+kcs_text_check(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (kcs_utf8_len(s) == (size_t)-1)
+		return "is not valid UTF-8";
+	while (*p) {
+		unsigned cp;
+
+		p += utf8_next(p, &cp);
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029)
+			return "must not contain control characters or line breaks";
+		if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+			return "must not contain bidirectional text controls (U+202A-U+202E, U+2066-U+2069)";
+	}
+	return NULL;
 }
 
 /* The date days business days after start's day (Saturdays and Sundays

@@ -366,8 +366,10 @@ accepted_version(struct req *r, const char *kind, long long *version)
 	cJSON_Delete(d);
 	if (cJSON_IsTrue(v))
 		given = cur;
-	else if (kcs_json_int(r->in, "accept_disclaimer", &given) != 0)
+	else if (!cJSON_IsNumber(v))
 		return fail(r, 400, "invalid", "accept_disclaimer", "must be true or the disclaimer's version");
+	else if ((rc = want_int(r, "accept_disclaimer", 1, KCS_ID_MAX, 1, &given)))
+		return rc;
 	if (given != cur)
 		return fail(r, 409, "disclaimer_changed", "accept_disclaimer",
 		    "the %s disclaimer is now version %lld: read it again", kind, cur);

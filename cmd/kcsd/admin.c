@@ -29,11 +29,8 @@ h_disclaimer(struct req *r)
 static int
 parse_id(struct req *r, const char *field, long long *id)
 {
-	char *end;
-
-	*id = strtoll(r->arg, &end, 10);
-	if (*end || *id <= 0)
-		return fail(r, 400, "invalid", field, "must be a positive number");
+	if (kcs_id_parse(r->arg, field, id) != KCS_OK)
+		return fail(r, 400, "invalid", field, "%s", kcs_errmsg());
 	return 0;
 }
 

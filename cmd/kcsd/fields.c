@@ -1,5 +1,8 @@
 /* fields.c: validation of request fields; every error names its field. */
 #include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -48,41 +51,139 @@ want_str(struct req *r, const char *name, size_t min, size_t max, int required, 
 	return 0;
 }
 
-/* Text a person typed: valid UTF-8, no control characters, not blank. */
+/* Text a person typed, given as a value: at most max characters (and 4 bytes
+ * a character), by the rule of kcs_text_check, not blank if required. */
+int
+check_text(struct req *r, const char *field, const char *v, size_t max, int required)
+{
+	const char *why = kcs_text_check(v), *p;
+	size_t n;
+
+	if (why)
+		return fail(r, 400, "invalid", field, "%s", why);
+	if ((n = kcs_utf8_len(v)) > max || strlen(v) > 4 * max)
+		return fail(r, 400, "invalid", field, "is too long (at most %zu characters, it has %zu)", max, n);
+	for (p = v; *p == ' '; p++)
+		;
+	if (required && !*p)
+		return fail(r, 400, "invalid", field, "must not be empty");
+	return 0;
+}
+
+/* A text field of the request (see check_text). */
 int
 want_text(struct req *r, const char *name, size_t max, int required, const char **out)
 {
-	int rc = want_str(r, name, 0, max, required, out);
-	const char *p;
+	int rc = want_str(r, name, 0, 4 * max, required, out);
 
 	if (rc || !*out)
 		return rc;
-	if (kcs_utf8_len(*out) == (size_t)-1)
-		return fail(r, 400, "invalid", name, "is not valid UTF-8");
-	if (kcs_has_ctrl(*out))
-		return fail(r, 400, "invalid", name, "must not contain control characters or line breaks");
-	for (p = *out; *p == ' '; p++)
-		;
-	if (required && !*p)
-		return fail(r, 400, "invalid", name, "must not be empty");
+	return check_text(r, name, *out, max, required);
+}
+
+/* A whole number field from min to max; absent and optional leaves *out. */
+int
+want_int(struct req *r, const char *name, long long min, long long max, int required, long long *out)
+{
+	const cJSON *v = r->in ? cJSON_GetObjectItemCaseSensitive(r->in, name) : NULL;
+	long long n = 0;
+
+	if (!v || cJSON_IsNull(v))
+		return required ? fail(r, 400, "invalid", name, "is required") : 0;
+	switch (kcs_json_int(r->in, name, &n)) {
+	case -1:
+		return fail(r, 400, "invalid", name, "must be a number");
+	case -2:
+		if (fabs(v->valuedouble) <= KCS_ID_MAX)
+			return fail(r, 400, "invalid", name, "must be a whole number");
+		n = v->valuedouble < 0 ? LLONG_MIN : LLONG_MAX;
+	}
+	if (n < min || n > max)
+		return fail(r, 400, "invalid", name, "is out of range (%lld to %lld)", min, max);
+	*out = n;
 	return 0;
+}
+
+/* A character of s at p, for a message: itself if printable, else U+XXXX. */
+static void
+show_char(const char *p, char *out, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t len = *u < 0x80 ? 1 : *u < 0xe0 ? 2 : *u < 0xf0 ? 3 : 4;
+	char one[8];
+
+	snprintf(one, sizeof one, "%.*s", (int)len, p);
+	if (*u < 0x80 && !isprint(*u))
+		snprintf(out, n, "U+%04X", *u);
+	else if (kcs_text_check(one))
+		snprintf(out, n, "a control character");
+	else
+		snprintf(out, n, "'%s'", one);
+}
+
+/* A domain by the DNS label rules: letters, digits and hyphens; labels of
+ * 1 to 63, not starting or ending with a hyphen; at least two labels, the
+ * last not all digits; 253 at most. NULL if fine, else why. */
+static const char *
+bad_domain(const char *d)
+{
+	size_t len = strlen(d), label = 0;
+	int labels = 1, digits_only = 1;
+
+	if (len == 0 || len > 253)
+		return "the domain must have 1 to 253 characters";
+	for (const char *p = d;; p++) {
+		if (*p == '.' || !*p) {
+			if (label == 0)
+				return "the domain has an empty label";
+			if (p[-1] == '-')
+				return "a domain label must not end with '-'";
+			if (!*p)
+				break;
+			labels++;
+			label = 0;
+			digits_only = 1;
+			continue;
+		}
+		if (label == 0 && *p == '-')
+			return "a domain label must not start with '-'";
+		if (!isalnum((unsigned char)*p) && *p != '-')
+			return "a domain may hold only letters, digits, '-' and '.'";
+		if (!isdigit((unsigned char)*p))
+			digits_only = 0;
+		if (++label > 63)
+			return "a domain label has more than 63 characters";
+	}
+	if (labels < 2)
+		return "expected name@domain.tld";
+	if (digits_only)
+		return "the top-level domain must not be all digits";
+	return NULL;
 }
 
 int
 valid_email(struct req *r, const char *field, const char *in, char *out, size_t n)
 {
-	const char *at = strchr(in, '@'), *dot;
+	const char *at = strrchr(in, '@'), *why;
 	size_t len = strlen(in);
+	char c[32];
 
+	if (kcs_utf8_len(in) == (size_t)-1)
+		return fail(r, 400, "invalid", field, "is not valid UTF-8");
+	for (const char *p = in; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || strchr("<>()[]\\,;:\"", *p) ||
+		    (at && p > at && !isalnum((unsigned char)*p) && !strchr(".-", *p))) {
+			show_char(p, c, sizeof c);
+			return fail(r, 400, "invalid", field, "is not a valid e-mail address (character %s)", c);
+		}
 	if (len < 3 || len > 254 || len >= n)
 		return fail(r, 400, "invalid", field, "is not a valid e-mail address (length)");
-	for (const char *p = in; *p; p++)
-		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || strchr("<>()[]\\,;:\"", *p))
-			return fail(r, 400, "invalid", field, "is not a valid e-mail address (character '%c')",
-			    isprint((unsigned char)*p) ? *p : '?');
-	if (!at || at == in || strchr(at + 1, '@') || !(dot = strrchr(at, '.')) || dot == at + 1 ||
-	    !dot[1] || at[1] == '.' || in[len - 1] == '.' || at - in > 64)
+	if (!at || at == in || strchr(in, '@') != at || at - in > 64)
 		return fail(r, 400, "invalid", field, "is not a valid e-mail address (expected name@domain.tld)");
+	if (in[0] == '.' || at[-1] == '.' || strstr(in, ".."))
+		return fail(r, 400, "invalid", field, "is not a valid e-mail address (a dot at the wrong place)");
+	if ((why = bad_domain(at + 1)))
+		return fail(r, 400, "invalid", field, "is not a valid e-mail address (%s)", why);
 	for (size_t i = 0; i <= len; i++)
 		out[i] = (char)tolower((unsigned char)in[i]);
 	return 0;

@@ -59,9 +59,36 @@ static const struct route routes[] = {
 struct conn {
 	char *body;
 	size_t len, cap;
-	int too_large;
+	int started, too_large;
+	char nul_field[64]; /* the path or query part that holds %00, if any */
+	int nul;
 	struct timespec start;
 };
+
+/* Called with the request's raw URI, before it is decoded: %00 would decode
+ * to a NUL that cuts the value short, so that the value acted on is not the
+ * one sent. It is refused, naming the path or the query argument. */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct conn *x = calloc(1, sizeof *x);
+	const char *at = uri ? strstr(uri, "%00") : NULL, *q, *p;
+
+	(void)cls;
+	(void)c;
+	if (!x || !at)
+		return x;
+	x->nul = 1;
+	q = strchr(uri, '?');
+	if (!q || at < q) {
+		snprintf(x->nul_field, sizeof x->nul_field, "path");
+		return x;
+	}
+	for (p = at; p > q && p[-1] != '&' && p[-1] != '?'; p--)
+		;
+	snprintf(x->nul_field, sizeof x->nul_field, "%.*s", (int)strcspn(p, "=&"), p);
+	return x;
+}
 
 int
 fail(struct req *r, int status, const char *code, const char *field, const char *fmt, ...)
@@ -197,12 +224,17 @@ dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
 	const struct route *rt = NULL;
 	int path_known = 0, status;
 
+	/* HEAD is answered as GET without a body, and changes nothing */
+	const char *method = r->head ? "GET" : r->method;
+
+	if (x->nul)
+		return fail(r, 400, "invalid", x->nul_field, "must not contain a NUL character (%%00)");
 	for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
 		const char *arg = NULL;
 
 		if (match(routes[i].path, r->path, &arg)) {
 			path_known = 1;
-			if (strcmp(routes[i].method, r->method) == 0) {
+			if (strcmp(routes[i].method, method) == 0) {
 				rt = &routes[i];
 				r->arg = arg;
 				break;
@@ -240,7 +272,7 @@ dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
 		else if ((status = rt->fn(r)) >= 400 && !r->keep && store_undo(&K.st) != STORE_OK)
 			status = store_fail(r, STORE_ERROR);
 	}
-	if (status >= 500 && !r->keep) {
+	if ((status >= 500 && !r->keep) || r->head) {
 		store_rollback(&K.st);
 		outbox_unspool(r);
 	} else if (store_commit(&K.st) != STORE_OK) {
@@ -284,8 +316,9 @@ respond(struct MHD_Connection *c, struct req *r, int status)
 	char *text;
 	const char *type = "application/json";
 	enum MHD_Result ret;
+	int html = r->html != NULL;
 
-	if (r->html) {
+	if (html) {
 		text = r->html;
 		r->html = NULL;
 		type = "text/html; charset=utf-8";
@@ -327,7 +360,7 @@ respond(struct MHD_Connection *c, struct req *r, int status)
 	MHD_add_response_header(resp, "Content-Type", type);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (r->html)
+	if (html)
 		MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'");
 	ret = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
@@ -335,22 +368,31 @@ respond(struct MHD_Connection *c, struct req *r, int status)
 }
 
 static void
+loggable(const char *in, char *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n - 1 && in[i]; i++)
+		out[i] = (unsigned char)in[i] <= ' ' || (unsigned char)in[i] >= 0x7f ? '?' : in[i];
+	out[i] = '\0';
+}
+
+static void
 log_request(struct req *r, struct conn *x, int status)
 {
 	struct timespec end;
-	char when[21], path[201];
-	size_t i;
+	char when[21], path[201], method[33];
 	long ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	ms = (end.tv_sec - x->start.tv_sec) * 1000 + (end.tv_nsec - x->start.tv_nsec) / 1000000;
 	kcs_time_iso((time_t)r->now, when);
-	/* the path only (a query string may carry a token), decoded by now:
-	 * control characters and spaces would forge or split log lines */
-	for (i = 0; i < sizeof path - 1 && r->path[i]; i++)
-		path[i] = (unsigned char)r->path[i] <= ' ' || r->path[i] == 0x7f ? '?' : r->path[i];
-	path[i] = '\0';
-	fprintf(stderr, "%s %s %s %s %d %ldms%s%s\n", when, r->ip, r->method, path, status, ms,
+	/* the path only (a query string may carry a token): the method and
+	 * the decoded path, with control characters and spaces (which would
+	 * forge or split log lines) shown as '?' */
+	loggable(r->method, method, sizeof method);
+	loggable(r->path, path, sizeof path);
+	fprintf(stderr, "%s %s %s %s %d %ldms%s%s\n", when, r->ip, method, path, status, ms,
 	    r->ecode[0] ? " " : "", r->ecode);
 }
 
@@ -366,11 +408,12 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 
 	(void)cls;
 	(void)version;
-	if (!x) {
+	if (!x)
+		return MHD_NO;
+	if (!x->started) {
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 
-		if (!(x = calloc(1, sizeof *x)))
-			return MHD_NO;
+		x->started = 1;
 		clock_gettime(CLOCK_MONOTONIC, &x->start);
 		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)K.cf.max_body)
 			x->too_large = 1;
@@ -405,6 +448,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	}
 	memset(&r, 0, sizeof r);
 	r.method = method;
+	r.head = strcmp(method, "HEAD") == 0;
 	r.path = url;
 	r.now = (long long)time(NULL);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -452,22 +496,21 @@ on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTer
 }
 
 struct MHD_Daemon *
-kcsd_http_start(const struct sockaddr *sa, const char *cert, const char *key)
+kcsd_http_start(int fd, const char *cert, const char *key)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
 
-	if (sa->sa_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	if (cert)
 		flags |= MHD_USE_TLS;
 	struct MHD_OptionItem opts[] = {
-		{ MHD_OPTION_SOCK_ADDR, 0, (void *)sa },
+		{ MHD_OPTION_LISTEN_SOCKET, fd, NULL },
 		{ MHD_OPTION_THREAD_POOL_SIZE, K.cf.threads, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, K.cf.connection_timeout, NULL },
 		{ MHD_OPTION_CONNECTION_LIMIT, K.cf.connection_limit, NULL },
 		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, K.cf.per_ip_limit, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_done, NULL },
+		{ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL },
 		{ cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)cert },
 		{ cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)key },
 		/* TLS 1.2 and 1.3 only */

@@ -156,6 +156,7 @@ struct req {
 	/* the answer */
 	cJSON *out;
 	char *html;
+	int head; /* a HEAD request: answered as GET, its changes undone */
 	int keep; /* keep the handler's writes though the answer is an error (failure counters) */
 	char ecode[32], efield[64], emsg[400];
 	cJSON *edetail; /* added to the error object as "invalid" (per-entry errors) */
@@ -221,6 +222,8 @@ int h_my_orders(struct req *r);
 int only_fields(struct req *r, const char *const *allowed);
 int want_str(struct req *r, const char *name, size_t min, size_t max, int required, const char **out);
 int want_text(struct req *r, const char *name, size_t max, int required, const char **out);
+int check_text(struct req *r, const char *field, const char *v, size_t max, int required);
+int want_int(struct req *r, const char *name, long long min, long long max, int required, long long *out);
 int valid_email(struct req *r, const char *field, const char *in, char *out, size_t n);
 int valid_sdrm_id(struct req *r, const char *field, const char *in);
 int valid_password(struct req *r, const char *field, const char *pw);

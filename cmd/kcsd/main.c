@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 #include <sodium.h>
@@ -17,7 +19,7 @@
 
 struct kcsd K;
 
-struct MHD_Daemon *kcsd_http_start(const struct sockaddr *sa, const char *cert, const char *key);
+struct MHD_Daemon *kcsd_http_start(int fd, const char *cert, const char *key);
 
 static const char usage[] =
     "usage: kcsd [-c FILE] [--db FILE] [--key FILE] [--spool DIR] [--listen ADDR:PORT]\n"
@@ -75,14 +77,34 @@ resolve(const char *listen, struct sockaddr_storage *ss, char *host, size_t hn, 
 			return kcs_fail(KCS_EUSAGE, "listen", "expected ADDRESS:PORT");
 		*p++ = '\0';
 	}
-	if (!*p || strspn(p, "0123456789") != strlen(p) || atoi(p) > 65535)
-		return kcs_fail(KCS_EUSAGE, "listen", "'%s' is not a port number", p);
+	if (!*p || strspn(p, "0123456789") != strlen(p) || strlen(p) > 5 || atoi(p) > 65535)
+		return kcs_fail(KCS_EUSAGE, "listen", "'%s' is not a port number (0 to 65535)", p);
 	if ((e = getaddrinfo(h, p, &hints, &res)) != 0)
 		return kcs_fail(KCS_EUSAGE, "listen", "%s: %s", h, gai_strerror(e));
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
 	snprintf(host, hn, ss->ss_family == AF_INET6 ? "[%s]" : "%s", h);
 	*port = atoi(p);
+	return KCS_OK;
+}
+
+/* The listening socket is ours, so that a failure names what was asked. */
+static int
+listen_on(const struct sockaddr_storage *ss, const char *what, int *fd)
+{
+	socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int one = 1, s = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    (ss->ss_family == AF_INET6 && setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+	    bind(s, (const struct sockaddr *)ss, len) != 0 || listen(s, 128) != 0) {
+		int e = errno;
+
+		if (s >= 0)
+			close(s);
+		return kcs_fail(KCS_EUNREACHABLE, "listen", "cannot listen on %s: %s", what, strerror(e));
+	}
+	*fd = s;
 	return KCS_OK;
 }
 
@@ -109,11 +131,11 @@ run(int argc, char **argv)
 	const char *config = NULL, *db = NULL, *key = NULL, *spool = NULL, *listen = NULL;
 	const char *cert = NULL, *tkey = NULL, *url_file = NULL;
 	char *cert_pem = NULL, *key_pem = NULL, host[300], url[400], dir[1024];
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss = { 0 }, bound;
+	socklen_t slen;
 	struct MHD_Daemon *d;
-	const union MHD_DaemonInfo *info;
 	sigset_t set;
-	int c, port = 0, sig, rc;
+	int c, port = 0, sig, rc, lfd = -1;
 
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (c) {
@@ -176,12 +198,21 @@ run(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (!(d = kcsd_http_start((struct sockaddr *)&ss, cert_pem, key_pem))) {
+	/* a write beyond a file-size limit fails with EFBIG, not the process */
+	signal(SIGXFSZ, SIG_IGN);
+	if (listen_on(&ss, K.cf.listen, &lfd) != KCS_OK) {
 		store_close(&K.st);
-		return kcs_fail(KCS_EUNREACHABLE, "listen", "cannot listen on %s", K.cf.listen);
+		return kcs_errcode();
 	}
-	if ((info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)) && info->port)
-		port = info->port;
+	if (!(d = kcsd_http_start(lfd, cert_pem, key_pem))) {
+		close(lfd);
+		store_close(&K.st);
+		return kcs_fail(KCS_EINTERNAL, "listen", "the HTTP server failed to start on %s", K.cf.listen);
+	}
+	slen = sizeof bound;
+	if (getsockname(lfd, (struct sockaddr *)&bound, &slen) == 0)
+		port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)(void *)&bound)->sin6_port
+		    : ((struct sockaddr_in *)(void *)&bound)->sin_port);
 	snprintf(url, sizeof url, "%s://%s:%d", K.cf.tls_cert[0] ? "https" : "http", host, port);
 	if (!K.cf.public_url[0])
 		snprintf(K.cf.public_url, sizeof K.cf.public_url, "%s", url);

@@ -19,8 +19,9 @@ vehicle_entry(struct req *r, const cJSON *e, const char *prefix, char vin[18])
 {
 	static const char *const ok[] = { "vin", "model", "production_date", NULL };
 	const char *v, *model, *date;
-	char field[64];
+	char field[64], today[21];
 	cJSON *old;
+	int rc;
 
 	for (const cJSON *it = e->child; it; it = it->next) {
 		int known = 0;
@@ -39,13 +40,21 @@ vehicle_entry(struct req *r, const cJSON *e, const char *prefix, char vin[18])
 	if (kcs_vin_parse(v, vin) != KCS_OK)
 		return fail(r, 400, "invalid", FIELD("vin"), "%s", kcs_errmsg());
 	model = kcs_json_str(e, "model");
-	if (!model || !*model || strlen(model) > 64 || kcs_has_ctrl(model) || kcs_utf8_len(model) == (size_t)-1)
-		return fail(r, 400, "invalid", FIELD("model"), "is required: 1 to 64 characters of text");
+	if (!model)
+		return fail(r, 400, "invalid", FIELD("model"), "is required (a string)");
+	if ((rc = check_text(r, FIELD("model"), model, 64, 1)))
+		return rc;
 	date = kcs_json_str(e, "production_date");
 	if (!date)
 		return fail(r, 400, "invalid", FIELD("production_date"), "is required (YYYY-MM-DD)");
 	if (kcs_date_parse(date, "production_date") != KCS_OK)
 		return fail(r, 400, "invalid", FIELD("production_date"), "%s", kcs_errmsg());
+	/* the 17-character VIN dates from 1981; no car is made tomorrow */
+	kcs_time_iso((time_t)r->now, today);
+	today[10] = '\0';
+	if (strcmp(date, "1981-01-01") < 0 || strcmp(date, today) > 0)
+		return fail(r, 400, "invalid", FIELD("production_date"),
+		    "%s is out of range (1981-01-01 to today, %s)", date, today);
 	if (store_vehicle_get(&K.st, vin, &old) == STORE_OK) {
 		cJSON_Delete(old);
 		return fail(r, 409, "conflict", FIELD("vin"), "%s is registered already", vin);
@@ -548,8 +557,8 @@ h_ship(struct req *r)
 	if ((rc = only_fields(r, ok)) || (rc = want_text(r, "tracking", 64, 1, &tracking)) ||
 	    (rc = want_str(r, "serial", 1, 32, 0, &serial)) || (rc = want_str(r, "public_key", 1, 64, 0, &pub)))
 		return rc;
-	if (kcs_json_int(r->in, "order_id", &id) != 0 || id <= 0)
-		return fail(r, 400, "invalid", "order_id", "is required (a positive number)");
+	if ((rc = want_int(r, "order_id", 1, KCS_ID_MAX, 1, &id)))
+		return rc;
 	if ((rc = store_order_get(&K.st, id, &o)) == STORE_NOTFOUND)
 		return fail(r, 404, "unknown_order", "order_id", "no order %lld", id);
 	if (rc != STORE_OK)

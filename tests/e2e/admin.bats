@@ -58,8 +58,10 @@ setup() {
 
 @test "tokens come from a file, the config or the environment, never argv" {
 	run "$B/kcs-admin" operator list < /dev/null
-	[ "$status" -eq 2 ]
+	[ "$status" -eq 4 ]
 	[[ "$output" == *"no token"* ]]
+	run "$B/kcs-hotline" orders < /dev/null
+	[ "$status" -eq 4 ]
 	KCS_TOKEN=$(cat "$T/admin.token") run "$B/kcs-admin" operator list < /dev/null
 	[ "$status" -eq 0 ]
 	mkdir -p "$T/config/kcs"

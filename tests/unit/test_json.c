@@ -113,10 +113,68 @@ typed_getters(void **state)
 	assert_null(kcs_json_str(o, "missing"));
 	assert_int_equal(kcs_json_int(o, "n", &n), 0);
 	assert_int_equal(n, 42);
-	assert_int_equal(kcs_json_int(o, "f", &n), -1);
+	assert_int_equal(kcs_json_int(o, "f", &n), -2);
 	assert_int_equal(kcs_json_int(o, "s", &n), -1);
+	assert_int_equal(kcs_json_int(o, "missing", &n), -1);
 	assert_true(kcs_json_bool(o, "t"));
 	assert_false(kcs_json_bool(o, "s"));
+	cJSON_Delete(o);
+}
+
+/* \u0000 would cut a string short: refused, naming the member */
+static void
+parse_refuses_nul_escapes(void **state)
+{
+	const char *value = "{\"tan\":\"12345678\\u0000x\",\"sdrm_id\":\"a\"}";
+	const char *deep = "{\"a\":{\"role\":[\"admin\\u0000junk\"]}}";
+	const char *key = "{\"ro\\u0000le\":\"admin\"}";
+	const char *escaped = "{\"path\":\"C:\\\\u0000\"}"; /* a backslash, then u0000 */
+	cJSON *o;
+
+	(void)state;
+	assert_null(kcs_json_parse(value, strlen(value)));
+	assert_int_equal(kcs_errcode(), KCS_EINVALID);
+	assert_string_equal(kcs_errfield(), "tan");
+	assert_non_null(strstr(kcs_errmsg(), "NUL"));
+	assert_null(kcs_json_parse(deep, strlen(deep)));
+	assert_string_equal(kcs_errfield(), "role");
+	assert_null(kcs_json_parse(key, strlen(key)));
+	o = kcs_json_parse(escaped, strlen(escaped));
+	assert_non_null(o);
+	assert_string_equal(kcs_json_str(o, "path"), "C:\\u0000");
+	cJSON_Delete(o);
+}
+
+static void
+ids(void **state)
+{
+	const char *text = "{\"a\":7,\"big\":1e300,\"neg\":-1,\"s\":\"7\",\"f\":1.5}";
+	cJSON *o = kcs_json_parse(text, strlen(text));
+	long long n = 0;
+
+	(void)state;
+	assert_non_null(o);
+	assert_int_equal(kcs_id_parse("42", "id", &n), KCS_OK);
+	assert_int_equal(n, 42);
+	assert_int_equal(kcs_id_parse("9007199254740991", "id", &n), KCS_OK);
+	assert_int_equal(kcs_id_parse("9007199254740992", "id", &n), KCS_EINVALID);
+	assert_non_null(strstr(kcs_errmsg(), "out of range"));
+	assert_int_equal(kcs_id_parse("99999999999999999999999", "id", &n), KCS_EINVALID);
+	assert_non_null(strstr(kcs_errmsg(), "out of range"));
+	assert_string_equal(kcs_errfield(), "id");
+	assert_int_equal(kcs_id_parse("0", "id", &n), KCS_EINVALID);
+	assert_int_equal(kcs_id_parse("abc", "id", &n), KCS_EINVALID);
+	assert_int_equal(kcs_id_parse("", "id", &n), KCS_EINVALID);
+	assert_int_equal(kcs_id_parse("-3", "id", &n), KCS_EINVALID);
+	assert_int_equal(kcs_json_id(o, "a", &n), KCS_OK);
+	assert_int_equal(n, 7);
+	assert_int_equal(kcs_json_id(o, "big", &n), KCS_EINVALID);
+	assert_non_null(strstr(kcs_errmsg(), "out of range"));
+	assert_string_equal(kcs_errfield(), "big");
+	assert_int_equal(kcs_json_id(o, "neg", &n), KCS_EINVALID);
+	assert_int_equal(kcs_json_id(o, "s", &n), KCS_EINVALID);
+	assert_int_equal(kcs_json_id(o, "f", &n), KCS_EINVALID);
+	assert_int_equal(kcs_json_id(o, "missing", &n), KCS_EINVALID);
 	cJSON_Delete(o);
 }
 
@@ -129,6 +187,8 @@ main(void)
 		cmocka_unit_test(parse_accepts_objects_only),
 		cmocka_unit_test(parse_refuses_duplicate_keys),
 		cmocka_unit_test(typed_getters),
+		cmocka_unit_test(parse_refuses_nul_escapes),
+		cmocka_unit_test(ids),
 	};
 
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);

@@ -59,12 +59,43 @@ dates(void **state)
 	assert_string_equal(kcs_errfield(), "d");
 }
 
+static void
+text_rule(void **state)
+{
+	(void)state;
+	assert_null(kcs_text_check("Joern Wellniak"));
+	assert_null(kcs_text_check("\xe5\xbc\xa0\xe4\xbc\x9f")); /* CJK */
+	assert_null(kcs_text_check("Stra\xc3\x9f" "e \xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d")); /* Latin, Hebrew */
+	assert_non_null(kcs_text_check("a\tb"));
+	assert_non_null(kcs_text_check("a\x7f"));
+	assert_non_null(kcs_text_check("a\xc2\x9b" "31m")); /* U+009B, C1 CSI */
+	assert_non_null(kcs_text_check("a\xc2\x85")); /* U+0085, NEL */
+	assert_non_null(kcs_text_check("a\xe2\x80\xa8" "b")); /* U+2028 */
+	assert_non_null(kcs_text_check("a\xe2\x80\xa9" "b")); /* U+2029 */
+	assert_non_null(strstr(kcs_text_check("1 Main St\xe2\x80\xae" "evA"), "bidirectional"));
+	assert_non_null(kcs_text_check("\xe2\x81\xa6" "x\xe2\x81\xa9")); /* U+2066 .. U+2069 */
+	assert_non_null(kcs_text_check("\xe2\x80\xaa")); /* U+202A */
+	assert_non_null(kcs_text_check("\x80\xa9")); /* not valid UTF-8 */
+}
+
+static void
+utf8_lengths(void **state)
+{
+	(void)state;
+	assert_int_equal(kcs_utf8_len("abc"), 3);
+	assert_int_equal(kcs_utf8_len("\xe5\xbc\xa0\xe4\xbc\x9f"), 2);
+	assert_int_equal(kcs_utf8_len("\xc0\xaf"), (size_t)-1); /* overlong */
+	assert_int_equal(kcs_utf8_len("\xed\xa0\x80"), (size_t)-1); /* a surrogate */
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(business_days_skip_weekends),
 		cmocka_unit_test(dates),
+		cmocka_unit_test(text_rule),
+		cmocka_unit_test(utf8_lengths),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
