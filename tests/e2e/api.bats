@@ -216,3 +216,39 @@ port() { sed 's/.*://' "$T/url"; }
 	run curl -sS --max-time 3 "$KCS_URL/v1/health"
 	[ "$status" -eq 0 ]
 }
+
+@test "the method is logged sanitised like the path" {
+	curl -s -X $'GE\x1b[31mT' "$KCS_URL/v1/health" > /dev/null
+	refute grep -q $'\x1b' "$T/kcsd.log"
+	grep -qF 'GE?[31mT /v1/health 405' "$T/kcsd.log"
+}
+
+@test "the verification page is sent with its Content-Security-Policy" {
+	add_operator
+	add_sdrm g36d27a9
+	register g36d27a9 j@example.com > /dev/null
+	run curl -sS -i "$(verify_link j@example.com)"
+	[[ "$output" == *"Content-Security-Policy: default-src 'none'"* ]]
+	[[ "$output" == *"E-mail address verified"* ]]
+}
+
+@test "a write beyond a file-size limit fails the request, and kcsd serves on" {
+	stop_kcsd
+	# the store's journal may grow by a few hundred kilobytes at most
+	size=$(( $(stat -c %s "$T/kcs.db") + 200000 ))
+	rm -f "$T/url"
+	prlimit --fsize=$size "$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen 127.0.0.1:0 \
+		--url-file "$T/url" 2>> "$T/kcsd.log" 3>&- &
+	KCSD_PID=$!
+	for _ in $(seq 100); do [ -s "$T/url" ] && break; sleep 0.05; done
+	KCS_URL=$(cat "$T/url")
+	failed=0
+	for i in $(seq 80); do
+		admin operator add "op$i" > /dev/null 2>&1 || { failed=$i; break; }
+	done
+	[ "$failed" -gt 0 ]
+	kill -0 "$KCSD_PID"
+	run api GET /v1/health
+	[ "$(tail -n 1 <<< "$output")" = 200 ]
+	grep -q 'POST /v1/admin/operators 500' "$T/kcsd.log"
+}

@@ -203,3 +203,26 @@ c, _ = s.accept(); open(sys.argv[1], "wb").write(c.recv(65536))' "$T/caught" > "
 	run "$B/kcs-login" --url "$KCS_URL" status < /dev/null
 	[ "$status" -eq 0 ]
 }
+
+@test "operator and administrator tokens go over plain HTTP only to loopback" {
+	setup_kcsd
+	python3 -c 'import socket,sys
+s = socket.socket(socket.AF_INET6); s.bind(("::", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True)
+s.settimeout(5)
+try:
+    c, _ = s.accept(); open(sys.argv[1], "wb").write(c.recv(65536))
+except socket.timeout:
+    pass' "$T/caught" > "$T/port" &
+	spy=$!
+	for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
+	# an IPv4-mapped address is not taken for loopback: the token stays home
+	KCS_URL="http://[::ffff:127.0.0.1]:$(cat "$T/port")" run admin operator list
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"a token is sent over plain HTTP only to a loopback address"* ]]
+	kill "$spy" 2>/dev/null || true
+	wait "$spy" 2>/dev/null || true
+	[ ! -s "$T/caught" ]
+	KCS_URL="http://localhost:${KCS_URL##*:}" run admin operator list
+	[ "$status" -eq 0 ]
+}
