@@ -40,6 +40,8 @@ static const char usage[] =
     "                                import JSON lines {\"vin\",\"model\",\"production_date\"}:\n"
     "                                all or none, unless invalid lines are to be skipped\n"
     "  vehicle show VIN              a vehicle and its key positions\n"
+    "  account close SDRM_ID         close a locksmith's account: its sessions, tickets and\n"
+    "                                codes end; its SDRM ID and e-mail are free again\n"
     "  audit verify                  check the audit log's hash chain\n"
     "\n"
     "Options:\n"
@@ -305,13 +307,13 @@ run(int argc, char **argv)
 		return kcs_usage_error("too many arguments");
 	arg = nargs ? argv[optind] : NULL;
 #define IS(a, b) (strcmp(cmd, a) == 0 && strcmp(sub, b) == 0)
-	if ((IS("operator", "add") || IS("operator", "remove") || IS("sdrm", "add") ||
+	if ((IS("operator", "add") || IS("operator", "remove") || IS("sdrm", "add") || IS("account", "close") ||
 	    IS("sdrm", "import") || IS("sdrm", "remove") || IS("outbox", "show") ||
 	    IS("vehicle", "add") || IS("vehicle", "import") || IS("vehicle", "show")) != (arg != NULL))
 		return kcs_usage_error("'%s %s' %s", cmd, sub, arg ? "takes no argument" : "needs an argument");
 	if (!(IS("operator", "add") || IS("operator", "list") || IS("operator", "remove") ||
 	    IS("sdrm", "add") || IS("sdrm", "import") || IS("sdrm", "remove") ||
-	    IS("outbox", "list") || IS("outbox", "show") || IS("audit", "verify") ||
+	    IS("outbox", "list") || IS("outbox", "show") || IS("audit", "verify") || IS("account", "close") ||
 	    IS("vehicle", "add") || IS("vehicle", "import") || IS("vehicle", "show")))
 		return kcs_usage_error("unknown command '%s %s'", cmd, sub);
 	if (kcs_crypto_init() != KCS_OK || kcs_client_open(&cl, o.url) != KCS_OK)
@@ -360,6 +362,18 @@ run(int argc, char **argv)
 			goto out;
 		}
 		snprintf(path, sizeof path, "/v1/admin/sdrm/%s", arg);
+		if ((rc = kcs_request(&cl, "DELETE", path, NULL, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (IS("account", "close")) {
+		char *e;
+
+		if (strlen(arg) > 32 || strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789-_.") != strlen(arg) || !(e = kcs_url_escape(&cl, arg))) {
+			rc = kcs_fail(KCS_EINVALID, "sdrm_id", "'%s' is not an SDRM ID", arg);
+			goto out;
+		}
+		snprintf(path, sizeof path, "/v1/admin/accounts/%s", e);
+		kcs_free(e);
 		if ((rc = kcs_request(&cl, "DELETE", path, NULL, &res)) == KCS_OK)
 			rc = kcs_print(res);
 	} else if (IS("outbox", "list")) {

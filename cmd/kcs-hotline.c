@@ -16,6 +16,9 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  register             enter a locksmith's registration form\n"
+    "  resend-link          e-mail a new verification link (the old one stops working)\n"
+    "  correct-email        correct a mistyped e-mail address before it is verified\n"
+    "  check-vin            is a VIN registered, and has it a free key position?\n"
     "  redeem               check a caller's TAN with the SDRM ID; answers a call record\n"
     "  order-key            order a blank key for a VIN on a call; answers the Key Code once\n"
     "  order-keywriter      order a key writer on a call\n"
@@ -36,12 +39,15 @@ static const char usage[] =
     "      --comments TEXT     optional (comments)\n"
     "      --time-zone ZONE    Eastern, Central, Mountain, Arizona, Pacific, Alaska, Hawaii,\n"
     "                          Atlantic, Chamorro, Samoa, or an IANA name (time_zone)\n"
+    "      --signature-confirmed  the form carries the locksmith's signature (signature_confirmed)\n"
     "\n"
     "Call and order fields:\n"
     "      --tan TAN           redeem: the caller's security ticket (tan)\n"
-    "      --sdrm-id ID        redeem: the caller's SDRM ID; orders: filter (sdrm_id)\n"
+    "      --sdrm-id ID        redeem, resend-link, correct-email: the locksmith's SDRM ID;\n"
+    "                          orders: filter (sdrm_id)\n"
+    "      --email ADDRESS     correct-email: the right address (email)\n"
     "      --call-id ID        order-*: the call from redeem (call_id)\n"
-    "      --vin VIN           order-key: the 17-character VIN; orders: filter (vin)\n"
+    "      --vin VIN           check-vin, order-key: the 17-character VIN; orders: filter (vin)\n"
     "      --payment-ref REF   order-*: the payment's reference (payment_ref)\n"
     "      --address-confirmed order-*: the delivery address was read back (address_confirmed)\n"
     "      --tracking REF      ship: the shipment's tracking reference (tracking)\n"
@@ -79,9 +85,13 @@ struct command {
 
 static const struct command commands[] = {
 	{ "register", "/v1/hotline/locksmiths",
-	  " sdrm_id email last_name first_name company address city state zip phone comments time_zone ",
+	  " sdrm_id email last_name first_name company address city state zip phone comments time_zone"
+	  " signature_confirmed ",
 	  " sdrm_id email last_name first_name address city state zip phone time_zone " },
+	{ "resend-link", "/v1/hotline/locksmiths/resend-link", " sdrm_id ", " sdrm_id " },
+	{ "correct-email", "/v1/hotline/locksmiths/email", " sdrm_id email ", " sdrm_id email " },
 	{ "redeem", "/v1/hotline/redeem", " tan sdrm_id ", " tan sdrm_id " },
+	{ "check-vin", "/v1/hotline/vehicles/", " vin ", " vin " },
 	{ "order-key", "/v1/hotline/orders/key", " call_id vin payment_ref address_confirmed ",
 	  " call_id vin payment_ref " },
 	{ "order-keywriter", "/v1/hotline/orders/keywriter", " call_id payment_ref address_confirmed ",
@@ -129,18 +139,19 @@ list_orders(struct kcs_client *cl, const char *const *val)
 static int
 run(int argc, char **argv)
 {
-	enum { O_URL = 256, O_TOKEN, O_CONFIRMED, O_FIELD };
-	struct option opts[NFIELDS + 6];
+	enum { O_URL = 256, O_TOKEN, O_CONFIRMED, O_SIGNED, O_FIELD };
+	struct option opts[NFIELDS + 7];
 	const char *url = NULL, *token_file = NULL, *val[NFIELDS] = { 0 }, *arg = NULL;
 	const struct command *cmd = NULL;
 	struct kcs_client cl = { 0 };
 	cJSON *in = NULL, *body = NULL, *res = NULL;
-	int c, idx, rc, confirmed = 0;
+	int c, idx, rc, confirmed = 0, signed_ = 0;
 	size_t n = 0;
 
 	opts[n++] = (struct option){ "url", required_argument, NULL, O_URL };
 	opts[n++] = (struct option){ "token-file", required_argument, NULL, O_TOKEN };
 	opts[n++] = (struct option){ "address-confirmed", no_argument, NULL, O_CONFIRMED };
+	opts[n++] = (struct option){ "signature-confirmed", no_argument, NULL, O_SIGNED };
 	for (size_t i = 0; i < NFIELDS; i++)
 		opts[n++] = (struct option){ fields[i][0], required_argument, NULL, O_FIELD };
 	opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
@@ -151,7 +162,8 @@ run(int argc, char **argv)
 		case O_URL: url = optarg; break;
 		case O_TOKEN: token_file = optarg; break;
 		case O_CONFIRMED: confirmed = 1; break;
-		case O_FIELD: val[idx - 3] = optarg; break;
+		case O_SIGNED: signed_ = 1; break;
+		case O_FIELD: val[idx - 4] = optarg; break;
 		case 'h': fputs(usage, stdout); return KCS_OK;
 		case 'V': puts("kcs-hotline " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -190,6 +202,8 @@ run(int argc, char **argv)
 	}
 	if (has(cmd->send, "address_confirmed") && (confirmed || kcs_json_bool(in, "address_confirmed")))
 		cJSON_AddBoolToObject(body, "address_confirmed", 1);
+	if (has(cmd->send, "signature_confirmed") && (signed_ || kcs_json_bool(in, "signature_confirmed")))
+		cJSON_AddBoolToObject(body, "signature_confirmed", 1);
 	if (has(cmd->send, "order_id")) {
 		long long id = 0;
 
@@ -207,7 +221,17 @@ run(int argc, char **argv)
 		rc = list_orders(&cl, val);
 		goto out;
 	}
-	if ((rc = kcs_request(&cl, "POST", cmd->path, body, &res)) == KCS_OK) {
+	if (strcmp(cmd->name, "check-vin") == 0) {
+		char vin[18], path[64];
+
+		if ((rc = kcs_vin_parse(kcs_json_str(body, "vin") ? kcs_json_str(body, "vin") : "", vin)) != KCS_OK)
+			goto out;
+		snprintf(path, sizeof path, "%s%s", cmd->path, vin);
+		rc = kcs_request(&cl, "GET", path, NULL, &res);
+	} else {
+		rc = kcs_request(&cl, "POST", cmd->path, body, &res);
+	}
+	if (rc == KCS_OK) {
 		const char *warn = kcs_json_str(res, "warning");
 
 		if (warn)

@@ -10,7 +10,7 @@ _kcs_words() {
 	kcs-hotline)
 		echo "--url --token-file --sdrm-id --email --last-name --first-name --company --address
 		      --city --state --zip --phone --comments --time-zone --tan --call-id --vin
-		      --payment-ref --address-confirmed --tracking --serial --public-key --help --version" ;;
+		      --payment-ref --address-confirmed --signature-confirmed --tracking --serial --public-key --help --version" ;;
 	kcs-login)
 		echo "--url --email --sdrm-id --accept-disclaimer --password-file --password-fd
 		      --sdrm-password-file --sdrm-password-fd --new-password-file --new-password-fd
@@ -50,11 +50,12 @@ _kcs() {
 	case $prog in
 	kcs-admin)
 		case $n in
-		0) words="init operator sdrm vehicle outbox audit" ;;
+		0) words="init operator sdrm vehicle account outbox audit" ;;
 		1) case $first in
 		   operator) words="add list remove" ;;
 		   sdrm) words="add import remove" ;;
 		   vehicle) words="add import show" ;;
+		   account) words="close" ;;
 		   outbox) words="list show" ;;
 		   audit) words="verify" ;;
 		   esac ;;
@@ -63,7 +64,8 @@ _kcs() {
 		   esac ;;
 		esac ;;
 	kcs-hotline)
-		[ $n -eq 0 ] && words="register redeem order-key order-keywriter ship orders" ;;
+		[ $n -eq 0 ] && words="register resend-link correct-email redeem check-vin order-key
+			order-keywriter ship orders" ;;
 	kcs-login)
 		[ $n -eq 0 ] && words="password status logout orders verify-address forgot reset" ;;
 	kcs-ticket)

@@ -44,8 +44,13 @@ check_lock(struct req *r, const char *key)
 	long long until = 0;
 	char when[21];
 
-	if (store_failures_get(&K.st, key, &o) != STORE_OK)
+	int rc = store_failures_get(&K.st, key, &o);
+
+	/* fails closed: a store that cannot say is not taken for "not locked" */
+	if (rc == STORE_NOTFOUND)
 		return 0;
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
 	kcs_json_int(o, "locked_until", &until);
 	cJSON_Delete(o);
 	if (until <= r->now)
@@ -67,7 +72,10 @@ record_failure(struct req *r, const char *family, const char *key, long limit, l
 
 	snprintf(failed_ev, sizeof failed_ev, "%s.failed", family);
 	snprintf(locked_ev, sizeof locked_ev, "%s.locked", family);
-	if (store_failure_add(&K.st, key, limit, cooldown, r->now, &n) != STORE_OK) {
+	/* counts older than the longest cool-down are forgotten */
+	long window = K.cf.lockout_cooldown > K.cf.redeem_cooldown ? K.cf.lockout_cooldown : K.cf.redeem_cooldown;
+
+	if (store_failure_add(&K.st, key, limit, cooldown, window, r->now, &n) != STORE_OK) {
 		cJSON_Delete(d);
 		return fail(r, 500, "internal", NULL, "the store failed");
 	}
@@ -131,6 +139,7 @@ status_box(const cJSON *a)
 	cJSON_AddStringToObject(o, "status", ev && av ? "Active" : "Inactive");
 	cJSON_AddBoolToObject(o, "email_verified", ev);
 	cJSON_AddBoolToObject(o, "address_verified", av);
+	cJSON_AddStringToObject(o, "time_zone", kcs_json_str(a, "time_zone"));
 	return o;
 }
 
@@ -144,6 +153,25 @@ address_lines(const cJSON *a, char *out, size_t n)
 	    kcs_json_str(a, "last_name"), company && *company ? company : "", company && *company ? "\n" : "",
 	    kcs_json_str(a, "address"), kcs_json_str(a, "city"), kcs_json_str(a, "state"),
 	    kcs_json_str(a, "zip"));
+}
+
+/* s in single quotes for a POSIX shell, ' written as '\'' */
+static void
+shell_quote(const char *s, char *out, size_t n)
+{
+	size_t o = 0;
+
+	out[o++] = '\'';
+	for (; *s && o + 6 < n; s++) {
+		if (*s == '\'') {
+			memcpy(out + o, "'\\''", 4);
+			o += 4;
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o++] = '\'';
+	out[o] = '\0';
 }
 
 static int
@@ -160,14 +188,56 @@ page(struct req *r, int status, const char *title, const char *text)
 	return status;
 }
 
+/* The e-mail verification link; a new one voids the account's older ones. */
+static int
+email_link(struct req *r, long long id, const char *sdrm, const char *mail, const char *first,
+    const char *last)
+{
+	char token[80], hash[KCS_HASH_HEX], link[800], text[2400], until[21];
+	int rc;
+
+	kcs_token_new(token, sizeof token);
+	kcs_keyed_hash(K.pepper, token, hash);
+	if ((rc = store_code_void(&K.st, id, "email", r->now)) ||
+	    (rc = store_code_add(&K.st, id, "email", hash, r->now, r->now + K.cf.email_link_lifetime))) {
+		sodium_memzero(token, sizeof token);
+		return store_fail(r, rc);
+	}
+	snprintf(link, sizeof link, "%s/verify-email?token=%s", K.cf.public_url, token);
+	kcs_time_iso((time_t)(r->now + K.cf.email_link_lifetime), until);
+	snprintf(text, sizeof text,
+	    "Hello %s %s,\r\n\r\nthe hotline has entered your registration for the Key Coding System\r\n"
+	    "(SDRM ID %s). To verify your e-mail address, open this link:\r\n\r\n  %s\r\n\r\n"
+	    "The link works once and expires at %s. After that you receive a second\r\n"
+	    "e-mail with your temporary password.\r\n", first, last, sdrm, link, until);
+	sodium_memzero(token, sizeof token);
+	sodium_memzero(link, sizeof link);
+	rc = outbox_email(r, mail, "Verify your e-mail address for the Key Coding System", text);
+	sodium_memzero(text, sizeof text);
+	return rc;
+}
+
+/* The open account of an SDRM ID given in field "sdrm_id" or as arg. */
+static int
+account_of(struct req *r, const char *sdrm, cJSON **a)
+{
+	int rc;
+
+	if ((rc = valid_sdrm_id(r, "sdrm_id", sdrm)))
+		return rc;
+	if ((rc = store_account_by_sdrm(&K.st, sdrm, a)) == STORE_NOTFOUND)
+		return fail(r, 404, "unknown_account", "sdrm_id", "SDRM ID %s has no open account", sdrm);
+	return rc == STORE_OK ? 0 : store_fail(r, rc);
+}
+
 int
 h_register(struct req *r)
 {
 	static const char *const ok[] = { "sdrm_id", "email", "last_name", "first_name", "company",
-		"address", "city", "state", "zip", "phone", "comments", "time_zone", NULL };
+		"address", "city", "state", "zip", "phone", "comments", "time_zone", "signature_confirmed", NULL };
 	const char *sdrm, *email, *last, *first, *company, *addr, *city, *state, *zip, *phone,
 	    *comments, *tz;
-	char mail[256], stbuf[3], token[80], hash[KCS_HASH_HEX], code[16], link[800], text[2400], block[800];
+	char mail[256], stbuf[3], hash[KCS_HASH_HEX], code[16], text[2400], block[800];
 	const char *zone = NULL;
 	long long id;
 	cJSON *form, *other, *d;
@@ -185,6 +255,10 @@ h_register(struct req *r)
 	    (rc = want_text(r, "comments", 1000, 0, &comments)) ||
 	    (rc = want_str(r, "time_zone", 1, 40, 1, &tz)))
 		return rc;
+	/* the form's 13th field: the locksmith signed it */
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->in, "signature_confirmed")))
+		return fail(r, 400, "invalid", "signature_confirmed",
+		    "confirm that the form carries the locksmith's signature (true)");
 	stbuf[0] = (char)toupper((unsigned char)state[0]);
 	stbuf[1] = (char)toupper((unsigned char)state[1]);
 	stbuf[2] = '\0';
@@ -249,27 +323,7 @@ h_register(struct req *r)
 	cJSON_AddNumberToObject(r->out, "account_id", (double)id);
 	cJSON_Delete(other);
 
-	/* the e-mail verification link */
-	kcs_token_new(token, sizeof token);
-	kcs_keyed_hash(K.pepper, token, hash);
-	if ((rc = store_code_add(&K.st, id, "email", hash, r->now, r->now + K.cf.email_link_lifetime)))
-		return store_fail(r, rc);
-	snprintf(link, sizeof link, "%s/verify-email?token=%s", K.cf.public_url, token);
-	{
-		char until[21];
-
-		kcs_time_iso((time_t)(r->now + K.cf.email_link_lifetime), until);
-		snprintf(text, sizeof text,
-		    "Hello %s %s,\r\n\r\nthe hotline has entered your registration for the Key Coding System\r\n"
-		    "(SDRM ID %s). To verify your e-mail address, open this link:\r\n\r\n  %s\r\n\r\n"
-		    "The link works once and expires at %s. After that you receive a second\r\n"
-		    "e-mail with your temporary password.\r\n", first, last, sdrm, link, until);
-	}
-	sodium_memzero(token, sizeof token);
-	sodium_memzero(link, sizeof link);
-	rc = outbox_email(r, mail, "Verify your e-mail address for the Key Coding System", text);
-	sodium_memzero(text, sizeof text);
-	if (rc)
+	if ((rc = email_link(r, id, sdrm, mail, first, last)))
 		return rc;
 
 	/* the delivery address verification letter */
@@ -521,21 +575,32 @@ h_login_sdrm(struct req *r)
 	return rc ? rc : 200;
 }
 
-/* Sets a new password: every session of the account ends. */
+/* Sets a new password (hashed before anything is written): every session
+ * of the account ends, and so do its live tickets and open hotline calls,
+ * which an intruder may hold. */
 static int
 set_password(struct req *r, const cJSON *a, const char *pw)
 {
 	char hash[128];
-	long long id = 0;
+	long long id = 0, tickets = 0, calls = 0;
+	cJSON *d;
 	int rc;
 
 	kcs_json_int(a, "id", &id);
 	if ((rc = hash_password(r, pw, hash)))
 		return rc;
 	if ((rc = store_account_password(&K.st, id, hash, 0)) ||
-	    (rc = store_session_revoke_all(&K.st, id, r->now)))
+	    (rc = store_session_revoke_all(&K.st, id, r->now)) ||
+	    (rc = store_ticket_cancel_live(&K.st, id, r->now, &tickets)) ||
+	    (rc = store_call_cancel_open(&K.st, id, r->now, &calls)))
 		return store_fail(r, rc);
-	return 0;
+	if (!tickets && !calls)
+		return 0;
+	d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "tickets", (double)tickets);
+	cJSON_AddNumberToObject(d, "calls", (double)calls);
+	cJSON_AddStringToObject(d, "reason", "password set");
+	return audit_event(r, "tickets.cancelled", kcs_json_str(a, "sdrm_id"), d);
 }
 
 int
@@ -555,8 +620,9 @@ h_password(struct req *r)
 		cJSON_Delete(a);
 		return rc;
 	}
+	/* the store was released: attempts made meanwhile may have locked it */
 	if ((rc = verify_password(r, kcs_json_str(a, "pwhash"), old, &good)) ||
-	    (rc = recheck(r, &a, NULL, &good))) {
+	    (rc = recheck(r, &a, NULL, &good)) || (rc = check_lock(r, key))) {
 		cJSON_Delete(a);
 		return rc;
 	}
@@ -573,7 +639,7 @@ h_password(struct req *r)
 	if ((rc = set_password(r, a, pw)) ||
 	    (rc = audit_event(r, "password.changed", kcs_json_str(a, "sdrm_id"), NULL))) {
 		cJSON_Delete(a);
-		return rc < 100 ? store_fail(r, rc) : rc;
+		return rc;
 	}
 	/* this caller just proved the old password: it goes on in a new session */
 	rc = new_session(r, r->account_id, strcmp(r->stage, "password") == 0 ? "sdrm" : r->stage);
@@ -665,7 +731,7 @@ h_reset_request(struct req *r)
 {
 	static const char *const ok[] = { "email", NULL };
 	const char *email;
-	char mail[256], key[KCS_HASH_HEX], code[16], hash[KCS_HASH_HEX], text[1000], until[21];
+	char mail[256], key[KCS_HASH_HEX], code[16], hash[KCS_HASH_HEX], text[1400], until[21], quoted[1100];
 	cJSON *a = NULL, *c;
 	long long id = 0;
 	int rc;
@@ -699,11 +765,13 @@ h_reset_request(struct req *r)
 	kcs_code_new(code, sizeof code, 9);
 	kcs_keyed_hash(K.pepper, code, hash);
 	kcs_time_iso((time_t)(r->now + K.cf.reset_lifetime), until);
+	/* the address may hold ` or $ (RFC 5322 allows them): quoted for a shell */
+	shell_quote(mail, quoted, sizeof quoted);
 	snprintf(text, sizeof text,
 	    "Hello %s %s,\r\n\r\na password reset was requested for your Key Coding System account.\r\n"
 	    "Your reset code is:\r\n\r\n  %s\r\n\r\nIt works once and expires at %s. Reset with:\r\n"
 	    "  kcs-login reset --email %s --code %s\r\n\r\nIf you did not ask for this, ignore this e-mail.\r\n",
-	    kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"), code, until, mail, code);
+	    kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"), code, until, quoted, code);
 	sodium_memzero(code, sizeof code);
 	if ((rc = store_code_void(&K.st, id, "reset", r->now)) ||
 	    (rc = store_code_add(&K.st, id, "reset", hash, r->now, r->now + K.cf.reset_lifetime))) {
@@ -777,5 +845,115 @@ h_reset_confirm(struct req *r)
 	cJSON_Delete(a);
 	r->out = cJSON_CreateObject();
 	cJSON_AddStringToObject(r->out, "status", "password changed: log in with the new password");
+	return 200;
+}
+
+/* A new verification link for a locksmith whose link expired or was lost. */
+int
+h_resend_link(struct req *r)
+{
+	static const char *const ok[] = { "sdrm_id", NULL };
+	const char *sdrm;
+	cJSON *a;
+	int rc;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "sdrm_id", 1, 32, 1, &sdrm)) ||
+	    (rc = account_of(r, sdrm, &a)))
+		return rc;
+	if (flag(a, "email_verified"))
+		rc = fail(r, 409, "already_verified", "sdrm_id", "the e-mail address of %s is verified already", sdrm);
+	else if (!(rc = email_link(r, (long long)cJSON_GetObjectItem(a, "id")->valuedouble, sdrm,
+	    kcs_json_str(a, "email"), kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"))) &&
+	    !(rc = audit_event(r, "email.link_resent", sdrm, NULL))) {
+		r->out = status_box(a);
+		rc = 200;
+	}
+	cJSON_Delete(a);
+	return rc;
+}
+
+/* Corrects an e-mail address the hotline mistyped, before it is verified:
+ * the old link stops working and a new one goes to the new address. */
+int
+h_correct_email(struct req *r)
+{
+	static const char *const ok[] = { "sdrm_id", "email", NULL };
+	const char *sdrm, *email;
+	char mail[256];
+	long long id = 0;
+	cJSON *a, *other, *d;
+	int rc;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "sdrm_id", 1, 32, 1, &sdrm)) ||
+	    (rc = want_str(r, "email", 1, 254, 1, &email)) ||
+	    (rc = valid_email(r, "email", email, mail, sizeof mail)) || (rc = account_of(r, sdrm, &a)))
+		return rc;
+	kcs_json_int(a, "id", &id);
+	if (flag(a, "email_verified")) {
+		cJSON_Delete(a);
+		return fail(r, 409, "already_verified", "email",
+		    "the e-mail address of %s is verified already: it is the locksmith's login", sdrm);
+	}
+	if (store_account_by_email(&K.st, mail, &other) == STORE_OK) {
+		cJSON_Delete(other);
+		cJSON_Delete(a);
+		return fail(r, 409, "duplicate", "email", "%s has an account already", mail);
+	}
+	d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "old", kcs_json_str(a, "email"));
+	cJSON_AddStringToObject(d, "new", mail);
+	if ((rc = store_account_set_email(&K.st, id, mail)) != STORE_OK) {
+		cJSON_Delete(d);
+		cJSON_Delete(a);
+		return store_fail(r, rc);
+	}
+	rc = email_link(r, id, sdrm, mail, kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"));
+	cJSON_Delete(a);
+	if (rc) {
+		cJSON_Delete(d);
+		return rc;
+	}
+	if ((rc = audit_event(r, "email.corrected", sdrm, d)) || (rc = store_account_get(&K.st, id, &a)))
+		return rc > 0 ? rc : store_fail(r, rc);
+	r->out = status_box(a);
+	cJSON_Delete(a);
+	return 200;
+}
+
+/* Closes an account: its sessions, tickets, calls and codes end, and its
+ * SDRM ID and e-mail address are free for a new registration. */
+int
+h_account_close(struct req *r)
+{
+	long long id = 0, tickets = 0, calls = 0;
+	cJSON *a, *d;
+	int rc;
+
+	if ((rc = account_of(r, r->arg, &a)))
+		return rc;
+	kcs_json_int(a, "id", &id);
+	if ((rc = store_account_close(&K.st, id, r->now)) ||
+	    (rc = store_session_revoke_all(&K.st, id, r->now)) ||
+	    (rc = store_ticket_cancel_live(&K.st, id, r->now, &tickets)) ||
+	    (rc = store_call_cancel_open(&K.st, id, r->now, &calls)) ||
+	    (rc = store_code_void(&K.st, id, "email", r->now)) ||
+	    (rc = store_code_void(&K.st, id, "reset", r->now)) ||
+	    (rc = store_code_void(&K.st, id, "address", r->now))) {
+		cJSON_Delete(a);
+		return store_fail(r, rc);
+	}
+	d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "email", kcs_json_str(a, "email"));
+	cJSON_AddNumberToObject(d, "tickets_cancelled", (double)tickets);
+	cJSON_AddNumberToObject(d, "calls_cancelled", (double)calls);
+	if ((rc = audit_event(r, "account.closed", r->arg, d))) {
+		cJSON_Delete(a);
+		return rc;
+	}
+	r->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(r->out, "sdrm_id", r->arg);
+	cJSON_AddStringToObject(r->out, "email", kcs_json_str(a, "email"));
+	cJSON_AddBoolToObject(r->out, "closed", 1);
+	cJSON_Delete(a);
 	return 200;
 }

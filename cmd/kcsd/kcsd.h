@@ -47,6 +47,8 @@ int store_account_by_email(struct store *st, const char *email, cJSON **row);
 int store_account_by_sdrm(struct store *st, const char *sdrm_id, cJSON **row);
 int store_account_email_verified(struct store *st, long long id);
 int store_account_address_verified(struct store *st, long long id);
+int store_account_set_email(struct store *st, long long id, const char *email);
+int store_account_close(struct store *st, long long id, long long now);
 int store_account_password(struct store *st, long long id, const char *pwhash, int must_change);
 
 int store_code_add(struct store *st, long long account, const char *purpose,
@@ -68,7 +70,7 @@ int store_session_revoke_all(struct store *st, long long account, long long now)
 
 int store_failures_get(struct store *st, const char *key, cJSON **row);
 int store_failure_add(struct store *st, const char *key, long long limit,
-    long long cooldown, long long now, long long *failures);
+    long long cooldown, long long window, long long now, long long *failures);
 int store_failures_clear(struct store *st, const char *key);
 
 int store_disclaimer_current(struct store *st, const char *kind, cJSON **row);
@@ -88,7 +90,9 @@ int store_key_next_free(struct store *st, const char *vin, long long *position);
 int store_key_add(struct store *st, const char *vin, long long position, long long order_id,
     long long now);
 
-int store_ticket_cancel_live(struct store *st, long long account, long long now);
+int store_ticket_cancel_live(struct store *st, long long account, long long now, long long *n);
+int store_call_cancel_open(struct store *st, long long account, long long now, long long *n);
+int store_ticket_by_hash(struct store *st, const char *hash, cJSON **row);
 int store_ticket_add(struct store *st, long long account, const char *hash, long long acceptance,
     long long now, long long expires, long long *id);
 int store_ticket_current(struct store *st, long long account, long long now, cJSON **row);
@@ -207,6 +211,10 @@ int h_status(struct req *r);
 int h_verify_address(struct req *r);
 int h_reset_request(struct req *r);
 int h_reset_confirm(struct req *r);
+int h_resend_link(struct req *r);
+int h_correct_email(struct req *r);
+int h_account_close(struct req *r);
+int h_vehicle_check(struct req *r);
 int h_vehicle_add(struct req *r);
 int h_vehicle_get(struct req *r);
 int h_ticket_issue(struct req *r);

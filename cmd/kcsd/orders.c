@@ -92,6 +92,20 @@ vehicle_add(struct req *r, const cJSON *e, const char *vin)
 	return audit_event(r, "vehicle.added", vin, d);
 }
 
+/* A vehicle has KEY_POSITIONS key positions (seed 000 §6.4, seed 001): the
+ * two delivered keys take 1 and 2, each order the lowest free one. */
+#define KEY_POSITIONS 10
+
+/* What the hotline tells a caller before an order takes position pos. */
+static const char *
+position_warning(long long pos)
+{
+	return pos == KEY_POSITIONS - 1
+	    ? "this key takes position 9 of 10: one more key can be ordered for this vehicle"
+	    : pos == KEY_POSITIONS
+	    ? "this key takes position 10 of 10: no further key can be ordered for this vehicle" : NULL;
+}
+
 static cJSON *
 vehicle_view(struct req *r, const char *vin)
 {
@@ -104,7 +118,7 @@ vehicle_view(struct req *r, const char *vin)
 		return NULL;
 	}
 	cJSON_AddItemToObject(v, "keys", keys);
-	cJSON_AddNumberToObject(v, "free_positions", 10 - cJSON_GetArraySize(keys));
+	cJSON_AddNumberToObject(v, "free_positions", KEY_POSITIONS - cJSON_GetArraySize(keys));
 	(void)r;
 	return v;
 }
@@ -168,6 +182,46 @@ h_vehicle_add(struct req *r)
 	return 201;
 }
 
+/* The hotline's check before it takes payment (seed 000 §6.4): is the VIN
+ * registered, and has it a free key position? Nothing secret in it. */
+int
+h_vehicle_check(struct req *r)
+{
+	char vin[18];
+	cJSON *v, *keys;
+	long long next = 0, nfree;
+	int rc;
+
+	if (kcs_vin_parse(r->arg, vin) != KCS_OK)
+		return fail(r, 400, "invalid", "vin", "%s", kcs_errmsg());
+	if ((rc = store_vehicle_get(&K.st, vin, &v)) == STORE_NOTFOUND)
+		return fail(r, 404, "unknown_vin", "vin", "%s is not a registered vehicle", vin);
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	if ((rc = store_vehicle_keys(&K.st, vin, &keys)) != STORE_OK ||
+	    ((rc = store_key_next_free(&K.st, vin, &next)) != STORE_OK && rc != STORE_NOTFOUND)) {
+		cJSON_Delete(v);
+		return store_fail(r, rc);
+	}
+	nfree = KEY_POSITIONS - cJSON_GetArraySize(keys);
+	cJSON_Delete(keys);
+	r->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(r->out, "vin", vin);
+	cJSON_AddStringToObject(r->out, "model", kcs_json_str(v, "model"));
+	cJSON_AddStringToObject(r->out, "production_date", kcs_json_str(v, "production_date"));
+	cJSON_AddNumberToObject(r->out, "free_positions", (double)nfree);
+	if (nfree > 0) {
+		cJSON_AddNumberToObject(r->out, "next_position", (double)next);
+		if (position_warning(next))
+			cJSON_AddStringToObject(r->out, "warning", position_warning(next));
+	} else {
+		cJSON_AddStringToObject(r->out, "warning",
+		    "all 10 key positions are used: no further key can be ordered for this vehicle");
+	}
+	cJSON_Delete(v);
+	return 200;
+}
+
 int
 h_vehicle_get(struct req *r)
 {
@@ -212,7 +266,7 @@ h_ticket_issue(struct req *r)
 	}
 	if ((rc = accepted_version(r, "ticket", &version)) ||
 	    (rc = store_acceptance_add(&K.st, r->account_id, "ticket", version, r->now, &acceptance)) ||
-	    (rc = store_ticket_cancel_live(&K.st, r->account_id, r->now))) {
+	    (rc = store_ticket_cancel_live(&K.st, r->account_id, r->now, NULL))) {
 		cJSON_Delete(a);
 		return rc > 0 ? rc : store_fail(r, rc);
 	}
@@ -313,6 +367,18 @@ h_redeem(struct req *r)
 		cJSON_Delete(t);
 		rc = store_ticket_redeem(&K.st, tid, r->now);
 	}
+	if (rc == STORE_NOTFOUND && (rc = store_ticket_by_hash(&K.st, hash, &t)) == STORE_OK) {
+		long long redeemed = 0;
+
+		/* this SDRM ID's own used TAN (a retry, a double click) is no
+		 * guess: said so, and not counted toward the lockout */
+		kcs_json_int(t, "redeemed_at", &redeemed);
+		cJSON_Delete(t);
+		if (redeemed)
+			return fail(r, 409, "ticket_used", "tan",
+			    "this TAN was redeemed already: a ticket is good for one call");
+		rc = STORE_NOTFOUND;
+	}
 	if (rc == STORE_NOTFOUND)
 		return record_failure(r, "redeem", key, K.cf.redeem_failures, K.cf.redeem_cooldown, sdrm,
 		    "redeem", 410, "no_ticket",
@@ -345,7 +411,7 @@ static int
 take_call(struct req *r, const char *call, cJSON **a, long long *ticket, long long *acceptance)
 {
 	cJSON *c;
-	long long expires = 0, used = 0, op = 0, aid = 0;
+	long long expires = 0, used = 0, cancelled = 0, op = 0, aid = 0;
 	int rc;
 
 	if (strlen(call) != 16 || strspn(call, "0123456789abcdef") != 16)
@@ -356,6 +422,7 @@ take_call(struct req *r, const char *call, cJSON **a, long long *ticket, long lo
 		return store_fail(r, rc);
 	kcs_json_int(c, "expires_at", &expires);
 	kcs_json_int(c, "used_at", &used);
+	kcs_json_int(c, "cancelled_at", &cancelled);
 	kcs_json_int(c, "operator_id", &op);
 	kcs_json_int(c, "account_id", &aid);
 	kcs_json_int(c, "ticket_id", ticket);
@@ -365,6 +432,9 @@ take_call(struct req *r, const char *call, cJSON **a, long long *ticket, long lo
 		return fail(r, 403, "not_your_call", "call_id", "this call was taken by another operator");
 	if (used)
 		return fail(r, 409, "call_used", "call_id", "this call has placed its order already");
+	if (cancelled)
+		return fail(r, 410, "call_cancelled", "call_id",
+		    "the call was cancelled (the locksmith's password was changed): a new ticket is needed");
 	if (expires <= r->now)
 		return fail(r, 410, "call_expired", "call_id",
 		    "the call has expired: the locksmith needs a new ticket");
@@ -491,10 +561,8 @@ h_order_key(struct req *r)
 	cJSON_AddStringToObject(r->out, "vin", vin);
 	cJSON_AddNumberToObject(r->out, "key_position", (double)pos);
 	cJSON_AddStringToObject(r->out, "key_code", code);
-	if (pos >= 9)
-		cJSON_AddStringToObject(r->out, "warning", pos == 9
-		    ? "this key takes position 9 of 10: one more key can be ordered for this vehicle"
-		    : "this key takes position 10 of 10: no further key can be ordered for this vehicle");
+	if (position_warning(pos))
+		cJSON_AddStringToObject(r->out, "warning", position_warning(pos));
 	rc = 201;
 out:
 	sodium_memzero(code, sizeof code);

@@ -166,5 +166,43 @@ const char *const kcsd_migrations[] = {
 	"and ownership of the vehicle I have verified by inspecting the driver''s license and the "
 	"vehicle registration, or for my own business. The ticket is good for one call to the "
 	"hotline and is personal: I will not give it to anyone else.');",
+	/* 3: calls can be cancelled; failure counts age; the audit hash format;
+	 * accounts record the signed form and can be closed, which frees their
+	 * SDRM ID and e-mail address (unique among open accounts only) */
+	"ALTER TABLE calls ADD COLUMN cancelled_at INTEGER;"
+	"ALTER TABLE login_failures ADD COLUMN last_failed_at INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX login_failures_age ON login_failures(last_failed_at);"
+	"ALTER TABLE audit ADD COLUMN format INTEGER NOT NULL DEFAULT 1 CHECK (format IN (1, 2));"
+	"CREATE TABLE accounts_new ("
+	" id INTEGER PRIMARY KEY,"
+	" sdrm_id TEXT NOT NULL REFERENCES sdrm(sdrm_id),"
+	" email TEXT NOT NULL CHECK (email = lower(email) AND length(email) BETWEEN 3 AND 254),"
+	" last_name TEXT NOT NULL CHECK (length(last_name) BETWEEN 1 AND 100),"
+	" first_name TEXT NOT NULL CHECK (length(first_name) BETWEEN 1 AND 100),"
+	" company TEXT NOT NULL DEFAULT '' CHECK (length(company) <= 100),"
+	" address TEXT NOT NULL CHECK (length(address) BETWEEN 1 AND 200),"
+	" city TEXT NOT NULL CHECK (length(city) BETWEEN 1 AND 100),"
+	" state TEXT NOT NULL CHECK (length(state) = 2),"
+	" zip TEXT NOT NULL CHECK (length(zip) IN (5, 10)),"
+	" phone TEXT NOT NULL CHECK (length(phone) BETWEEN 7 AND 25),"
+	" comments TEXT NOT NULL DEFAULT '' CHECK (length(comments) <= 1000),"
+	" time_zone TEXT NOT NULL,"
+	" pwhash TEXT CHECK (pwhash IS NULL OR pwhash LIKE '$argon2id$%'),"
+	" must_change INTEGER NOT NULL DEFAULT 1 CHECK (must_change IN (0, 1)),"
+	" email_verified INTEGER NOT NULL DEFAULT 0 CHECK (email_verified IN (0, 1)),"
+	" address_verified INTEGER NOT NULL DEFAULT 0 CHECK (address_verified IN (0, 1)),"
+	" created_at INTEGER NOT NULL,"
+	" form_signed_at INTEGER,"
+	" closed_at INTEGER,"
+	" CHECK (pwhash IS NULL OR email_verified = 1));"
+	"INSERT INTO accounts_new (id, sdrm_id, email, last_name, first_name, company, address, city,"
+	" state, zip, phone, comments, time_zone, pwhash, must_change, email_verified, address_verified,"
+	" created_at) SELECT id, sdrm_id, email, last_name, first_name, company, address, city, state,"
+	" zip, phone, comments, time_zone, pwhash, must_change, email_verified, address_verified,"
+	" created_at FROM accounts;"
+	"DROP TABLE accounts;"
+	"ALTER TABLE accounts_new RENAME TO accounts;"
+	"CREATE UNIQUE INDEX accounts_sdrm ON accounts(sdrm_id) WHERE closed_at IS NULL;"
+	"CREATE UNIQUE INDEX accounts_email ON accounts(email) WHERE closed_at IS NULL;",
 	NULL
 };

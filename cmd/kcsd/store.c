@@ -196,6 +196,16 @@ changed(int rc)
 }
 
 static int
+count_rows(void *arg, int n, char **v, char **names)
+{
+	(void)n;
+	(void)v;
+	(void)names;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
 migrate(struct store *st)
 {
 	sqlite3_stmt *s;
@@ -215,20 +225,27 @@ migrate(struct store *st)
 		    "the store has schema version %d; this program knows up to %d: use a newer kcs", version, known);
 		return STORE_ERROR;
 	}
+	/* a migration may rebuild a table that others refer to: foreign keys
+	 * are off meanwhile, and checked before each migration commits */
 	for (int v = version; kcsd_migrations[v]; v++) {
 		char sql[64];
+		int bad = 0;
 
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-		if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+		if (sqlite3_exec(st->db, "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(st->db, kcsd_migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(st->db, "PRAGMA foreign_key_check", count_rows, &bad, NULL) != SQLITE_OK || bad ||
 		    sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			seterr(st, "migration");
+			if (bad)
+				snprintf(st->errmsg, sizeof st->errmsg, "migration %d: %d foreign key violations", v + 1, bad);
+			else
+				seterr(st, "migration");
 			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 			return STORE_ERROR;
 		}
 	}
-	return STORE_OK;
+	return sqlite3_exec(st->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) == SQLITE_OK ? STORE_OK : STORE_ERROR;
 }
 
 int
@@ -252,7 +269,7 @@ store_open(struct store *st, const char *path, int create)
 	pthread_mutex_init(&st->mu, NULL);
 	sqlite3_busy_timeout(st->db, 5000);
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-	    " PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;", NULL, NULL, NULL) != SQLITE_OK ||
+	    " PRAGMA secure_delete = ON;", NULL, NULL, NULL) != SQLITE_OK ||
 	    migrate(st) != STORE_OK) {
 		if (!st->errmsg[0])
 			seterr(st, "open");
@@ -427,17 +444,17 @@ store_sdrm_remove(struct store *st, const char *sdrm_id)
 
 #define ACCOUNT_COLUMNS "id, sdrm_id, email, last_name, first_name, company, address, city," \
 	" state, zip, phone, comments, time_zone, pwhash, must_change, email_verified," \
-	" address_verified, created_at"
+	" address_verified, created_at, form_signed_at, closed_at"
 
 int
 store_account_add(struct store *st, const cJSON *f, long long now, long long *id)
 {
 #define F(n) kcs_json_str(f, n)
 	int rc = run(st, "INSERT INTO accounts (sdrm_id, email, last_name, first_name, company,"
-	    " address, city, state, zip, phone, comments, time_zone, created_at)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "ssssssssssssi",
+	    " address, city, state, zip, phone, comments, time_zone, created_at, form_signed_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "ssssssssssssii",
 	    F("sdrm_id"), F("email"), F("last_name"), F("first_name"), F("company"), F("address"),
-	    F("city"), F("state"), F("zip"), F("phone"), F("comments"), F("time_zone"), now);
+	    F("city"), F("state"), F("zip"), F("phone"), F("comments"), F("time_zone"), now, now);
 #undef F
 
 	if (rc < 0)
@@ -455,13 +472,13 @@ store_account_get(struct store *st, long long id, cJSON **out)
 int
 store_account_by_email(struct store *st, const char *email, cJSON **out)
 {
-	return row(st, out, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE email = ?", "s", email);
+	return row(st, out, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE email = ? AND closed_at IS NULL", "s", email);
 }
 
 int
 store_account_by_sdrm(struct store *st, const char *sdrm_id, cJSON **out)
 {
-	return row(st, out, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE sdrm_id = ?", "s", sdrm_id);
+	return row(st, out, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE sdrm_id = ? AND closed_at IS NULL", "s", sdrm_id);
 }
 
 int
@@ -474,6 +491,21 @@ int
 store_account_address_verified(struct store *st, long long id)
 {
 	return changed(run(st, "UPDATE accounts SET address_verified = 1 WHERE id = ?", "i", id));
+}
+
+/* The address a verification link goes to, while it is not yet verified. */
+int
+store_account_set_email(struct store *st, long long id, const char *email)
+{
+	return changed(run(st, "UPDATE accounts SET email = ? WHERE id = ? AND email_verified = 0"
+	    " AND closed_at IS NULL", "si", email, id));
+}
+
+int
+store_account_close(struct store *st, long long id, long long now)
+{
+	return changed(run(st, "UPDATE accounts SET closed_at = ? WHERE id = ? AND closed_at IS NULL",
+	    "ii", now, id));
 }
 
 int
@@ -584,17 +616,22 @@ store_failures_get(struct store *st, const char *key, cJSON **out)
 	    "s", key);
 }
 
+/* Counts a failure under key; failures more than window seconds apart start
+ * a new count, and rows older than that (unlocked) go, a few at a time, so
+ * that attempts at unknown names leave nothing that grows without bound. */
 int
 store_failure_add(struct store *st, const char *key, long long limit, long long cooldown,
-    long long now, long long *failures)
+    long long window, long long now, long long *failures)
 {
 	cJSON *o;
-	int rc = run(st, "INSERT INTO login_failures (key_hash, failures) VALUES (?, 1)"
-	    " ON CONFLICT (key_hash) DO UPDATE SET failures = failures + 1", "s", key);
+	int rc = run(st, "INSERT INTO login_failures (key_hash, failures, last_failed_at) VALUES (?, 1, ?)"
+	    " ON CONFLICT (key_hash) DO UPDATE SET last_failed_at = excluded.last_failed_at,"
+	    " failures = CASE WHEN login_failures.last_failed_at < ? THEN 1 ELSE failures + 1 END",
+	    "sii", key, now, now - window);
 
 	if (rc < 0)
 		return rc;
-	/* the K-th consecutive failure starts the cool-down and a new count */
+	/* the K-th failure starts the cool-down and a new count */
 	rc = run(st, "UPDATE login_failures SET locked_until = ?, failures = 0"
 	    " WHERE key_hash = ? AND failures >= ?", "isi", now + cooldown, key, limit);
 	if (rc < 0)
@@ -604,7 +641,9 @@ store_failure_add(struct store *st, const char *key, long long limit, long long 
 		kcs_json_int(o, "failures", failures);
 		cJSON_Delete(o);
 	}
-	return STORE_OK;
+	rc = run(st, "DELETE FROM login_failures WHERE key_hash IN (SELECT key_hash FROM login_failures"
+	    " WHERE last_failed_at < ? AND locked_until < ? LIMIT 16)", "ii", now - window, now);
+	return rc < 0 ? rc : STORE_OK;
 }
 
 int
@@ -814,12 +853,35 @@ store_key_add(struct store *st, const char *vin, long long position, long long o
 /* security tickets (TAN) */
 
 int
-store_ticket_cancel_live(struct store *st, long long account, long long now)
+store_ticket_cancel_live(struct store *st, long long account, long long now, long long *n)
 {
 	int rc = run(st, "UPDATE tickets SET cancelled_at = ? WHERE account_id = ?"
 	    " AND redeemed_at IS NULL AND cancelled_at IS NULL AND expires_at > ?", "iii", now, account, now);
 
+	if (n && rc >= 0)
+		*n = rc;
 	return rc < 0 ? rc : STORE_OK;
+}
+
+/* The calls on an account's tickets that could still place an order. */
+int
+store_call_cancel_open(struct store *st, long long account, long long now, long long *n)
+{
+	int rc = run(st, "UPDATE calls SET cancelled_at = ? WHERE used_at IS NULL AND cancelled_at IS NULL"
+	    " AND expires_at > ? AND ticket_id IN (SELECT id FROM tickets WHERE account_id = ?)",
+	    "iii", now, now, account);
+
+	if (n && rc >= 0)
+		*n = rc;
+	return rc < 0 ? rc : STORE_OK;
+}
+
+/* A ticket by its hash, whatever its state. */
+int
+store_ticket_by_hash(struct store *st, const char *hash, cJSON **out)
+{
+	return row(st, out, "SELECT id, account_id, redeemed_at, cancelled_at, expires_at FROM tickets"
+	    " WHERE hash = ?", "s", hash);
 }
 
 int
@@ -873,14 +935,15 @@ int
 store_call_get(struct store *st, const char *id, cJSON **out)
 {
 	return row(st, out, "SELECT c.id, c.ticket_id, c.operator_id, c.created_at, c.expires_at,"
-	    " c.used_at, t.account_id, t.acceptance_id FROM calls c JOIN tickets t ON t.id = c.ticket_id"
+	    " c.used_at, c.cancelled_at, t.account_id, t.acceptance_id FROM calls c JOIN tickets t ON t.id = c.ticket_id"
 	    " WHERE c.id = ?", "s", id);
 }
 
 int
 store_call_use(struct store *st, const char *id, long long now)
 {
-	return changed(run(st, "UPDATE calls SET used_at = ? WHERE id = ? AND used_at IS NULL", "is", now, id));
+	return changed(run(st, "UPDATE calls SET used_at = ? WHERE id = ? AND used_at IS NULL"
+	    " AND cancelled_at IS NULL", "is", now, id));
 }
 
 /* orders */

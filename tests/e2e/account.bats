@@ -381,3 +381,51 @@ setup() {
 	run login g36d27a9 j@example.com
 	[ "$status" -eq 0 ]
 }
+
+@test "the form's time zone is shown; its signature must be confirmed" {
+	add_sdrm g36d27a9
+	run hotline register <<< "$(form g36d27a9 j@example.com | jq -c 'del(.signature_confirmed)')"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"signature_confirmed: confirm that the form carries the locksmith's signature"* ]]
+	[ "$(admin outbox list | jq -s length)" -eq 0 ]
+	run hotline register --signature-confirmed <<< "$(form g36d27a9 j@example.com | jq -c 'del(.signature_confirmed)')"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .time_zone <<< "$output")" = America/Los_Angeles ]
+	curl -fsS "$(verify_link j@example.com)" > /dev/null
+	temp_password j@example.com
+	first_login g36d27a9 j@example.com > /dev/null
+	klogin verify-address "$(address_code "Joern Wellniak")" > /dev/null
+	[ "$(klogin status | jq -r .time_zone)" = America/Los_Angeles ]
+	run redeem "$(ticket)"
+	[ "$(jq -r .time_zone <<< "$output")" = America/Los_Angeles ]
+}
+
+@test "the reset e-mail quotes the address in its shell command" {
+	add_sdrm g36d27a9
+	register g36d27a9 'a`id`b$home@example.com' > /dev/null
+	curl -fsS "$(verify_link 'a`id`b$home@example.com')" > /dev/null
+	klogin forgot --email 'a`id`b$home@example.com' > /dev/null
+	line=$(message 'a`id`b$home@example.com' | grep 'kcs-login reset')
+	# run as a shell would: kcs-login stands in to show the arguments it gets
+	kcs-login() { printf '%s\n' "$@"; }
+	args=$(eval "$line")
+	[ "$(sed -n 3p <<< "$args")" = 'a`id`b$home@example.com' ]
+	refute grep -q uid= <<< "$args"
+}
+
+@test "concurrent wrong passwords at the password change pass the lockout no more than login's" {
+	active_locksmith g36d27a9 j@example.com
+	reconfigure "argon2_memlimit_kib = 16384" "lockout_failures = 3" "lockout_cooldown = 600" "threads = 8"
+	login g36d27a9 j@example.com > /dev/null
+	token=$(jq -r .token "$T/state/kcs/session")
+	mkdir "$T/r"
+	pids=()
+	for i in $(seq 16); do
+		api POST /v1/password -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+			-d '{"old_password":"wrong password 123","new_password":"another password 1"}' > "$T/r/$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[ "$(cat "$T"/r/* | grep -c '"wrong_password"')" -le 3 ]
+	[ "$(cat "$T"/r/* | grep -c '"locked"')" -ge 13 ]
+}

@@ -85,7 +85,7 @@ form() { # SDRM_ID EMAIL: the Appendix A form as JSON
 	jq -cn --arg s "$1" --arg e "$2" '{sdrm_id: $s, email: $e, last_name: "Wellniak",
 		first_name: "Joern", company: "Wellniak Locks", address: "100 Main Street",
 		city: "Sacramento", state: "CA", zip: "95814", phone: "+1 916 555 0100",
-		comments: "", time_zone: "Pacific"}'
+		comments: "", time_zone: "Pacific", signature_confirmed: true}'
 }
 
 register() { # SDRM_ID EMAIL
@@ -108,6 +108,14 @@ temp_password() { # EMAIL -> $T/temp.pw
 	message "$1" | grep -o '[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{4\}' | head -n 1 |
 		tr -d '\n' > "$T/temp.pw"
 	[ -s "$T/temp.pw" ]
+}
+
+reset_code() { # EMAIL: the code in the newest password reset e-mail
+	local id
+	id=$(admin outbox list | jq -r --arg to "$1" \
+		'select(.recipient == $to and (.subject | test("reset"))) | .id' | tail -n 1)
+	[ -n "$id" ] || return 1
+	admin outbox show --raw "$id" | grep -o -- '--code [0-9A-Z-]*' | cut -d' ' -f2
 }
 
 address_code() { # "Joern Wellniak": the code in the newest letter

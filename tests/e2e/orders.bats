@@ -43,7 +43,6 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	code=$(jq -r .key_code <<< "$output")
 	order=$(jq -r .order_id <<< "$output")
 	[[ "$code" =~ ^[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]$ ]]
-	"$B/kcs-login" verify-address --help > /dev/null
 	message j@example.com | grep -qF "Key Code:     $code"
 	message j@example.com | grep -qF "VIN:          $VIN"
 	message g36d27a9 | grep -qF "Blank key order ID: $order"
@@ -169,7 +168,56 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	redeem "$tan" > /dev/null
 	run redeem "$tan"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"no live ticket matches this TAN and SDRM ID"* ]]
+	[[ "$output" == *"tan: this TAN was redeemed already"* ]]
+}
+
+@test "a retry with a TAN this SDRM ID already redeemed is not counted as a guess" {
+	reconfigure "redeem_failures = 2" "redeem_cooldown = 600"
+	ready
+	tan=$(ticket)
+	redeem "$tan" > /dev/null
+	for i in 1 2 3; do
+		run redeem "$tan"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"redeemed already"* ]]
+	done
+	# not locked: the next ticket redeems
+	run redeem "$(ticket)"
+	[ "$status" -eq 0 ]
+	# a wrong TAN still counts
+	run redeem 00000000
+	run redeem 00000001
+	run redeem "$(ticket)"
+	[[ "$output" == *"too many failed attempts"* ]]
+}
+
+@test "the hotline checks a VIN before taking payment, and learns no secret" {
+	ready
+	run hotline check-vin --vin "$VIN2" < /dev/null
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not a registered vehicle"* ]]
+	run hotline check-vin --vin WBA3A5C54CF256985 < /dev/null
+	[ "$status" -eq 3 ]
+	run hotline check-vin --vin "$VIN" < /dev/null
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .free_positions <<< "$output")" -eq 8 ]
+	[ "$(jq -r .next_position <<< "$output")" -eq 3 ]
+	[ "$(jq -r .model <<< "$output")" = "328i Sedan" ]
+	[ "$(jq -r 'keys | join(",")' <<< "$output")" = "free_positions,model,next_position,production_date,vin" ]
+	for pos in 3 4 5 6 7 8; do order_key "$(call)" > /dev/null; done
+	run hotline check-vin --vin "$VIN" < /dev/null
+	[ "$(jq -r .next_position <<< "${lines[-1]}")" -eq 9 ]
+	[[ "$output" == *"warning: this key takes position 9 of 10"* ]]
+	order_key "$(call)" > /dev/null 2>&1
+	order_key "$(call)" > /dev/null 2>&1
+	run hotline check-vin --vin "$VIN" < /dev/null
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .free_positions <<< "${lines[-1]}")" -eq 0 ]
+	[[ "$output" == *"all 10 key positions are used"* ]]
+	# the locksmith's session cannot use it
+	token=$(jq -r .token "$T/state/kcs/session")
+	run api GET "/v1/hotline/vehicles/$VIN" -H "Authorization: Bearer $token"
+	[ "$(tail -n 1 <<< "$output")" = 401 ]
 }
 
 @test "a TAN with another locksmith's SDRM ID is refused, and says no more than a wrong TAN" {
