@@ -413,10 +413,14 @@ run(int argc, char **argv)
 	} else if (IS("audit", "verify")) {
 		if ((rc = kcs_request(&cl, "GET", "/v1/admin/audit/verify", NULL, &res)) == KCS_OK) {
 			rc = kcs_print(res);
-			if (!kcs_json_bool(res, "intact"))
-				rc = kcs_fail(KCS_EREFUSED, NULL, "the audit log is damaged at entry %d",
-				    cJSON_GetObjectItem(res, "first_bad_entry")
-					? (int)cJSON_GetObjectItem(res, "first_bad_entry")->valuedouble : 0);
+			if (!kcs_json_bool(res, "intact")) {
+				cJSON *bad = cJSON_GetObjectItem(res, "bad_entries");
+				char *list = cJSON_GetArraySize(bad) ? kcs_json_dump(bad) : NULL;
+
+				rc = list ? kcs_fail(KCS_EREFUSED, NULL, "the audit log is damaged at entries %s", list)
+				    : kcs_fail(KCS_EREFUSED, NULL, "the audit log is empty: its first entry is gone");
+				free(list);
+			}
 		}
 	}
 #undef IS

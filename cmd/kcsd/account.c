@@ -124,6 +124,13 @@ flag(const cJSON *row, const char *name)
 	return kcs_json_int(row, name, &v) == 0 && v == 1;
 }
 
+/* "First Last", as letters and the status box name the locksmith */
+void
+full_name(const cJSON *a, char *out, size_t n)
+{
+	snprintf(out, n, "%s %s", kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"));
+}
+
 cJSON *
 status_box(const cJSON *a)
 {
@@ -131,7 +138,7 @@ status_box(const cJSON *a)
 	char name[256];
 	int ev = flag(a, "email_verified"), av = flag(a, "address_verified");
 
-	snprintf(name, sizeof name, "%s %s", kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"));
+	full_name(a, name, sizeof name);
 	cJSON_AddStringToObject(o, "name", name);
 	cJSON_AddStringToObject(o, "sdrm_id", kcs_json_str(a, "sdrm_id"));
 	cJSON_AddStringToObject(o, "email", kcs_json_str(a, "email"));
@@ -342,7 +349,7 @@ h_register(struct req *r)
 		    "    %s\n\nLog in and enter it with:  kcs-login verify-address %s\n"
 		    "Your account becomes active once this address is verified.\n", name, code, code);
 		sodium_memzero(code, sizeof code);
-		rc = outbox_letter(r, name, block, text);
+		rc = outbox_letter(r, name, "Delivery address verification code", block, text);
 		sodium_memzero(text, sizeof text);
 		if (rc)
 			return rc;

@@ -248,14 +248,19 @@ h_outbox_get(struct req *r)
 int
 h_audit_verify(struct req *r)
 {
-	long long n, bad;
+	cJSON *bad = cJSON_CreateArray();
+	long long n;
 
-	if (store_audit_verify(&K.st, &n, &bad) != STORE_OK)
+	if (store_audit_verify(&K.st, &n, bad) != STORE_OK) {
+		cJSON_Delete(bad);
 		return store_fail(r, STORE_ERROR);
+	}
 	r->out = cJSON_CreateObject();
-	cJSON_AddBoolToObject(r->out, "intact", bad == 0);
+	/* an empty log is not intact: the store's creation is always in it */
+	cJSON_AddBoolToObject(r->out, "intact", n > 0 && cJSON_GetArraySize(bad) == 0);
 	cJSON_AddNumberToObject(r->out, "entries", (double)n);
-	if (bad)
-		cJSON_AddNumberToObject(r->out, "first_bad_entry", (double)bad);
+	if (cJSON_GetArraySize(bad))
+		cJSON_AddItemToObject(r->out, "first_bad_entry", cJSON_Duplicate(cJSON_GetArrayItem(bad, 0), 0));
+	cJSON_AddItemToObject(r->out, "bad_entries", bad);
 	return 200;
 }

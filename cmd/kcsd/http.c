@@ -278,19 +278,15 @@ dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
 	}
 	if ((status >= 500 && !r->keep) || r->head) {
 		store_rollback(&K.st);
-		outbox_unspool(r);
 	} else if (store_commit(&K.st) != STORE_OK) {
-		outbox_unspool(r);
 		cJSON_Delete(r->out);
 		r->out = NULL;
 		status = fail(r, 500, "internal", NULL, "the change could not be stored");
-	} else if (status >= 400) {
+	} else if (status < 400) {
 		/* the messages of a failed change are not sent */
-		outbox_unspool(r);
+		outbox_spool(r);
 	}
-	for (int i = 0; i < r->nspooled; i++)
-		free(r->spooled[i]);
-	r->nspooled = 0;
+	outbox_discard(r);
 	return status;
 }
 

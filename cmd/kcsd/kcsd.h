@@ -119,7 +119,7 @@ int store_keywriter_add(struct store *st, const char *serial, long long account,
 
 int store_audit(struct store *st, const char *actor, const char *event,
     const char *subject, const cJSON *detail, long long now);
-int store_audit_verify(struct store *st, long long *entries, long long *bad_id);
+int store_audit_verify(struct store *st, long long *entries, cJSON *bad_ids);
 
 /* The daemon's settings (kcs.conf(5)) and keys. */
 struct kcsd_conf {
@@ -164,8 +164,10 @@ struct req {
 	int keep; /* keep the handler's writes though the answer is an error (failure counters) */
 	char ecode[32], efield[64], emsg[400];
 	cJSON *edetail; /* added to the error object as "invalid" (per-entry errors) */
-	char *spooled[8]; /* spool files written in this transaction */
-	int nspooled;
+	struct spool {
+		char *name, *text;
+	} spool[8]; /* messages stored by this request, spooled after its commit */
+	int nspool;
 };
 
 int fail(struct req *r, int status, const char *code, const char *field, const char *fmt, ...)
@@ -176,9 +178,12 @@ int audit_event(struct req *r, const char *event, const char *subject, cJSON *de
 
 /* outbox.c */
 int outbox_email(struct req *r, const char *to, const char *subject, const char *body);
-int outbox_letter(struct req *r, const char *to_name, const char *address_block, const char *body);
+int outbox_letter(struct req *r, const char *to_name, const char *subject, const char *address_block,
+    const char *body);
 int outbox_open(struct req *r, long long id, cJSON **msg);
-void outbox_unspool(struct req *r);
+void outbox_spool(struct req *r);
+void outbox_discard(struct req *r);
+int outbox_sweep(void);
 
 /* account.c: shared with the other handlers */
 int check_lock(struct req *r, const char *key);
@@ -187,6 +192,7 @@ int record_failure(struct req *r, const char *family, const char *key, long limi
 int accepted_version(struct req *r, const char *kind, long long *version);
 int flag(const cJSON *row, const char *name);
 cJSON *status_box(const cJSON *account);
+void full_name(const cJSON *account, char *out, size_t n);
 void address_lines(const cJSON *account, char *out, size_t n);
 const char *query_arg(struct req *r, const char *name);
 

@@ -186,6 +186,12 @@ run(int argc, char **argv)
 		return kcs_errcode();
 	if (store_open(&K.st, K.cf.db, 0) != STORE_OK)
 		return kcs_fail(KCS_EINVALID, "db", "%s", K.st.errmsg);
+	if ((rc = outbox_sweep()) < 0) {
+		store_close(&K.st);
+		return kcs_fail(KCS_EINTERNAL, "spool", "the outbox sweep failed: %s", K.st.errmsg);
+	}
+	if (rc > 0)
+		fprintf(stderr, "kcsd: spool: wrote %d message file%s missing after a crash\n", rc, rc == 1 ? "" : "s");
 	{
 		char pw[32];
 

@@ -331,7 +331,7 @@ delivery_address(const cJSON *a)
 	static const char *const f[] = { "company", "address", "city", "state", "zip" };
 	char name[256];
 
-	snprintf(name, sizeof name, "%s %s", kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"));
+	full_name(a, name, sizeof name);
 	cJSON_AddStringToObject(o, "name", name);
 	for (size_t i = 0; i < sizeof f / sizeof *f; i++)
 		cJSON_AddStringToObject(o, f[i], kcs_json_str(a, f[i]));
@@ -503,7 +503,7 @@ h_order_key(struct req *r)
 {
 	static const char *const ok[] = { "call_id", "vin", "payment_ref", "address_confirmed", NULL };
 	const char *call, *payment, *vin_in;
-	char vin[18], code[24], in[64], hash[KCS_HASH_HEX], ship_to[600], text[1600];
+	char vin[18], code[24], in[64], hash[KCS_HASH_HEX], ship_to[600], text[1600], name[256];
 	long long ticket = 0, acceptance = 0, pos = 0, id = 0;
 	struct store_order o = { 0 };
 	cJSON *a = NULL, *v, *d;
@@ -531,6 +531,7 @@ h_order_key(struct req *r)
 	kcs_keyed_hash(K.pepper, in, hash);
 	sodium_memzero(in, sizeof in);
 	order_init(r, &o, "key", a, call, payment, ship_to, sizeof ship_to);
+	full_name(a, name, sizeof name);
 	o.vin = vin;
 	o.key_position = pos;
 	o.key_code_hash = hash;
@@ -550,7 +551,7 @@ h_order_key(struct req *r)
 		goto out;
 	snprintf(text, sizeof text, "BLANK KEY\nBlank key order ID: %lld\nVIN: %s\nKey position: %lld\n",
 	    id, vin, pos);
-	if ((rc = outbox_letter(r, kcs_json_str(a, "sdrm_id"), ship_to, text)))
+	if ((rc = outbox_letter(r, name, "Blank key packing slip", ship_to, text)))
 		goto out;
 	d = order_audit(id, ticket, acceptance, call);
 	cJSON_AddStringToObject(d, "vin", vin);
@@ -575,7 +576,7 @@ h_order_keywriter(struct req *r)
 {
 	static const char *const ok[] = { "call_id", "payment_ref", "address_confirmed", NULL };
 	const char *call, *payment;
-	char ship_to[600], from[11], to[11], text[1600];
+	char ship_to[600], from[11], to[11], text[1600], name[256];
 	long long ticket = 0, acceptance = 0, id = 0;
 	struct store_order o = { 0 };
 	cJSON *a = NULL;
@@ -584,6 +585,7 @@ h_order_keywriter(struct req *r)
 	if ((rc = order_fields(r, ok, &call, &payment)) || (rc = take_call(r, call, &a, &ticket, &acceptance)))
 		return rc;
 	order_init(r, &o, "keywriter", a, call, payment, ship_to, sizeof ship_to);
+	full_name(a, name, sizeof name);
 	kcs_business_day((time_t)r->now, 5, from);
 	kcs_business_day((time_t)r->now, 10, to);
 	o.expected_from = from;
@@ -600,7 +602,7 @@ h_order_keywriter(struct req *r)
 	if ((rc = outbox_email(r, kcs_json_str(a, "email"), "Your key writer order", text)))
 		goto out;
 	snprintf(text, sizeof text, "KEY WRITER\nOrder ID: %lld\nExpected delivery: %s to %s\n", id, from, to);
-	if ((rc = outbox_letter(r, kcs_json_str(a, "sdrm_id"), ship_to, text)) ||
+	if ((rc = outbox_letter(r, name, "Key writer packing slip", ship_to, text)) ||
 	    (rc = audit_event(r, "order.keywriter", kcs_json_str(a, "sdrm_id"),
 		order_audit(id, ticket, acceptance, call))))
 		goto out;

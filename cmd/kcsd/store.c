@@ -706,23 +706,47 @@ store_outbox_get(struct store *st, long long id, cJSON **out)
 	    " FROM outbox WHERE id = ?", "i", id);
 }
 
-/* the audit log: each entry's hash is a keyed hash over the previous entry's
- * hash and this entry's fields, so an edit or a removal breaks the chain. */
+/* The audit log: each entry's hash is a keyed hash over the previous
+ * entry's hash and this entry's fields, so an edit or a removal breaks the
+ * chain. Format 2 hashes each field with its length (a NUL inside a field
+ * is covered); format 1, the first, hashed the text up to a NUL. */
+
+struct audit_row {
+	long long id, at, format;
+	const char *f[6]; /* actor, event, subject, detail, prev, hash */
+	size_t n[6];
+};
 
 static void
-audit_hash(struct store *st, const char *prev, long long id, long long at, const char *actor,
-    const char *event, const char *subject, const char *detail, char out[KCS_HASH_HEX])
+audit_hash(struct store *st, const struct audit_row *e, const char *prev, size_t prevlen,
+    char out[KCS_HASH_HEX])
 {
 	crypto_generichash_state h;
 	uint8_t d[32];
 	char num[64];
-	const char *parts[] = { prev, actor, event, subject, detail };
 
 	crypto_generichash_init(&h, st->audit_key, KCS_KEY_LEN, sizeof d);
-	snprintf(num, sizeof num, "%lld\n%lld\n", id, at);
-	crypto_generichash_update(&h, (const uint8_t *)num, strlen(num));
-	for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
-		crypto_generichash_update(&h, (const uint8_t *)parts[i], strlen(parts[i]) + 1);
+	if (e->format == 1) {
+		snprintf(num, sizeof num, "%lld\n%lld\n", e->id, e->at);
+		crypto_generichash_update(&h, (const uint8_t *)num, strlen(num));
+		crypto_generichash_update(&h, (const uint8_t *)prev, strlen(prev) + 1);
+		for (int i = 0; i < 4; i++)
+			crypto_generichash_update(&h, (const uint8_t *)e->f[i], strlen(e->f[i]) + 1);
+	} else {
+		const char *parts[6] = { "kcs-audit/2", prev, e->f[0], e->f[1], e->f[2], e->f[3] };
+		size_t lens[6] = { 11, prevlen, e->n[0], e->n[1], e->n[2], e->n[3] };
+
+		snprintf(num, sizeof num, "%lld %lld", e->id, e->at);
+		crypto_generichash_update(&h, (const uint8_t *)num, strlen(num) + 1);
+		for (int i = 0; i < 6; i++) {
+			uint8_t len[8];
+
+			for (int b = 0; b < 8; b++)
+				len[b] = (uint8_t)((uint64_t)lens[i] >> (56 - 8 * b));
+			crypto_generichash_update(&h, len, sizeof len);
+			crypto_generichash_update(&h, (const uint8_t *)parts[i], lens[i]);
+		}
+	}
 	crypto_generichash_final(&h, d, sizeof d);
 	kcs_hex_encode(d, sizeof d, out);
 }
@@ -733,60 +757,81 @@ store_audit(struct store *st, const char *actor, const char *event, const char *
 {
 	cJSON *last;
 	char prev[KCS_HASH_HEX] = "", hash[KCS_HASH_HEX], *d;
-	long long id = 1;
+	struct audit_row e = { .id = 1, .at = now, .format = 2 };
 	int rc = row(st, &last, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", "");
 
 	if (rc == STORE_ERROR)
 		return rc;
 	if (rc == STORE_OK) {
-		kcs_json_int(last, "id", &id);
-		id++;
+		kcs_json_int(last, "id", &e.id);
+		e.id++;
 		snprintf(prev, sizeof prev, "%s", kcs_json_str(last, "hash"));
 		cJSON_Delete(last);
 	}
 	if (!(d = detail ? kcs_json_dump(detail) : strdup("{}")))
 		return STORE_ERROR;
-	audit_hash(st, prev, id, now, actor, event, subject ? subject : "", d, hash);
-	rc = run(st, "INSERT INTO audit (id, at, actor, event, subject, detail, prev, hash)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "iissssss", id, now, actor, event,
-	    subject ? subject : "", d, prev, hash);
+	e.f[0] = actor;
+	e.f[1] = event;
+	e.f[2] = subject ? subject : "";
+	e.f[3] = d;
+	for (int i = 0; i < 4; i++)
+		e.n[i] = strlen(e.f[i]);
+	audit_hash(st, &e, prev, strlen(prev), hash);
+	rc = run(st, "INSERT INTO audit (id, at, actor, event, subject, detail, prev, hash, format)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 2)", "iissssss", e.id, now, actor, event, e.f[2], d, prev, hash);
 	free(d);
 	return rc < 0 ? STORE_ERROR : STORE_OK;
 }
 
+/* Checks every entry: its types, its place in the sequence, its link to the
+ * entry before and its hash. The chain must start with the store's creation.
+ * A bad entry is reported and the check goes on from its stored hash, so
+ * each damaged entry is named once. */
 int
-store_audit_verify(struct store *st, long long *entries, long long *bad_id)
+store_audit_verify(struct store *st, long long *entries, cJSON *bad)
 {
 	sqlite3_stmt *s;
 	char prev[KCS_HASH_HEX] = "", hash[KCS_HASH_HEX];
-	long long expect = 1;
+	size_t prevlen = 0;
+	long long expect = 1, last_format = 1;
 	int rc;
 
 	*entries = 0;
-	*bad_id = 0;
-	if (sqlite3_prepare_v2(st->db, "SELECT id, at, actor, event, subject, detail, prev, hash"
+	if (sqlite3_prepare_v2(st->db, "SELECT id, at, format, actor, event, subject, detail, prev, hash"
 	    " FROM audit ORDER BY id", -1, &s, NULL) != SQLITE_OK) {
 		seterr(st, "prepare");
 		return STORE_ERROR;
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		long long id = sqlite3_column_int64(s, 0);
-		const char *f[6];
+		struct audit_row e = { 0 };
+		int ok = sqlite3_column_type(s, 1) == SQLITE_INTEGER && sqlite3_column_type(s, 2) == SQLITE_INTEGER;
 
-		for (int i = 0; i < 6; i++)
-			f[i] = (const char *)sqlite3_column_text(s, 2 + i);
-		if (!f[0] || !f[1] || !f[2] || !f[3] || !f[4] || !f[5]) {
-			*bad_id = id;
-			break;
+		e.id = sqlite3_column_int64(s, 0);
+		e.at = sqlite3_column_int64(s, 1);
+		e.format = sqlite3_column_int64(s, 2);
+		for (int i = 0; i < 6; i++) {
+			ok &= sqlite3_column_type(s, 3 + i) == SQLITE_TEXT;
+			e.f[i] = (const char *)sqlite3_column_text(s, 3 + i);
+			e.n[i] = (size_t)sqlite3_column_bytes(s, 3 + i);
+			ok &= e.f[i] != NULL;
+			/* format 1 hashed up to a NUL: it must hold none */
+			ok &= !(e.f[i] && e.format == 1 && strlen(e.f[i]) != e.n[i]);
 		}
-		audit_hash(st, prev, id, sqlite3_column_int64(s, 1), f[0], f[1], f[2], f[3], hash);
-		if (id != expect || strcmp(f[4], prev) != 0 || strlen(f[5]) != KCS_HASH_HEX - 1 ||
-		    sodium_memcmp(hash, f[5], KCS_HASH_HEX - 1) != 0) {
-			*bad_id = id;
-			break;
+		ok &= e.format == 2 || (e.format == 1 && last_format == 1);
+		ok &= e.id == expect && (e.id != 1 || (e.f[1] && strcmp(e.f[1], "store.initialised") == 0));
+		if (ok) {
+			audit_hash(st, &e, prev, prevlen, hash);
+			ok = e.n[4] == prevlen && memcmp(e.f[4], prev, prevlen) == 0 &&
+			    e.n[5] == KCS_HASH_HEX - 1 && sodium_memcmp(hash, e.f[5], KCS_HASH_HEX - 1) == 0;
 		}
-		snprintf(prev, sizeof prev, "%s", f[5]);
-		expect++;
+		if (!ok && cJSON_GetArraySize(bad) < 100)
+			cJSON_AddItemToArray(bad, cJSON_CreateNumber((double)e.id));
+		if (!ok && cJSON_GetArraySize(bad) == 100)
+			cJSON_AddItemToArray(bad, cJSON_CreateString("..."));
+		snprintf(prev, sizeof prev, "%s", e.f[5] && e.n[5] < sizeof prev ? e.f[5] : "");
+		prevlen = strlen(prev);
+		expect = e.id + 1;
+		last_format = e.format;
 		(*entries)++;
 	}
 	sqlite3_finalize(s);

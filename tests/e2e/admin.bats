@@ -129,3 +129,29 @@ setup() {
 	[ "$status" -eq 1 ]
 	refute grep -aq verify-email "$T"/kcs.db*
 }
+
+@test "spool files are written after the commit; a crash's leftovers are mended at start" {
+	add_operator
+	add_sdrm g36d27a9
+	# a change that fails at its end leaves no message and no file
+	sqlite3 "$T/kcs.db" "CREATE TRIGGER boom BEFORE INSERT ON audit WHEN NEW.event = 'account.registered'
+		BEGIN SELECT RAISE(ABORT, 'boom'); END"
+	run register g36d27a9 j@example.com
+	[ "$status" -eq 6 ]
+	sqlite3 "$T/kcs.db" "DROP TRIGGER boom"
+	[ -z "$(ls "$T/spool" 2> /dev/null)" ]
+	[ "$(admin outbox list | jq -s length)" -eq 0 ]
+	register g36d27a9 j@example.com > /dev/null
+	[ "$(ls "$T/spool" | wc -l)" -eq 2 ]
+	# a file lost and a half-written one, as a crash would leave them
+	lost=$(ls "$T/spool" | grep eml)
+	cp "$T/spool/$lost" "$T/kept"
+	rm "$T/spool/$lost"
+	echo partial > "$T/spool/$lost.tmp.4242"
+	stop_kcsd
+	start_kcsd
+	grep -q 'wrote 1 message file missing after a crash' "$T/kcsd.log"
+	cmp "$T/spool/$lost" "$T/kept"
+	[ ! -e "$T/spool/$lost.tmp.4242" ]
+	[ "$(ls "$T/spool" | wc -l)" -eq 2 ]
+}

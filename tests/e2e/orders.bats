@@ -45,7 +45,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	[[ "$code" =~ ^[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]$ ]]
 	message j@example.com | grep -qF "Key Code:     $code"
 	message j@example.com | grep -qF "VIN:          $VIN"
-	message g36d27a9 | grep -qF "Blank key order ID: $order"
+	message "Joern Wellniak" | grep -qF "Blank key order ID: $order"
 
 	run admin vehicle show "$VIN"
 	[ "$(jq -r '.keys[2].state' <<< "$output")" = ordered ]
@@ -68,6 +68,15 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	[ "$(jq -r .disclaimer_acceptance_id <<< "$output")" = \
 	  "$(sqlite3 "$T/kcs.db" "SELECT max(id) FROM acceptances WHERE kind = 'ticket'")" ]
 	[ "$(jq -r .ticket_id <<< "$output")" = "$(sqlite3 "$T/kcs.db" "SELECT max(id) FROM tickets")" ]
+}
+
+@test "each letter has its subject and the locksmith's name" {
+	ready
+	order_key "$(call)" > /dev/null
+	hotline order-keywriter --call-id "$(call)" --payment-ref P --address-confirmed < /dev/null > /dev/null
+	run admin outbox list
+	[ "$(jq -sc '[.[] | select(.kind == "letter") | [.recipient, .subject]]' <<< "$output")" = \
+	  '[["Joern Wellniak","Delivery address verification code"],["Joern Wellniak","Blank key packing slip"],["Joern Wellniak","Key writer packing slip"]]' ]
 }
 
 @test "a key writer order: window of 5 to 10 business days; shipping registers the device" {

@@ -148,7 +148,34 @@ load helper
 	sqlite3 "$T/kcs.db" "DROP TRIGGER audit_no_update; UPDATE audit SET subject = 'x' WHERE id = 3"
 	run admin audit verify
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"damaged at entry 3"* ]]
+	[[ "$output" == *"damaged at entries [3]"* ]]
+}
+
+@test "audit verification: every bad entry is named; NULs, types, a cut head and an empty log are caught" {
+	setup_kcsd
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	sqlite3 "$T/kcs.db" "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete"
+	sqlite3 "$T/kcs.db" ".backup '$T/clean.db'"
+	# bytes hidden after a NUL in a field
+	sqlite3 "$T/kcs.db" "UPDATE audit SET detail = CAST(detail || char(0) || 'x' AS TEXT) WHERE id = 4"
+	# times stored as a real number and as text, which read as the same integer
+	sqlite3 "$T/kcs.db" "UPDATE audit SET at = at + 0.25 WHERE id = 6; UPDATE audit SET at = at || 'x' WHERE id = 7"
+	run admin audit verify
+	[ "$status" -eq 1 ]
+	[ "$(jq -c .bad_entries <<< "${lines[0]}")" = "[4,6,7]" ]
+	# the head of the chain cut off
+	sqlite3 "$T/kcs.db" ".restore '$T/clean.db'"
+	sqlite3 "$T/kcs.db" "DELETE FROM audit WHERE id = 1"
+	run admin audit verify
+	[ "$status" -eq 1 ]
+	[ "$(jq -c .bad_entries <<< "${lines[0]}")" = "[2]" ]
+	# every entry deleted
+	sqlite3 "$T/kcs.db" "DELETE FROM audit"
+	run admin audit verify
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .intact <<< "${lines[0]}")" = false ]
+	[[ "$output" == *"the audit log is empty"* ]]
 }
 
 @test "every security event is audited, with no secret in it" {
