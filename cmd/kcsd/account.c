@@ -2,6 +2,7 @@
  * hotline, e-mail verification, temporary password, two-step login,
  * password change and reset, address verification. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,14 +381,22 @@ h_verify_email(struct req *r)
 	kcs_json_int(code, "id", &cid);
 	kcs_json_int(code, "account_id", &aid);
 	cJSON_Delete(code);
-	if ((rc = store_code_use(&K.st, cid, r->now)) || (rc = store_account_email_verified(&K.st, aid)) ||
-	    (rc = store_account_get(&K.st, aid, &a)))
-		return store_fail(r, rc);
-	/* the temporary password, changed at first login */
+	/* the temporary password, changed at first login; hashed before
+	 * anything is written, and the link used only if no one used it
+	 * meanwhile */
 	kcs_code_new(pw, sizeof pw, 15);
 	if ((rc = hash_password(r, pw, pwhash))) {
-		cJSON_Delete(a);
+		sodium_memzero(pw, sizeof pw);
 		return rc;
+	}
+	if ((rc = store_code_use(&K.st, cid, r->now)) == STORE_NOTFOUND) {
+		sodium_memzero(pw, sizeof pw);
+		return page(r, 410, "Link not valid",
+		    "This verification link is invalid, used or expired. Ask the hotline for a new one.");
+	}
+	if (rc || (rc = store_account_email_verified(&K.st, aid)) || (rc = store_account_get(&K.st, aid, &a))) {
+		sodium_memzero(pw, sizeof pw);
+		return store_fail(r, rc);
 	}
 	if ((rc = store_account_password(&K.st, aid, pwhash, 1))) {
 		cJSON_Delete(a);
@@ -582,20 +591,17 @@ h_login_sdrm(struct req *r)
 	return rc ? rc : 200;
 }
 
-/* Sets a new password (hashed before anything is written): every session
+/* Sets a new password (hashed by the caller before it wrote): every session
  * of the account ends, and so do its live tickets and open hotline calls,
  * which an intruder may hold. */
 static int
-set_password(struct req *r, const cJSON *a, const char *pw)
+set_password(struct req *r, const cJSON *a, const char *hash)
 {
-	char hash[128];
 	long long id = 0, tickets = 0, calls = 0;
 	cJSON *d;
 	int rc;
 
 	kcs_json_int(a, "id", &id);
-	if ((rc = hash_password(r, pw, hash)))
-		return rc;
 	if ((rc = store_account_password(&K.st, id, hash, 0)) ||
 	    (rc = store_session_revoke_all(&K.st, id, r->now)) ||
 	    (rc = store_ticket_cancel_live(&K.st, id, r->now, &tickets)) ||
@@ -615,7 +621,7 @@ h_password(struct req *r)
 {
 	static const char *const ok[] = { "old_password", "new_password", NULL };
 	const char *old, *pw;
-	char key[KCS_HASH_HEX];
+	char key[KCS_HASH_HEX], hash[128];
 	cJSON *a;
 	int rc, good = 0;
 
@@ -643,7 +649,7 @@ h_password(struct req *r)
 		cJSON_Delete(a);
 		return fail(r, 400, "invalid", "new_password", "must differ from the old password");
 	}
-	if ((rc = set_password(r, a, pw)) ||
+	if ((rc = hash_password(r, pw, hash)) || (rc = set_password(r, a, hash)) ||
 	    (rc = audit_event(r, "password.changed", kcs_json_str(a, "sdrm_id"), NULL))) {
 		cJSON_Delete(a);
 		return rc;
@@ -733,29 +739,36 @@ h_verify_address(struct req *r)
 	return rc ? rc : 200;
 }
 
-int
-h_reset_request(struct req *r)
+/* Password reset requests are answered at once, the same way whether or
+ * not the address has an account: the work (a code, an e-mail, the audit
+ * entry) is done by a worker thread after the answer, so that how long
+ * the answer takes tells nothing. The queue is in memory and bounded: a
+ * request that finds it full, or is lost with a restart, is asked again. */
+#define RESET_QUEUE 64
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	char email[RESET_QUEUE][256];
+	int head, n, stop, running;
+} rq = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* A reset code: typed rarely and usually pasted, long enough (125 bits)
+ * that guessing is hopeless, so that a confirmation is never locked out. */
+#define RESET_CODE_SYMBOLS 25
+
+static int
+reset_send(struct req *r, const char *mail)
 {
-	static const char *const ok[] = { "email", NULL };
-	const char *email;
-	char mail[256], key[KCS_HASH_HEX], code[16], hash[KCS_HASH_HEX], text[1400], until[21], quoted[1100];
+	char code[40], hash[KCS_HASH_HEX], text[1400], until[21], quoted[1100];
 	cJSON *a = NULL, *c;
 	long long id = 0;
 	int rc;
 
-	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "email", 1, 254, 1, &email)) ||
-	    (rc = valid_email(r, "email", email, mail, sizeof mail)))
-		return rc;
-	r->out = cJSON_CreateObject();
-	cJSON_AddStringToObject(r->out, "status",
-	    "if the address belongs to a verified account, a reset code is on its way to it");
-	lock_key(mail, key);
-	/* the same answer whether or not the account exists or is locked */
-	if (check_lock(r, key) || store_account_by_email(&K.st, mail, &a) != STORE_OK ||
-	    !kcs_json_str(a, "pwhash")) {
-		r->ecode[0] = r->emsg[0] = '\0';
+	if ((rc = store_account_by_email(&K.st, mail, &a)) != STORE_OK || !kcs_json_str(a, "pwhash")) {
 		cJSON_Delete(a);
-		return 202;
+		return rc == STORE_ERROR ? 500 : 0;
 	}
 	kcs_json_int(a, "id", &id);
 	/* one reset e-mail per interval: the form must not flood an inbox */
@@ -766,10 +779,10 @@ h_reset_request(struct req *r)
 		cJSON_Delete(c);
 		if (r->now - created < K.cf.reset_interval) {
 			cJSON_Delete(a);
-			return 202;
+			return 0;
 		}
 	}
-	kcs_code_new(code, sizeof code, 9);
+	kcs_code_new(code, sizeof code, RESET_CODE_SYMBOLS);
 	kcs_keyed_hash(K.pepper, code, hash);
 	kcs_time_iso((time_t)(r->now + K.cf.reset_lifetime), until);
 	/* the address may hold ` or $ (RFC 5322 allows them): quoted for a shell */
@@ -781,44 +794,131 @@ h_reset_request(struct req *r)
 	    kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"), code, until, quoted, code);
 	sodium_memzero(code, sizeof code);
 	if ((rc = store_code_void(&K.st, id, "reset", r->now)) ||
-	    (rc = store_code_add(&K.st, id, "reset", hash, r->now, r->now + K.cf.reset_lifetime))) {
-		cJSON_Delete(a);
-		sodium_memzero(text, sizeof text);
-		return store_fail(r, rc);
-	}
-	rc = outbox_email(r, mail, "Key Coding System password reset", text);
+	    (rc = store_code_add(&K.st, id, "reset", hash, r->now, r->now + K.cf.reset_lifetime)))
+		rc = store_fail(r, rc);
+	else
+		rc = outbox_email(r, mail, "Key Coding System password reset", text);
 	sodium_memzero(text, sizeof text);
 	if (!rc)
 		rc = audit_event(r, "password.reset_requested", kcs_json_str(a, "sdrm_id"), NULL);
 	cJSON_Delete(a);
-	return rc ? rc : 202;
+	return rc;
 }
 
+static void *
+reset_worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&rq.mu);
+	for (;;) {
+		struct req r;
+		char mail[256];
+
+		while (!rq.n && !rq.stop)
+			pthread_cond_wait(&rq.cv, &rq.mu);
+		if (rq.stop)
+			break;
+		memcpy(mail, rq.email[rq.head], sizeof mail);
+		sodium_memzero(rq.email[rq.head], sizeof rq.email[rq.head]);
+		rq.head = (rq.head + 1) % RESET_QUEUE;
+		rq.n--;
+		pthread_mutex_unlock(&rq.mu);
+
+		memset(&r, 0, sizeof r);
+		r.now = (long long)time(NULL);
+		snprintf(r.actor, sizeof r.actor, "anonymous");
+		if (store_begin(&K.st) != STORE_OK) {
+			fprintf(stderr, "kcsd: password reset: the store is busy; the request is dropped\n");
+		} else if (reset_send(&r, mail) != 0) {
+			store_rollback(&K.st);
+			fprintf(stderr, "kcsd: password reset: %s\n", r.emsg[0] ? r.emsg : "the store failed");
+		} else if (store_commit(&K.st) == STORE_OK) {
+			outbox_spool(&r);
+		}
+		outbox_discard(&r);
+		pthread_mutex_lock(&rq.mu);
+	}
+	pthread_mutex_unlock(&rq.mu);
+	return NULL;
+}
+
+int
+reset_worker_start(void)
+{
+	rq.stop = 0;
+	if (pthread_create(&rq.thread, NULL, reset_worker, NULL) != 0)
+		return -1;
+	rq.running = 1;
+	return 0;
+}
+
+void
+reset_worker_stop(void)
+{
+	if (!rq.running)
+		return;
+	pthread_mutex_lock(&rq.mu);
+	rq.stop = 1;
+	pthread_cond_signal(&rq.cv);
+	pthread_mutex_unlock(&rq.mu);
+	pthread_join(rq.thread, NULL);
+	rq.running = 0;
+}
+
+/* Anyone may ask, a locked account too: the e-mailed code proves control of
+ * the mailbox, and is how a locksmith locked out by someone else's guesses
+ * gets back in (kcs(7)). */
+int
+h_reset_request(struct req *r)
+{
+	static const char *const ok[] = { "email", NULL };
+	const char *email;
+	char mail[256];
+	int rc;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "email", 1, 254, 1, &email)) ||
+	    (rc = valid_email(r, "email", email, mail, sizeof mail)))
+		return rc;
+	pthread_mutex_lock(&rq.mu);
+	if (rq.n < RESET_QUEUE) {
+		memcpy(rq.email[(rq.head + rq.n) % RESET_QUEUE], mail, sizeof mail);
+		rq.n++;
+		pthread_cond_signal(&rq.cv);
+	}
+	pthread_mutex_unlock(&rq.mu);
+	r->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(r->out, "status",
+	    "if the address belongs to a verified account, a reset code is on its way to it");
+	return 202;
+}
+
+/* The code from the e-mail sets a new password whatever the lockout: it
+ * proves control of the mailbox, and is too long to guess. A success ends
+ * the lockout. */
 int
 h_reset_confirm(struct req *r)
 {
 	static const char *const ok[] = { "email", "code", "new_password", NULL };
 	const char *email, *in, *pw, *stored;
-	char mail[256], key[KCS_HASH_HEX], code[40], hash[KCS_HASH_HEX];
+	char mail[256], key[KCS_HASH_HEX], code[48], hash[KCS_HASH_HEX], pwhash[128];
 	cJSON *a = NULL, *c = NULL;
 	long long id = 0, cid = 0;
 	int rc, good = 0, same = 0;
 
 	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "email", 1, 254, 1, &email)) ||
 	    (rc = valid_email(r, "email", email, mail, sizeof mail)) ||
-	    (rc = want_str(r, "code", 1, 40, 1, &in)) ||
+	    (rc = want_str(r, "code", 1, 64, 1, &in)) ||
 	    (rc = want_str(r, "new_password", 1, 1 << 20, 1, &pw)) ||
 	    (rc = valid_password(r, "new_password", pw)))
 		return rc;
 	if (kcs_code_parse(in, "code", code, sizeof code) != KCS_OK)
 		return fail(r, 400, "invalid", "code", "%s", kcs_errmsg());
 	lock_key(mail, key);
-	if ((rc = check_lock(r, key)))
-		return rc;
 	kcs_keyed_hash(K.pepper, code, hash);
-	if (store_account_by_email(&K.st, mail, &a) == STORE_OK) {
+	sodium_memzero(code, sizeof code);
+	if ((rc = store_account_by_email(&K.st, mail, &a)) == STORE_OK) {
 		kcs_json_int(a, "id", &id);
-		if (store_code_live(&K.st, id, "reset", r->now, &c) == STORE_OK) {
+		if ((rc = store_code_live(&K.st, id, "reset", r->now, &c)) == STORE_OK) {
 			stored = kcs_json_str(c, "hash");
 			good = strlen(stored) == KCS_HASH_HEX - 1 &&
 			    sodium_memcmp(stored, hash, KCS_HASH_HEX - 1) == 0;
@@ -826,13 +926,17 @@ h_reset_confirm(struct req *r)
 			cJSON_Delete(c);
 		}
 	}
-	if (!good) {
-		rc = failed(r, key, a ? kcs_json_str(a, "sdrm_id") : mail, "reset code", 403, "wrong_code",
-		    "the reset code is wrong, used or expired");
+	if (rc == STORE_ERROR) {
 		cJSON_Delete(a);
-		return rc;
+		return store_fail(r, rc);
 	}
-	if ((rc = verify_password(r, kcs_json_str(a, "pwhash"), pw, &same))) {
+	if (!good) {
+		cJSON_Delete(a);
+		return fail(r, 403, "wrong_code", "code", "the reset code is wrong, used or expired");
+	}
+	/* both Argon2 steps before anything is written */
+	if ((rc = verify_password(r, kcs_json_str(a, "pwhash"), pw, &same)) ||
+	    (!same && (rc = hash_password(r, pw, pwhash)))) {
 		cJSON_Delete(a);
 		return rc;
 	}
@@ -840,11 +944,16 @@ h_reset_confirm(struct req *r)
 		cJSON_Delete(a);
 		return fail(r, 400, "invalid", "new_password", "must differ from the old password");
 	}
-	if ((rc = store_code_use(&K.st, cid, r->now)) || (rc = store_failures_clear(&K.st, key))) {
+	/* single use: a concurrent confirmation may have used the code meanwhile */
+	if ((rc = store_code_use(&K.st, cid, r->now)) == STORE_NOTFOUND) {
+		cJSON_Delete(a);
+		return fail(r, 403, "wrong_code", "code", "the reset code is wrong, used or expired");
+	}
+	if (rc || (rc = store_failures_clear(&K.st, key))) {
 		cJSON_Delete(a);
 		return store_fail(r, rc);
 	}
-	if ((rc = set_password(r, a, pw)) ||
+	if ((rc = set_password(r, a, pwhash)) ||
 	    (rc = audit_event(r, "password.reset", kcs_json_str(a, "sdrm_id"), NULL))) {
 		cJSON_Delete(a);
 		return rc;

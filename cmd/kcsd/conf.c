@@ -20,9 +20,12 @@ int
 kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 {
 	struct kcs_conf c;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	long ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, memkib = crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024;
 	const struct num nums[] = {
-		{ "threads", &cf->threads, 2, 1, 64 },
+		{ "threads", &cf->threads, 4, 1, 64 },
+		{ "hash_slots", &cf->hash_slots, cores > 2 ? cores - 1 : 1, 1, 64 },
+		{ "request_timeout", &cf->request_timeout, 10, 1, 3600 },
 		{ "max_body", &cf->max_body, 65536, 1024, 16 << 20 },
 		{ "connection_timeout", &cf->connection_timeout, 30, 1, 3600 },
 		{ "connection_limit", &cf->connection_limit, 256, 1, 65536 },

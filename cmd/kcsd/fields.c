@@ -3,7 +3,9 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -218,30 +220,145 @@ valid_password(struct req *r, const char *field, const char *pw)
 	return 0;
 }
 
-int
-hash_password(struct req *r, const char *pw, char out[128])
+/* Password hashing (Argon2id) takes long on purpose. It runs with the store
+ * released, so that other requests go on, and at most hash_slots hashes run
+ * at once; the requests waiting for a slot hold at most half the worker
+ * threads, so that other routes keep threads to run on. When that is full
+ * the answer is 503: try again. Writes a handler made before hashing are
+ * committed by it: a handler hashes before it writes. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int hashing, inflight;
+	double reference; /* seconds one verification at today's cost takes */
+} pw = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0 };
+
+static double
+seconds(void)
 {
-	if (crypto_pwhash_str(out, pw, strlen(pw), K.cf.argon2_ops, K.cf.argon2_mem) != 0)
-		return fail(r, 500, "internal", NULL, "out of memory hashing a password");
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int
+pw_enter(struct req *r)
+{
+	long limit = K.cf.threads - K.cf.threads / 2;
+
+	pthread_mutex_lock(&pw.mu);
+	if (pw.inflight >= limit) {
+		pthread_mutex_unlock(&pw.mu);
+		r->busy = 1;
+		return 503;
+	}
+	pw.inflight++;
+	pthread_mutex_unlock(&pw.mu);
+	if (store_suspend(&K.st) != STORE_OK) {
+		pthread_mutex_lock(&pw.mu);
+		pw.inflight--;
+		pthread_mutex_unlock(&pw.mu);
+		/* the dispatcher ends the transaction it believes it holds */
+		pthread_mutex_lock(&K.st.mu);
+		return fail(r, 500, "internal", NULL, "the store failed");
+	}
+	pthread_mutex_lock(&pw.mu);
+	while (pw.hashing >= K.cf.hash_slots)
+		pthread_cond_wait(&pw.cv, &pw.mu);
+	pw.hashing++;
+	pthread_mutex_unlock(&pw.mu);
 	return 0;
 }
 
-/* Argon2id verification takes long on purpose: the store is released
- * meanwhile, so that other requests are not held up. Only reads (and a
- * session's last use) may precede it in a request: they are committed. */
-int
-verify_password(struct req *r, const char *hash, const char *pw, int *ok)
+static void
+pw_slot_free(void)
 {
-	char copy[128];
+	pthread_mutex_lock(&pw.mu);
+	pw.hashing--;
+	pthread_cond_signal(&pw.cv);
+	pthread_mutex_unlock(&pw.mu);
+}
 
-	snprintf(copy, sizeof copy, "%s", hash ? hash : K.dummy_hash);
-	if (store_suspend(&K.st) != STORE_OK)
-		return fail(r, 500, "internal", NULL, "the store failed");
-	*ok = crypto_pwhash_str_verify(copy, pw, strlen(pw)) == 0 && hash;
+static int
+pw_leave(struct req *r)
+{
+	pthread_mutex_lock(&pw.mu);
+	pw.inflight--;
+	pthread_mutex_unlock(&pw.mu);
 	if (store_resume(&K.st) != STORE_OK) {
 		/* the dispatcher ends the transaction it believes it holds */
 		pthread_mutex_lock(&K.st.mu);
 		return fail(r, 503, "unavailable", NULL, "the store is busy; try again");
 	}
+	return 0;
+}
+
+int
+hash_password(struct req *r, const char *pw_, char out[128])
+{
+	int rc, bad;
+
+	if ((rc = pw_enter(r)))
+		return r->busy ? fail(r, 503, "busy", NULL, "too many passwords are being checked; try again") : rc;
+	bad = crypto_pwhash_str(out, pw_, strlen(pw_), K.cf.argon2_ops, K.cf.argon2_mem) != 0;
+	pw_slot_free();
+	if ((rc = pw_leave(r)))
+		return rc;
+	return bad ? fail(r, 500, "internal", NULL, "out of memory hashing a password") : 0;
+}
+
+/* Verifies pw against hash, or against a dummy hash of today's cost when
+ * there is no account, so that an unknown name costs the same time. A hash
+ * made at another cost (before a cost change) takes its own time; the wait
+ * is made up to what one at today's cost takes, so that a dormant account
+ * does not answer faster than an unknown one. */
+int
+verify_password(struct req *r, const char *hash, const char *pw_, int *ok)
+{
+	char copy[128];
+	double start, took;
+	int rc, current;
+
+	snprintf(copy, sizeof copy, "%s", hash ? hash : K.dummy_hash);
+	current = crypto_pwhash_str_needs_rehash(copy, K.cf.argon2_ops, K.cf.argon2_mem) == 0;
+	if ((rc = pw_enter(r)))
+		return r->busy ? fail(r, 503, "busy", NULL, "too many logins are being checked; try again") : rc;
+	start = seconds();
+	*ok = crypto_pwhash_str_verify(copy, pw_, strlen(pw_)) == 0 && hash;
+	took = seconds() - start;
+	pw_slot_free();
+	pthread_mutex_lock(&pw.mu);
+	if (current)
+		pw.reference = pw.reference > 0 ? 0.8 * pw.reference + 0.2 * took : took;
+	else if (took < pw.reference) {
+		double rest = pw.reference - took;
+		struct timespec ts = { (time_t)rest, (long)((rest - (double)(time_t)rest) * 1e9) };
+
+		pthread_mutex_unlock(&pw.mu);
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&pw.mu);
+	}
+	pthread_mutex_unlock(&pw.mu);
+	sodium_memzero(copy, sizeof copy);
+	return pw_leave(r);
+}
+
+/* The dummy hash an unknown name is verified against, at today's cost, and
+ * the time one verification takes, measured once to start with. */
+int
+password_init(void)
+{
+	char pw_[32];
+	double start;
+
+	randombytes_buf(pw_, sizeof pw_);
+	if (crypto_pwhash_str(K.dummy_hash, pw_, sizeof pw_, K.cf.argon2_ops, K.cf.argon2_mem) != 0)
+		return -1;
+	start = seconds();
+	if (crypto_pwhash_str_verify(K.dummy_hash, pw_, sizeof pw_) != 0)
+		return -1;
+	pw.reference = seconds() - start;
+	sodium_memzero(pw_, sizeof pw_);
 	return 0;
 }

@@ -125,7 +125,7 @@ int store_audit_verify(struct store *st, long long *entries, cJSON *bad_ids);
 struct kcsd_conf {
 	char db[1024], key_file[1024], spool[1024], listen[256], public_url[512];
 	char tls_cert[1024], tls_key[1024], mail_from[256];
-	long threads, max_body, connection_timeout, connection_limit, per_ip_limit;
+	long threads, hash_slots, request_timeout, max_body, connection_timeout, connection_limit, per_ip_limit;
 	long session_idle, session_max, email_link_lifetime, reset_lifetime, reset_interval;
 	long lockout_failures, lockout_cooldown;
 	long ticket_lifetime, call_lifetime, redeem_failures, redeem_cooldown;
@@ -161,6 +161,7 @@ struct req {
 	cJSON *out;
 	char *html;
 	int head; /* a HEAD request: answered as GET, its changes undone */
+	int busy; /* answered 503 for want of a free worker */
 	int keep; /* keep the handler's writes though the answer is an error (failure counters) */
 	char ecode[32], efield[64], emsg[400];
 	cJSON *edetail; /* added to the error object as "invalid" (per-entry errors) */
@@ -218,6 +219,9 @@ int h_verify_address(struct req *r);
 int h_reset_request(struct req *r);
 int h_reset_confirm(struct req *r);
 int h_resend_link(struct req *r);
+int reset_worker_start(void);
+void reset_worker_stop(void);
+int password_init(void);
 int h_correct_email(struct req *r);
 int h_account_close(struct req *r);
 int h_vehicle_check(struct req *r);

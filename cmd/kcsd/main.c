@@ -192,13 +192,8 @@ run(int argc, char **argv)
 	}
 	if (rc > 0)
 		fprintf(stderr, "kcsd: spool: wrote %d message file%s missing after a crash\n", rc, rc == 1 ? "" : "s");
-	{
-		char pw[32];
-
-		randombytes_buf(pw, sizeof pw);
-		if (crypto_pwhash_str(K.dummy_hash, pw, sizeof pw, K.cf.argon2_ops, K.cf.argon2_mem) != 0)
-			return kcs_fail(KCS_EINTERNAL, NULL, "out of memory (argon2_memlimit_kib too high?)");
-	}
+	if (password_init() != 0)
+		return kcs_fail(KCS_EINTERNAL, NULL, "out of memory (argon2_memlimit_kib too high?)");
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -233,10 +228,16 @@ run(int argc, char **argv)
 			return kcs_errcode();
 		}
 	}
+	if (reset_worker_start() != 0) {
+		MHD_stop_daemon(d);
+		store_close(&K.st);
+		return kcs_fail(KCS_EINTERNAL, NULL, "cannot start the password reset worker");
+	}
 	while (sigwait(&set, &sig) != 0)
 		;
 	fprintf(stderr, "kcsd: %s: shutting down\n", strsignal(sig));
 	MHD_stop_daemon(d);
+	reset_worker_stop();
 	store_close(&K.st);
 	sodium_memzero(&K.pepper, sizeof K.pepper);
 	sodium_memzero(&K.master, sizeof K.master);

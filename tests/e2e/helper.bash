@@ -110,10 +110,26 @@ temp_password() { # EMAIL -> $T/temp.pw
 	[ -s "$T/temp.pw" ]
 }
 
-reset_code() { # EMAIL: the code in the newest password reset e-mail
+# The number of outbox messages; with N, waits (5 s at most) until there
+# are N: password reset e-mails are written by a worker after the answer.
+outbox_count() { # [N]
+	local n
+	for _ in $(seq 100); do
+		n=$(admin outbox list | jq -s length)
+		[ -z "${1:-}" ] || [ "$n" -ge "$1" ] && break
+		sleep 0.05
+	done
+	echo "$n"
+}
+
+reset_code() { # EMAIL: the code in the newest password reset e-mail (waits for it)
 	local id
-	id=$(admin outbox list | jq -r --arg to "$1" \
-		'select(.recipient == $to and (.subject | test("reset"))) | .id' | tail -n 1)
+	for _ in $(seq 100); do
+		id=$(admin outbox list | jq -r --arg to "$1" \
+			'select(.recipient == $to and (.subject | test("reset"))) | .id' | tail -n 1)
+		[ -n "$id" ] && break
+		sleep 0.05
+	done
 	[ -n "$id" ] || return 1
 	admin outbox show --raw "$id" | grep -o -- '--code [0-9A-Z-]*' | cut -d' ' -f2
 }

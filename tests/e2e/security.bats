@@ -88,7 +88,7 @@ load helper
 	add_operator
 	active_locksmith g36d27a9 j@example.com
 	klogin forgot --email j@example.com
-	code=$(message j@example.com | grep -o '[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{2\}' | head -n 1)
+	code=$(reset_code j@example.com)
 	sleep 1.2
 	printf 'a brand new password' > "$T/reset.pw"
 	run klogin reset --email j@example.com --code "$code" --new-password-file "$T/reset.pw"
@@ -112,6 +112,7 @@ load helper
 	add_operator
 	active_locksmith g36d27a9 j@example.com
 	klogin forgot --email j@example.com
+	reset=$(reset_code j@example.com)
 	stop_kcsd # checkpoint the WAL into the file
 	secrets=(
 		"$(cat "$T/temp.pw")" "$(cat "$T/new.pw")" "$(cat "$T/sdrm-g36d27a9.pw")"
@@ -119,7 +120,7 @@ load helper
 		"$(jq -r .token "$T/state/kcs/session")"
 		"$(grep -ho 'token=[0-9a-f]*' "$T"/spool/*.eml | head -n 1 | cut -d= -f2)"
 		"$(grep -ho '[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{2\}' "$T"/spool/*.txt | head -n 1)"
-		"$(grep -ho '^  [0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{2\}' "$T"/spool/*.eml | tail -n 1 | tr -d ' ')"
+		"$reset"
 	)
 	for s in "${secrets[@]}"; do
 		[ ${#s} -ge 8 ]
