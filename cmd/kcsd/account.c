@@ -751,8 +751,13 @@ static struct {
 	pthread_cond_t cv;
 	pthread_t thread;
 	char email[RESET_QUEUE][256];
+	struct timespec at[RESET_QUEUE];
 	int head, n, stop, running;
 } rq = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* A request is worked on this long after its answer, not while the answer
+ * is on its way, when its work would slow the answer down. */
+#define RESET_DELAY_MS 100
 
 /* A reset code: typed rarely and usually pasted, long enough (125 bits)
  * that guessing is hopeless, so that a confirmation is never locked out. */
@@ -814,10 +819,20 @@ reset_worker(void *arg)
 		struct req r;
 		char mail[256];
 
+		struct timespec due;
+
 		while (!rq.n && !rq.stop)
 			pthread_cond_wait(&rq.cv, &rq.mu);
 		if (rq.stop)
 			break;
+		due = rq.at[rq.head];
+		due.tv_nsec += RESET_DELAY_MS * 1000000L;
+		if (due.tv_nsec >= 1000000000L) {
+			due.tv_sec++;
+			due.tv_nsec -= 1000000000L;
+		}
+		if (pthread_cond_timedwait(&rq.cv, &rq.mu, &due) == 0)
+			continue; /* woken early (another request, or the stop): look again */
 		memcpy(mail, rq.email[rq.head], sizeof mail);
 		sodium_memzero(rq.email[rq.head], sizeof rq.email[rq.head]);
 		rq.head = (rq.head + 1) % RESET_QUEUE;
@@ -882,6 +897,7 @@ h_reset_request(struct req *r)
 	pthread_mutex_lock(&rq.mu);
 	if (rq.n < RESET_QUEUE) {
 		memcpy(rq.email[(rq.head + rq.n) % RESET_QUEUE], mail, sizeof mail);
+		clock_gettime(CLOCK_REALTIME, &rq.at[(rq.head + rq.n) % RESET_QUEUE]);
 		rq.n++;
 		pthread_cond_signal(&rq.cv);
 	}

@@ -118,79 +118,117 @@ h_operator_remove(struct req *r)
 	return 200;
 }
 
-/* One SDRM entry {sdrm_id, password}; field names are prefixed with where
- * the entry stands in an import. */
+/* One SDRM entry {sdrm_id, password}, checked; field names are prefixed
+ * with where the entry stands in an import. */
 static int
-sdrm_entry(struct req *r, const cJSON *e, const char *where)
+sdrm_entry(struct req *r, const cJSON *e, const char *where, const char **id, const char **pw)
 {
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "sdrm_id");
-	const cJSON *pw = cJSON_GetObjectItemCaseSensitive(e, "password");
-	char field[64], hash[128];
+	const cJSON *i = cJSON_GetObjectItemCaseSensitive(e, "sdrm_id");
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "password");
+	char field[64];
 	cJSON *old;
 	int rc;
 
-	snprintf(field, sizeof field, "%ssdrm_id", where);
-	if (!cJSON_IsString(id))
-		return fail(r, 400, "invalid", field, "is required (a string)");
-	if ((rc = valid_sdrm_id(r, field, id->valuestring)))
-		return rc;
-	if (store_sdrm_get(&K.st, id->valuestring, &old) == STORE_OK) {
-		cJSON_Delete(old);
-		return fail(r, 409, "conflict", field, "SDRM ID %s is in the directory already", id->valuestring);
-	}
-	snprintf(field, sizeof field, "%spassword", where);
-	if (!cJSON_IsString(pw) || !pw->valuestring[0])
-		return fail(r, 400, "invalid", field, "is required (a non-empty string)");
-	if (strlen(pw->valuestring) > KCS_SECRET_MAX)
-		return fail(r, 400, "invalid", field, "must have at most %d bytes", KCS_SECRET_MAX);
 	for (const cJSON *it = e->child; it; it = it->next)
 		if (strcmp(it->string, "sdrm_id") && strcmp(it->string, "password")) {
 			snprintf(field, sizeof field, "%s%s", where, it->string);
 			return fail(r, 400, "invalid", field, "unknown field");
 		}
-	if ((rc = hash_password(r, pw->valuestring, hash)))
+	snprintf(field, sizeof field, "%ssdrm_id", where);
+	if (!cJSON_IsString(i))
+		return fail(r, 400, "invalid", field, "is required (a string)");
+	if ((rc = valid_sdrm_id(r, field, i->valuestring)))
 		return rc;
-	if ((rc = store_sdrm_add(&K.st, id->valuestring, hash, r->now)) != STORE_OK)
-		return rc == STORE_CONFLICT
-		    ? fail(r, 409, "conflict", field, "SDRM ID %s appears twice", id->valuestring)
-		    : store_fail(r, rc);
-	return audit_event(r, "sdrm.added", id->valuestring, NULL);
+	if ((rc = store_sdrm_get(&K.st, i->valuestring, &old)) == STORE_OK) {
+		cJSON_Delete(old);
+		return fail(r, 409, "conflict", field, "SDRM ID %s is in the directory already", i->valuestring);
+	}
+	if (rc != STORE_NOTFOUND)
+		return store_fail(r, rc);
+	snprintf(field, sizeof field, "%spassword", where);
+	if (!cJSON_IsString(p) || !p->valuestring[0])
+		return fail(r, 400, "invalid", field, "is required (a non-empty string)");
+	if (strlen(p->valuestring) > KCS_SECRET_MAX)
+		return fail(r, 400, "invalid", field, "must have at most %d bytes", KCS_SECRET_MAX);
+	*id = i->valuestring;
+	*pw = p->valuestring;
+	return 0;
 }
 
-/* {sdrm_id, password} adds one; {entries: [...]} imports many, all or none. */
+/* {sdrm_id, password} adds one; {entries: [...]} imports many, all or none.
+ * Every entry is checked, then every password hashed with the store
+ * released, then all are added: a conflict meanwhile undoes the lot. */
 int
 h_sdrm_add(struct req *r)
 {
-	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(r->in, "entries");
-	int rc, n = 0;
+	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(r->in, "entries"), *e;
+	const char **ids = NULL, **pws = NULL;
+	char (*hashes)[128] = NULL, where[32];
+	int rc = 0, n = entries ? cJSON_GetArraySize(entries) : 1;
 
-	if (!entries) {
-		if ((rc = sdrm_entry(r, r->in, "")))
-			return rc;
-		n = 1;
-	} else {
-		const cJSON *e;
-
-		if (!cJSON_IsArray(entries) || cJSON_GetArraySize(r->in) != 1)
-			return fail(r, 400, "invalid", "entries", "must be the only field, an array of {sdrm_id, password}");
-		cJSON_ArrayForEach(e, entries) {
-			char where[32];
-
-			snprintf(where, sizeof where, "entries[%d].", n);
-			if (!cJSON_IsObject(e))
-				return fail(r, 400, "invalid", "entries", "entry %d is not an object", n);
-			if ((rc = sdrm_entry(r, e, where)))
-				return rc;
-			n++;
-		}
-		if (n == 0)
-			return fail(r, 400, "invalid", "entries", "is empty");
+	if (entries && (!cJSON_IsArray(entries) || cJSON_GetArraySize(r->in) != 1))
+		return fail(r, 400, "invalid", "entries", "must be the only field, an array of {sdrm_id, password}");
+	if (n == 0)
+		return fail(r, 400, "invalid", "entries", "is empty");
+	if (n > 10000)
+		return fail(r, 400, "invalid", "entries", "has more than 10000 entries: import them in parts");
+	ids = calloc((size_t)n, sizeof *ids);
+	pws = calloc((size_t)n, sizeof *pws);
+	hashes = calloc((size_t)n, sizeof *hashes);
+	if (!ids || !pws || !hashes) {
+		rc = fail(r, 500, "internal", NULL, "out of memory");
+		goto out;
 	}
+	if (!entries) {
+		rc = sdrm_entry(r, r->in, "", &ids[0], &pws[0]);
+	} else {
+		int i = 0;
+
+		cJSON_ArrayForEach(e, entries) {
+			snprintf(where, sizeof where, "entries[%d].", i);
+			if (!cJSON_IsObject(e))
+				rc = fail(r, 400, "invalid", "entries", "entry %d is not an object", i);
+			else
+				rc = sdrm_entry(r, e, where, &ids[i], &pws[i]);
+			if (rc)
+				break;
+			for (int j = 0; j < i; j++)
+				if (strcmp(ids[j], ids[i]) == 0) {
+					snprintf(where, sizeof where, "entries[%d].sdrm_id", i);
+					rc = fail(r, 409, "conflict", where, "SDRM ID %s appears twice", ids[i]);
+				}
+			if (rc)
+				break;
+			i++;
+		}
+	}
+	if (rc || (rc = hash_passwords(r, n, pws, hashes)))
+		goto out;
+	for (int i = 0; i < n && !rc; i++) {
+		int s = store_sdrm_add(&K.st, ids[i], hashes[i], r->now);
+
+		snprintf(where, sizeof where, entries ? "entries[%d].sdrm_id" : "sdrm_id", i);
+		if (s == STORE_CONFLICT)
+			rc = fail(r, 409, "conflict", where, "SDRM ID %s is in the directory already", ids[i]);
+		else if (s != STORE_OK)
+			rc = store_fail(r, s);
+		else
+			rc = audit_event(r, "sdrm.added", ids[i], NULL);
+	}
+	if (rc)
+		goto out;
 	r->out = cJSON_CreateObject();
 	cJSON_AddNumberToObject(r->out, "added", n);
-	if (n == 1 && !entries)
-		cJSON_AddStringToObject(r->out, "sdrm_id", kcs_json_str(r->in, "sdrm_id"));
-	return 201;
+	if (!entries)
+		cJSON_AddStringToObject(r->out, "sdrm_id", ids[0]);
+	rc = 201;
+out:
+	if (hashes)
+		sodium_memzero(hashes, (size_t)n * sizeof *hashes);
+	free(hashes);
+	free(ids);
+	free(pws);
+	return rc;
 }
 
 int

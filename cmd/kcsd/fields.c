@@ -220,18 +220,15 @@ valid_password(struct req *r, const char *field, const char *pw)
 	return 0;
 }
 
-/* Password hashing (Argon2id) takes long on purpose. It runs with the store
- * released, so that other requests go on, and at most hash_slots hashes run
- * at once; the requests waiting for a slot hold at most half the worker
- * threads, so that other routes keep threads to run on. When that is full
- * the answer is 503: try again. Writes a handler made before hashing are
- * committed by it: a handler hashes before it writes. */
+/* Password hashing (Argon2id) takes long on purpose. The routes that hash
+ * run in the password pool (http.c: hash_slots threads, so that many run
+ * at once at most), and hash with the store released, so that other
+ * requests go on. Writes a handler made before hashing are committed by
+ * it: a handler hashes before it writes. */
 static struct {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int hashing, inflight;
 	double reference; /* seconds one verification at today's cost takes */
-} pw = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0 };
+} pw = { PTHREAD_MUTEX_INITIALIZER, 0 };
 
 static double
 seconds(void)
@@ -245,67 +242,43 @@ seconds(void)
 static int
 pw_enter(struct req *r)
 {
-	long limit = K.cf.threads - K.cf.threads / 2;
-
-	pthread_mutex_lock(&pw.mu);
-	if (pw.inflight >= limit) {
-		pthread_mutex_unlock(&pw.mu);
-		r->busy = 1;
-		return 503;
-	}
-	pw.inflight++;
-	pthread_mutex_unlock(&pw.mu);
 	if (store_suspend(&K.st) != STORE_OK) {
-		pthread_mutex_lock(&pw.mu);
-		pw.inflight--;
-		pthread_mutex_unlock(&pw.mu);
 		/* the dispatcher ends the transaction it believes it holds */
 		pthread_mutex_lock(&K.st.mu);
 		return fail(r, 500, "internal", NULL, "the store failed");
 	}
-	pthread_mutex_lock(&pw.mu);
-	while (pw.hashing >= K.cf.hash_slots)
-		pthread_cond_wait(&pw.cv, &pw.mu);
-	pw.hashing++;
-	pthread_mutex_unlock(&pw.mu);
 	return 0;
-}
-
-static void
-pw_slot_free(void)
-{
-	pthread_mutex_lock(&pw.mu);
-	pw.hashing--;
-	pthread_cond_signal(&pw.cv);
-	pthread_mutex_unlock(&pw.mu);
 }
 
 static int
 pw_leave(struct req *r)
 {
-	pthread_mutex_lock(&pw.mu);
-	pw.inflight--;
-	pthread_mutex_unlock(&pw.mu);
 	if (store_resume(&K.st) != STORE_OK) {
-		/* the dispatcher ends the transaction it believes it holds */
 		pthread_mutex_lock(&K.st.mu);
 		return fail(r, 503, "unavailable", NULL, "the store is busy; try again");
 	}
 	return 0;
 }
 
+/* Hashes n passwords in one release of the store (an import). */
 int
-hash_password(struct req *r, const char *pw_, char out[128])
+hash_passwords(struct req *r, int n, const char *const *pws, char (*out)[128])
 {
-	int rc, bad;
+	int rc, bad = 0;
 
 	if ((rc = pw_enter(r)))
-		return r->busy ? fail(r, 503, "busy", NULL, "too many passwords are being checked; try again") : rc;
-	bad = crypto_pwhash_str(out, pw_, strlen(pw_), K.cf.argon2_ops, K.cf.argon2_mem) != 0;
-	pw_slot_free();
+		return rc;
+	for (int i = 0; i < n && !bad; i++)
+		bad = crypto_pwhash_str(out[i], pws[i], strlen(pws[i]), K.cf.argon2_ops, K.cf.argon2_mem) != 0;
 	if ((rc = pw_leave(r)))
 		return rc;
 	return bad ? fail(r, 500, "internal", NULL, "out of memory hashing a password") : 0;
+}
+
+int
+hash_password(struct req *r, const char *pw_, char out[128])
+{
+	return hash_passwords(r, 1, &pw_, (char (*)[128])out);
 }
 
 /* Verifies pw against hash, or against a dummy hash of today's cost when
@@ -323,11 +296,10 @@ verify_password(struct req *r, const char *hash, const char *pw_, int *ok)
 	snprintf(copy, sizeof copy, "%s", hash ? hash : K.dummy_hash);
 	current = crypto_pwhash_str_needs_rehash(copy, K.cf.argon2_ops, K.cf.argon2_mem) == 0;
 	if ((rc = pw_enter(r)))
-		return r->busy ? fail(r, 503, "busy", NULL, "too many logins are being checked; try again") : rc;
+		return rc;
 	start = seconds();
 	*ok = crypto_pwhash_str_verify(copy, pw_, strlen(pw_)) == 0 && hash;
 	took = seconds() - start;
-	pw_slot_free();
 	pthread_mutex_lock(&pw.mu);
 	if (current)
 		pw.reference = pw.reference > 0 ? 0.8 * pw.reference + 0.2 * took : took;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -21,43 +23,44 @@ struct route {
 	const char *method, *path; /* a path ending in a wildcard segment takes one more */
 	enum auth auth;
 	int (*fn)(struct req *);
+	int slow; /* hashes a password: runs in the password pool, not a network thread */
 };
 
 static const struct route routes[] = {
-	{ "GET", "/v1/health", A_BARE, h_health },
-	{ "GET", "/v1/disclaimers/*", A_NONE, h_disclaimer },
-	{ "POST", "/v1/admin/operators", A_ADMIN, h_operator_add },
-	{ "GET", "/v1/admin/operators", A_ADMIN, h_operator_list },
-	{ "DELETE", "/v1/admin/operators/*", A_ADMIN, h_operator_remove },
-	{ "POST", "/v1/admin/sdrm", A_ADMIN, h_sdrm_add },
-	{ "DELETE", "/v1/admin/sdrm/*", A_ADMIN, h_sdrm_remove },
-	{ "GET", "/v1/admin/outbox", A_ADMIN, h_outbox_list },
-	{ "GET", "/v1/admin/outbox/*", A_ADMIN, h_outbox_get },
-	{ "GET", "/v1/admin/audit/verify", A_ADMIN, h_audit_verify },
-	{ "POST", "/v1/hotline/locksmiths", A_OPERATOR, h_register },
-	{ "POST", "/v1/hotline/locksmiths/resend-link", A_OPERATOR, h_resend_link },
-	{ "POST", "/v1/hotline/locksmiths/email", A_OPERATOR, h_correct_email },
-	{ "DELETE", "/v1/admin/accounts/*", A_ADMIN, h_account_close },
-	{ "GET", "/v1/hotline/vehicles/*", A_OPERATOR, h_vehicle_check },
-	{ "GET", "/verify-email", A_NONE, h_verify_email },
-	{ "POST", "/v1/login", A_NONE, h_login },
-	{ "POST", "/v1/login/sdrm", A_SDRM_STEP, h_login_sdrm },
-	{ "POST", "/v1/password", A_ANY_SESSION, h_password },
-	{ "POST", "/v1/logout", A_ANY_SESSION, h_logout },
-	{ "GET", "/v1/me", A_FULL, h_status },
-	{ "POST", "/v1/me/verify-address", A_FULL, h_verify_address },
-	{ "POST", "/v1/password-reset", A_NONE, h_reset_request },
-	{ "POST", "/v1/password-reset/confirm", A_NONE, h_reset_confirm },
-	{ "POST", "/v1/admin/vehicles", A_ADMIN, h_vehicle_add },
-	{ "GET", "/v1/admin/vehicles/*", A_ADMIN, h_vehicle_get },
-	{ "POST", "/v1/tickets", A_FULL, h_ticket_issue },
-	{ "GET", "/v1/tickets/current", A_FULL, h_ticket_status },
-	{ "GET", "/v1/me/orders", A_FULL, h_my_orders },
-	{ "POST", "/v1/hotline/redeem", A_OPERATOR, h_redeem },
-	{ "POST", "/v1/hotline/orders/key", A_OPERATOR, h_order_key },
-	{ "POST", "/v1/hotline/orders/keywriter", A_OPERATOR, h_order_keywriter },
-	{ "POST", "/v1/hotline/ship", A_OPERATOR, h_ship },
-	{ "GET", "/v1/hotline/orders", A_OPERATOR, h_orders },
+	{ "GET", "/v1/health", A_BARE, h_health, 0 },
+	{ "GET", "/v1/disclaimers/*", A_NONE, h_disclaimer, 0 },
+	{ "POST", "/v1/admin/operators", A_ADMIN, h_operator_add, 0 },
+	{ "GET", "/v1/admin/operators", A_ADMIN, h_operator_list, 0 },
+	{ "DELETE", "/v1/admin/operators/*", A_ADMIN, h_operator_remove, 0 },
+	{ "POST", "/v1/admin/sdrm", A_ADMIN, h_sdrm_add, 1 },
+	{ "DELETE", "/v1/admin/sdrm/*", A_ADMIN, h_sdrm_remove, 0 },
+	{ "GET", "/v1/admin/outbox", A_ADMIN, h_outbox_list, 0 },
+	{ "GET", "/v1/admin/outbox/*", A_ADMIN, h_outbox_get, 0 },
+	{ "GET", "/v1/admin/audit/verify", A_ADMIN, h_audit_verify, 0 },
+	{ "POST", "/v1/hotline/locksmiths", A_OPERATOR, h_register, 0 },
+	{ "POST", "/v1/hotline/locksmiths/resend-link", A_OPERATOR, h_resend_link, 0 },
+	{ "POST", "/v1/hotline/locksmiths/email", A_OPERATOR, h_correct_email, 0 },
+	{ "DELETE", "/v1/admin/accounts/*", A_ADMIN, h_account_close, 0 },
+	{ "GET", "/v1/hotline/vehicles/*", A_OPERATOR, h_vehicle_check, 0 },
+	{ "GET", "/verify-email", A_NONE, h_verify_email, 1 },
+	{ "POST", "/v1/login", A_NONE, h_login, 1 },
+	{ "POST", "/v1/login/sdrm", A_SDRM_STEP, h_login_sdrm, 1 },
+	{ "POST", "/v1/password", A_ANY_SESSION, h_password, 1 },
+	{ "POST", "/v1/logout", A_ANY_SESSION, h_logout, 0 },
+	{ "GET", "/v1/me", A_FULL, h_status, 0 },
+	{ "POST", "/v1/me/verify-address", A_FULL, h_verify_address, 0 },
+	{ "POST", "/v1/password-reset", A_NONE, h_reset_request, 0 },
+	{ "POST", "/v1/password-reset/confirm", A_NONE, h_reset_confirm, 1 },
+	{ "POST", "/v1/admin/vehicles", A_ADMIN, h_vehicle_add, 0 },
+	{ "GET", "/v1/admin/vehicles/*", A_ADMIN, h_vehicle_get, 0 },
+	{ "POST", "/v1/tickets", A_FULL, h_ticket_issue, 0 },
+	{ "GET", "/v1/tickets/current", A_FULL, h_ticket_status, 0 },
+	{ "GET", "/v1/me/orders", A_FULL, h_my_orders, 0 },
+	{ "POST", "/v1/hotline/redeem", A_OPERATOR, h_redeem, 0 },
+	{ "POST", "/v1/hotline/orders/key", A_OPERATOR, h_order_key, 0 },
+	{ "POST", "/v1/hotline/orders/keywriter", A_OPERATOR, h_order_keywriter, 0 },
+	{ "POST", "/v1/hotline/ship", A_OPERATOR, h_ship, 0 },
+	{ "GET", "/v1/hotline/orders", A_OPERATOR, h_orders, 0 },
 };
 
 struct conn {
@@ -67,7 +70,126 @@ struct conn {
 	char nul_field[64]; /* the path or query part that holds %00, if any */
 	int nul;
 	struct timespec start;
+	struct req r;
+	struct MHD_Connection *c;
+	int status, done;   /* done: the password pool has answered it */
+	struct conn *qnext; /* in the password pool's queue */
 };
+
+/* Requests that hash a password (Argon2id, slow on purpose) run in a small
+ * pool of hash_slots threads: their connection is suspended meanwhile, so
+ * that the network threads, and every other connection they serve, never
+ * wait for a hash. The queue is bounded: beyond it the answer is 503. */
+#define POOL_QUEUE 64
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t *threads;
+	int nthreads, n, stop;
+	struct conn *head, *tail;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, NULL, NULL };
+
+/* Every open connection, for the reaper: a request must arrive whole within
+ * request_timeout seconds of the connection's start or of the previous
+ * answer on it (a quarter of that when three quarters of connection_limit
+ * are in use), or the connection is shut down. The idle timeout alone
+ * would let a client that sends a byte every few seconds hold a
+ * connection for ever. */
+struct track {
+	struct track *prev, *next;
+	int fd, busy, reaped;
+	struct timespec since;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	struct track list;
+	long n;
+	int stop;
+} reap = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, { &reap.list, &reap.list, -1, 0, 0, { 0, 0 } }, 0, 0 };
+
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct track *t = *socket_context;
+
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (!ci || !(t = calloc(1, sizeof *t)))
+			return;
+		t->fd = ci->connect_fd;
+		clock_gettime(CLOCK_MONOTONIC, &t->since);
+		pthread_mutex_lock(&reap.mu);
+		t->next = &reap.list;
+		t->prev = reap.list.prev;
+		reap.list.prev->next = t;
+		reap.list.prev = t;
+		reap.n++;
+		pthread_mutex_unlock(&reap.mu);
+		*socket_context = t;
+	} else if (t) {
+		/* before libmicrohttpd closes the descriptor: the reaper, which
+		 * holds the lock while it shuts one down, never sees it reused */
+		pthread_mutex_lock(&reap.mu);
+		t->prev->next = t->next;
+		t->next->prev = t->prev;
+		reap.n--;
+		pthread_mutex_unlock(&reap.mu);
+		free(t);
+		*socket_context = NULL;
+	}
+}
+
+/* A request has arrived whole (busy), or has been answered. */
+static void
+track_busy(struct MHD_Connection *c, int busy)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct track *t = ci ? ci->socket_context : NULL;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&reap.mu);
+	t->busy = busy;
+	if (!busy)
+		clock_gettime(CLOCK_MONOTONIC, &t->since);
+	pthread_mutex_unlock(&reap.mu);
+}
+
+static void *
+reaper(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&reap.mu);
+	while (!reap.stop) {
+		struct timespec now, wake;
+		long deadline = K.cf.request_timeout;
+
+		if (reap.n * 4 >= K.cf.connection_limit * 3)
+			deadline = deadline / 4 > 1 ? deadline / 4 : 1;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		for (struct track *t = reap.list.next; t != &reap.list; t = t->next)
+			if (!t->busy && !t->reaped && now.tv_sec - t->since.tv_sec >= deadline) {
+				shutdown(t->fd, SHUT_RDWR);
+				t->reaped = 1;
+			}
+		clock_gettime(CLOCK_REALTIME, &wake);
+		wake.tv_nsec += 250 * 1000000L;
+		if (wake.tv_nsec >= 1000000000L) {
+			wake.tv_sec++;
+			wake.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&reap.cv, &reap.mu, &wake);
+	}
+	pthread_mutex_unlock(&reap.mu);
+	return NULL;
+}
 
 /* Called with the request's raw URI, before it is decoded: %00 would decode
  * to a NUL that cuts the value short, so that the value acted on is not the
@@ -222,30 +344,36 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 	return 0;
 }
 
-static int
-dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
+static const struct route *
+route_of(struct req *r, int *path_known)
 {
-	const struct route *rt = NULL;
-	int path_known = 0, status;
-
 	/* HEAD is answered as GET without a body, and changes nothing */
 	const char *method = r->head ? "GET" : r->method;
 
-	if (x->nul)
-		return fail(r, 400, "invalid", x->nul_field, "must not contain a NUL character (%%00)");
+	*path_known = 0;
 	for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
 		const char *arg = NULL;
 
 		if (match(routes[i].path, r->path, &arg)) {
-			path_known = 1;
+			*path_known = 1;
 			if (strcmp(routes[i].method, method) == 0) {
-				rt = &routes[i];
 				r->arg = arg;
-				break;
+				return &routes[i];
 			}
 		}
 	}
-	if (!rt)
+	return NULL;
+}
+
+static int
+dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
+{
+	const struct route *rt;
+	int path_known, status;
+
+	if (x->nul)
+		return fail(r, 400, "invalid", x->nul_field, "must not contain a NUL character (%%00)");
+	if (!(rt = route_of(r, &path_known)))
 		return path_known ? fail(r, 405, "method_not_allowed", NULL, "%s is not allowed here", r->method)
 				  : fail(r, 404, "no_route", NULL, "no such resource: %s", r->path);
 	if (x->too_large)
@@ -396,20 +524,89 @@ log_request(struct req *r, struct conn *x, int status)
 	    r->ecode[0] ? " " : "", r->ecode);
 }
 
+static void *
+pool_worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.mu);
+	for (;;) {
+		struct conn *x;
+
+		while (!pool.head && !pool.stop)
+			pthread_cond_wait(&pool.cv, &pool.mu);
+		if (!pool.head)
+			break;
+		x = pool.head;
+		if (!(pool.head = x->qnext))
+			pool.tail = NULL;
+		pool.n--;
+		pthread_mutex_unlock(&pool.mu);
+		x->status = dispatch(&x->r, x->c, x);
+		x->done = 1;
+		MHD_resume_connection(x->c);
+		pthread_mutex_lock(&pool.mu);
+	}
+	pthread_mutex_unlock(&pool.mu);
+	return NULL;
+}
+
+/* Queues x for the password pool; 0 if the queue is full. */
+static int
+pool_add(struct conn *x)
+{
+	int ok;
+
+	pthread_mutex_lock(&pool.mu);
+	if ((ok = pool.n < POOL_QUEUE && !pool.stop)) {
+		x->qnext = NULL;
+		if (pool.tail)
+			pool.tail->qnext = x;
+		else
+			pool.head = x;
+		pool.tail = x;
+		pool.n++;
+		pthread_cond_signal(&pool.cv);
+	}
+	pthread_mutex_unlock(&pool.mu);
+	return ok;
+}
+
+static enum MHD_Result
+answer(struct MHD_Connection *c, struct conn *x, int status)
+{
+	struct req *r = &x->r;
+	enum MHD_Result ret = respond(c, r, status);
+
+	log_request(r, x, status);
+	if (r->in) {
+		/* request bodies carry passwords: wipe them */
+		if (x->body)
+			sodium_memzero(x->body, x->len);
+		cJSON_Delete(r->in);
+	}
+	cJSON_Delete(r->out);
+	cJSON_Delete(r->edetail);
+	free(r->html);
+	memset(r, 0, sizeof *r);
+	return ret;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
     const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct conn *x = *con_cls;
-	struct req r;
+	struct req *r;
 	const union MHD_ConnectionInfo *ci;
-	enum MHD_Result ret;
-	int status;
+	const struct route *rt;
+	int known;
 
 	(void)cls;
 	(void)version;
 	if (!x)
 		return MHD_NO;
+	if (x->done)
+		return answer(c, x, x->status);
 	if (!x->started) {
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 
@@ -446,35 +643,33 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	memset(&r, 0, sizeof r);
-	r.method = method;
-	r.head = strcmp(method, "HEAD") == 0;
-	r.path = url;
-	r.now = (long long)time(NULL);
+	r = &x->r;
+	memset(r, 0, sizeof *r);
+	r->method = method;
+	r->head = strcmp(method, "HEAD") == 0;
+	r->path = url;
+	r->now = (long long)time(NULL);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r.ip, sizeof r.ip);
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->ip, sizeof r->ip);
 		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r.ip, sizeof r.ip);
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->ip, sizeof r->ip);
 	}
-	if (!r.ip[0])
-		snprintf(r.ip, sizeof r.ip, "-");
-	status = dispatch(&r, c, x);
-	ret = respond(c, &r, status);
-	log_request(&r, x, status);
-	if (r.in) {
-		/* request bodies carry passwords: wipe them */
-		if (x->body)
-			sodium_memzero(x->body, x->len);
-		cJSON_Delete(r.in);
+	if (!r->ip[0])
+		snprintf(r->ip, sizeof r->ip, "-");
+	track_busy(c, 1);
+	if ((rt = route_of(r, &known)) && rt->slow && !x->nul) {
+		x->c = c;
+		MHD_suspend_connection(c);
+		if (pool_add(x))
+			return MHD_YES;
+		MHD_resume_connection(c);
+		return answer(c, x, fail(r, 503, "busy", NULL, "too many passwords are being checked; try again"));
 	}
-	cJSON_Delete(r.out);
-	cJSON_Delete(r.edetail);
-	free(r.html);
-	return ret;
+	return answer(c, x, dispatch(r, c, x));
 }
 
 static void
@@ -483,8 +678,8 @@ on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTer
 	struct conn *x = *con_cls;
 
 	(void)cls;
-	(void)c;
 	(void)toe;
+	track_busy(c, 0);
 	if (x) {
 		if (x->body) {
 			sodium_memzero(x->body, x->cap);
@@ -495,10 +690,32 @@ on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTer
 	*con_cls = NULL;
 }
 
+void
+kcsd_http_stop(struct MHD_Daemon *d)
+{
+	/* the pool answers what it holds, then the network threads stop */
+	pthread_mutex_lock(&pool.mu);
+	pool.stop = 1;
+	pthread_cond_broadcast(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+	for (int i = 0; i < pool.nthreads; i++)
+		pthread_join(pool.threads[i], NULL);
+	free(pool.threads);
+	MHD_stop_daemon(d);
+	pthread_mutex_lock(&reap.mu);
+	reap.stop = 1;
+	pthread_cond_signal(&reap.cv);
+	pthread_mutex_unlock(&reap.mu);
+	pthread_join(reap.thread, NULL);
+}
+
 struct MHD_Daemon *
 kcsd_http_start(int fd, const char *cert, const char *key)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+	struct MHD_Daemon *d;
+
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO |
+	    MHD_ALLOW_SUSPEND_RESUME;
 
 	if (cert)
 		flags |= MHD_USE_TLS;
@@ -511,6 +728,7 @@ kcsd_http_start(int fd, const char *cert, const char *key)
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_done, NULL },
 		{ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL },
+		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL },
 		{ cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)cert },
 		{ cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)key },
 		/* TLS 1.2 and 1.3 only */
@@ -519,6 +737,19 @@ kcsd_http_start(int fd, const char *cert, const char *key)
 		{ MHD_OPTION_END, 0, NULL },
 	};
 
-	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
-	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	pool.nthreads = 0;
+	if (!(pool.threads = calloc((size_t)K.cf.hash_slots, sizeof *pool.threads)))
+		return NULL;
+	for (long i = 0; i < K.cf.hash_slots; i++)
+		if (pthread_create(&pool.threads[pool.nthreads], NULL, pool_worker, NULL) == 0)
+			pool.nthreads++;
+	if (!pool.nthreads)
+		return NULL;
+	if (!(d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END)))
+		return NULL;
+	if (pthread_create(&reap.thread, NULL, reaper, NULL) != 0) {
+		MHD_stop_daemon(d);
+		return NULL;
+	}
+	return d;
 }

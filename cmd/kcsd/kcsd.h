@@ -161,7 +161,6 @@ struct req {
 	cJSON *out;
 	char *html;
 	int head; /* a HEAD request: answered as GET, its changes undone */
-	int busy; /* answered 503 for want of a free worker */
 	int keep; /* keep the handler's writes though the answer is an error (failure counters) */
 	char ecode[32], efield[64], emsg[400];
 	cJSON *edetail; /* added to the error object as "invalid" (per-entry errors) */
@@ -246,6 +245,7 @@ int valid_email(struct req *r, const char *field, const char *in, char *out, siz
 int valid_sdrm_id(struct req *r, const char *field, const char *in);
 int valid_password(struct req *r, const char *field, const char *pw);
 int hash_password(struct req *r, const char *pw, char out[128]);
+int hash_passwords(struct req *r, int n, const char *const *pws, char (*out)[128]);
 int verify_password(struct req *r, const char *hash, const char *pw, int *ok);
 
 #endif

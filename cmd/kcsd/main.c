@@ -20,6 +20,7 @@
 struct kcsd K;
 
 struct MHD_Daemon *kcsd_http_start(int fd, const char *cert, const char *key);
+void kcsd_http_stop(struct MHD_Daemon *d);
 
 static const char usage[] =
     "usage: kcsd [-c FILE] [--db FILE] [--key FILE] [--spool DIR] [--listen ADDR:PORT]\n"
@@ -223,20 +224,20 @@ run(int argc, char **argv)
 
 		snprintf(line, sizeof line, "%s\n", url);
 		if (kcs_write_private(url_file, line, strlen(line)) != KCS_OK) {
-			MHD_stop_daemon(d);
+			kcsd_http_stop(d);
 			store_close(&K.st);
 			return kcs_errcode();
 		}
 	}
 	if (reset_worker_start() != 0) {
-		MHD_stop_daemon(d);
+		kcsd_http_stop(d);
 		store_close(&K.st);
 		return kcs_fail(KCS_EINTERNAL, NULL, "cannot start the password reset worker");
 	}
 	while (sigwait(&set, &sig) != 0)
 		;
 	fprintf(stderr, "kcsd: %s: shutting down\n", strsignal(sig));
-	MHD_stop_daemon(d);
+	kcsd_http_stop(d);
 	reset_worker_stop();
 	store_close(&K.st);
 	sodium_memzero(&K.pepper, sizeof K.pepper);

@@ -407,6 +407,7 @@ setup() {
 	register g36d27a9 'a`id`b$home@example.com' > /dev/null
 	curl -fsS "$(verify_link 'a`id`b$home@example.com')" > /dev/null
 	klogin forgot --email 'a`id`b$home@example.com' > /dev/null
+	reset_code 'a`id`b$home@example.com' > /dev/null # waits for the e-mail
 	line=$(message 'a`id`b$home@example.com' | grep 'kcs-login reset')
 	# run as a shell would: kcs-login stands in to show the arguments it gets
 	kcs-login() { printf '%s\n' "$@"; }
