@@ -37,7 +37,6 @@ ALLLDFLAGS = $(LDFLAGS) $(SANFLAGS) -pie -Wl,-z,relro,-z,now
 
 LIB_SRC   = $(wildcard lib/*.c)
 KCSD_SRC  = $(wildcard cmd/kcsd/*.c)
-STORE_SRC = cmd/kcsd/store.c cmd/kcsd/schema.c cmd/kcsd/conf.c
 CLIENTS   = kcs-admin kcs-hotline kcs-login kcs-ticket
 BINS      = $(B)/kcsd $(addprefix $(B)/,$(CLIENTS))
 MANS      = $(wildcard man/*.[1-8])
@@ -46,7 +45,7 @@ obj = $(patsubst %.c,$(B)/%.o,$(1))
 
 all: $(BINS)
 
-$(B)/%.o: %.c lib/kcs.h cmd/kcsd/kcsd.h
+$(B)/%.o: %.c lib/kcs.h cmd/kcsd/kcsd.h cmd/kcsd/db.h cmd/kcsd/db_impl.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
 
@@ -54,10 +53,6 @@ $(B)/libkcs.a: $(call obj,$(LIB_SRC))
 	$(AR) rcs $@ $^
 
 $(B)/kcsd: $(call obj,$(KCSD_SRC)) $(B)/libkcs.a
-	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL)
-
-# kcs-admin init makes the store itself, so it links the store module.
-$(B)/kcs-admin: $(call obj,cmd/kcs-admin.c $(STORE_SRC)) $(B)/libkcs.a
 	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(B)/kcs-%: $(B)/cmd/kcs-%.o $(B)/libkcs.a

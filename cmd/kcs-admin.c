@@ -13,9 +13,6 @@
 #include <sodium.h>
 
 #include "kcs.h"
-#include "kcsd/kcsd.h"
-
-struct kcsd K; /* the store module's settings, for init */
 
 static const char usage[] =
     "usage: kcs-admin [--url URL] [--token-file FILE] COMMAND [ARGS]\n"
@@ -23,8 +20,8 @@ static const char usage[] =
     "Administer the Key Coding System.\n"
     "\n"
     "Commands:\n"
-    "  init --db FILE [--key FILE]   create the store and the server key file; prints the\n"
-    "                                first administrator token once\n"
+    "  init --db FILE|URL [--key FILE]  create the store and the server key file (kcsd init);\n"
+    "                                prints the first administrator token once\n"
     "  operator add NAME [--role operator|admin]   add a hotline operator; prints its token once\n"
     "  operator list                 list operators as JSON lines\n"
     "  operator remove ID            remove an operator; its token stops working\n"
@@ -69,55 +66,40 @@ static struct {
 	int pw_fd, raw, skip;
 } o = { .pw_fd = -1 };
 
+/* kcsd makes the store and its key: init runs "kcsd init", found beside
+ * this program, in ../sbin, or on the PATH. */
 static int
 init(void)
 {
-	char key[1100], dir[1024], token[80], hash[KCS_HASH_HEX];
-	long long id;
-	cJSON *out, *d;
-	time_t now = time(NULL);
+	char self[1024], dir[1024], path[1100];
+	const char *argv[8];
+	int n = 0;
+	ssize_t len;
 
 	if (!o.db)
-		return kcs_usage_error("init needs --db FILE");
-	if (access(o.db, F_OK) == 0)
-		return kcs_fail(KCS_EREFUSED, "db", "%s exists already: refusing to initialise it again", o.db);
-	snprintf(dir, sizeof dir, "%s", o.db);
-	if (o.key)
-		snprintf(key, sizeof key, "%s", o.key);
-	else
-		snprintf(key, sizeof key, "%s/kcs.key", dirname(dir));
-	umask(077); /* the store and the key are the owner's only */
-	if (kcs_crypto_init() != KCS_OK || kcsd_key_create(key) != KCS_OK ||
-	    kcsd_key_load(key, K.pepper, K.master) != KCS_OK)
-		return kcs_errcode();
-	memcpy(K.st.audit_key, K.pepper, KCS_KEY_LEN);
-	if (store_open(&K.st, o.db, 1) != STORE_OK) {
-		unlink(key);
-		return kcs_fail(KCS_EINTERNAL, "db", "%s", K.st.errmsg);
+		return kcs_usage_error("init needs --db FILE (or a postgresql:// URL)");
+	argv[n++] = "kcsd";
+	argv[n++] = "init";
+	argv[n++] = "--db";
+	argv[n++] = o.db;
+	if (o.key) {
+		argv[n++] = "--key";
+		argv[n++] = o.key;
 	}
-	kcs_token_new(token, sizeof token);
-	kcs_keyed_hash(K.pepper, token, hash);
-	d = cJSON_CreateObject();
-	cJSON_AddStringToObject(d, "db", o.db);
-	if (store_begin(&K.st) != STORE_OK ||
-	    store_operator_add(&K.st, "admin", "admin", hash, (long long)now, &id) != STORE_OK ||
-	    store_audit(&K.st, "kcs-admin", "store.initialised", o.db, d, (long long)now) != STORE_OK ||
-	    store_commit(&K.st) != STORE_OK) {
-		cJSON_Delete(d);
-		store_close(&K.st);
-		return kcs_fail(KCS_EINTERNAL, "db", "%s", K.st.errmsg);
+	argv[n] = NULL;
+	fflush(stdout);
+	if ((len = readlink("/proc/self/exe", self, sizeof self - 1)) > 0) {
+		self[len] = '\0';
+		snprintf(dir, sizeof dir, "%s", dirname(self));
+		snprintf(path, sizeof path, "%s/kcsd", dir);
+		if (access(path, X_OK) == 0)
+			execv(path, (char *const *)argv);
+		snprintf(path, sizeof path, "%s/../sbin/kcsd", dir);
+		if (access(path, X_OK) == 0)
+			execv(path, (char *const *)argv);
 	}
-	cJSON_Delete(d);
-	store_close(&K.st);
-	sodium_memzero(&K, sizeof K);
-	out = cJSON_CreateObject();
-	cJSON_AddStringToObject(out, "db", o.db);
-	cJSON_AddStringToObject(out, "key_file", key);
-	cJSON_AddStringToObject(out, "admin_token", token);
-	sodium_memzero(token, sizeof token);
-	kcs_print(out);
-	cJSON_Delete(out);
-	return KCS_OK;
+	execvp("kcsd", (char *const *)argv);
+	return kcs_fail(KCS_EINTERNAL, NULL, "cannot run kcsd init: %s", strerror(errno));
 }
 
 /* Reads JSON lines into an array of objects; line[i] is entry i's line.

@@ -45,7 +45,7 @@ check_lock(struct req *r, const char *key)
 	long long until = 0;
 	char when[21];
 
-	int rc = store_failures_get(&K.st, key, &o);
+	int rc = store_failures_get(r->tx, key, &o);
 
 	/* fails closed: a store that cannot say is not taken for "not locked" */
 	if (rc == STORE_NOTFOUND)
@@ -76,7 +76,7 @@ record_failure(struct req *r, const char *family, const char *key, long limit, l
 	/* counts older than the longest cool-down are forgotten */
 	long window = K.cf.lockout_cooldown > K.cf.redeem_cooldown ? K.cf.lockout_cooldown : K.cf.redeem_cooldown;
 
-	if (store_failure_add(&K.st, key, limit, cooldown, window, r->now, &n) != STORE_OK) {
+	if (store_failure_add(r->tx, key, limit, cooldown, window, r->now, &n) != STORE_OK) {
 		cJSON_Delete(d);
 		return fail(r, 500, "internal", NULL, "the store failed");
 	}
@@ -106,7 +106,7 @@ new_session(struct req *r, long long account, const char *stage)
 
 	kcs_token_new(token, sizeof token);
 	kcs_keyed_hash(K.pepper, token, hash);
-	if ((rc = store_session_add(&K.st, account, hash, stage, r->now)) != STORE_OK)
+	if ((rc = store_session_add(r->tx, account, hash, stage, r->now)) != STORE_OK)
 		return store_fail(r, rc);
 	if (!r->out)
 		r->out = cJSON_CreateObject();
@@ -206,8 +206,8 @@ email_link(struct req *r, long long id, const char *sdrm, const char *mail, cons
 
 	kcs_token_new(token, sizeof token);
 	kcs_keyed_hash(K.pepper, token, hash);
-	if ((rc = store_code_void(&K.st, id, "email", r->now)) ||
-	    (rc = store_code_add(&K.st, id, "email", hash, r->now, r->now + K.cf.email_link_lifetime))) {
+	if ((rc = store_code_void(r->tx, id, "email", r->now)) ||
+	    (rc = store_code_add(r->tx, id, "email", hash, r->now, r->now + K.cf.email_link_lifetime))) {
 		sodium_memzero(token, sizeof token);
 		return store_fail(r, rc);
 	}
@@ -233,7 +233,7 @@ account_of(struct req *r, const char *sdrm, cJSON **a)
 
 	if ((rc = valid_sdrm_id(r, "sdrm_id", sdrm)))
 		return rc;
-	if ((rc = store_account_by_sdrm(&K.st, sdrm, a)) == STORE_NOTFOUND)
+	if ((rc = store_account_by_sdrm(r->tx, sdrm, a)) == STORE_NOTFOUND)
 		return fail(r, 404, "unknown_account", "sdrm_id", "SDRM ID %s has no open account", sdrm);
 	return rc == STORE_OK ? 0 : store_fail(r, rc);
 }
@@ -293,17 +293,17 @@ h_register(struct req *r)
 		    "must be a US time zone: Eastern, Central, Mountain, Arizona, Pacific, Alaska, Hawaii, "
 		    "Atlantic, Chamorro, Samoa (or the IANA name, such as America/Los_Angeles)");
 
-	if ((rc = store_sdrm_get(&K.st, sdrm, &other)) == STORE_NOTFOUND)
+	if ((rc = store_sdrm_get(r->tx, sdrm, &other)) == STORE_NOTFOUND)
 		return fail(r, 404, "unknown_sdrm_id", "sdrm_id", "SDRM ID %s is not in the SDRM directory", sdrm);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
 	cJSON_Delete(other);
-	if (store_account_by_sdrm(&K.st, sdrm, &other) == STORE_OK) {
+	if (store_account_by_sdrm(r->tx, sdrm, &other) == STORE_OK) {
 		cJSON_Delete(other);
 		return fail(r, 409, "duplicate", "sdrm_id",
 		    "SDRM ID %s has an account already (one account and one delivery address per SDRM ID)", sdrm);
 	}
-	if (store_account_by_email(&K.st, mail, &other) == STORE_OK) {
+	if (store_account_by_email(r->tx, mail, &other) == STORE_OK) {
 		cJSON_Delete(other);
 		return fail(r, 409, "duplicate", "email", "%s has an account already", mail);
 	}
@@ -321,9 +321,9 @@ h_register(struct req *r)
 	cJSON_AddStringToObject(form, "phone", phone);
 	cJSON_AddStringToObject(form, "comments", comments ? comments : "");
 	cJSON_AddStringToObject(form, "time_zone", zone);
-	rc = store_account_add(&K.st, form, r->now, &id);
+	rc = store_account_add(r->tx, form, r->now, &id);
 	cJSON_Delete(form);
-	if (rc != STORE_OK || (rc = store_account_get(&K.st, id, &other)) != STORE_OK)
+	if (rc != STORE_OK || (rc = store_account_get(r->tx, id, &other)) != STORE_OK)
 		return store_fail(r, rc);
 	/* the answer; the letter's address block comes from the same stored row */
 	address_lines(other, block, sizeof block);
@@ -337,7 +337,7 @@ h_register(struct req *r)
 	/* the delivery address verification letter */
 	kcs_code_new(code, sizeof code, 9);
 	kcs_keyed_hash(K.pepper, code, hash);
-	if ((rc = store_code_add(&K.st, id, "address", hash, r->now, 0))) {
+	if ((rc = store_code_add(r->tx, id, "address", hash, r->now, 0))) {
 		sodium_memzero(code, sizeof code);
 		return store_fail(r, rc);
 	}
@@ -375,7 +375,7 @@ h_verify_email(struct req *r)
 	if (!token || strlen(token) != 64)
 		return page(r, 400, "Invalid link", "This link is not a Key Coding System verification link.");
 	kcs_keyed_hash(K.pepper, token, hash);
-	if (store_code_find(&K.st, "email", hash, r->now, &code) != STORE_OK)
+	if (store_code_find(r->tx, "email", hash, r->now, &code) != STORE_OK)
 		return page(r, 410, "Link not valid",
 		    "This verification link is invalid, used or expired. Ask the hotline for a new one.");
 	kcs_json_int(code, "id", &cid);
@@ -389,16 +389,16 @@ h_verify_email(struct req *r)
 		sodium_memzero(pw, sizeof pw);
 		return rc;
 	}
-	if ((rc = store_code_use(&K.st, cid, r->now)) == STORE_NOTFOUND) {
+	if ((rc = store_code_use(r->tx, cid, r->now)) == STORE_NOTFOUND) {
 		sodium_memzero(pw, sizeof pw);
 		return page(r, 410, "Link not valid",
 		    "This verification link is invalid, used or expired. Ask the hotline for a new one.");
 	}
-	if (rc || (rc = store_account_email_verified(&K.st, aid)) || (rc = store_account_get(&K.st, aid, &a))) {
+	if (rc || (rc = store_account_email_verified(r->tx, aid)) || (rc = store_account_get(r->tx, aid, &a))) {
 		sodium_memzero(pw, sizeof pw);
 		return store_fail(r, rc);
 	}
-	if ((rc = store_account_password(&K.st, aid, pwhash, 1))) {
+	if ((rc = store_account_password(r->tx, aid, pwhash, 1))) {
 		cJSON_Delete(a);
 		return store_fail(r, rc);
 	}
@@ -430,7 +430,7 @@ accepted_version(struct req *r, const char *kind, long long *version)
 	if (!v || cJSON_IsFalse(v) || cJSON_IsNull(v))
 		return fail(r, 403, "disclaimer_required", "accept_disclaimer",
 		    "the %s disclaimer must be accepted to continue", kind);
-	if ((rc = store_disclaimer_current(&K.st, kind, &d)) != STORE_OK)
+	if ((rc = store_disclaimer_current(r->tx, kind, &d)) != STORE_OK)
 		return store_fail(r, rc);
 	kcs_json_int(d, "version", &cur);
 	cJSON_Delete(d);
@@ -459,7 +459,7 @@ recheck(struct req *r, cJSON **a, const char *email, int *good)
 	if (!*a)
 		return 0;
 	kcs_json_int(*a, "id", &id);
-	rc = email ? store_account_by_email(&K.st, email, &now) : store_account_get(&K.st, id, &now);
+	rc = email ? store_account_by_email(r->tx, email, &now) : store_account_get(r->tx, id, &now);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
 	if (!kcs_json_str(now, "pwhash") || !kcs_json_str(*a, "pwhash") ||
@@ -488,7 +488,7 @@ h_login(struct req *r)
 	lock_key(mail, key);
 	if ((rc = check_lock(r, key)))
 		return rc;
-	rc = store_account_by_email(&K.st, mail, &a);
+	rc = store_account_by_email(r->tx, mail, &a);
 	if (rc == STORE_ERROR)
 		return store_fail(r, rc);
 	/* an unknown address costs the same work and gets the same answer */
@@ -507,7 +507,7 @@ h_login(struct req *r)
 	kcs_json_int(a, "id", &id);
 	if (hash && crypto_pwhash_str_needs_rehash(hash, K.cf.argon2_ops, K.cf.argon2_mem) != 0) {
 		if ((rc = hash_password(r, pw, newhash)) == 0 &&
-		    store_account_password(&K.st, id, newhash, flag(a, "must_change")) != STORE_OK)
+		    store_account_password(r->tx, id, newhash, flag(a, "must_change")) != STORE_OK)
 			rc = store_fail(r, STORE_ERROR);
 		if (rc) {
 			cJSON_Delete(a);
@@ -516,7 +516,7 @@ h_login(struct req *r)
 	}
 	/* the failure count is cleared only when both steps succeed: a right
 	 * password must not buy more guesses at the SDRM password */
-	if ((rc = store_acceptance_add(&K.st, id, "login", version, r->now, NULL))) {
+	if ((rc = store_acceptance_add(r->tx, id, "login", version, r->now, NULL))) {
 		cJSON_Delete(a);
 		return store_fail(r, rc);
 	}
@@ -536,7 +536,7 @@ h_login(struct req *r)
 static int
 session_account(struct req *r, cJSON **a, char key[KCS_HASH_HEX])
 {
-	int rc = store_account_get(&K.st, r->account_id, a);
+	int rc = store_account_get(r->tx, r->account_id, a);
 
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -561,7 +561,7 @@ h_login_sdrm(struct req *r)
 		cJSON_Delete(a);
 		return rc;
 	}
-	if (strcmp(sdrm, kcs_json_str(a, "sdrm_id")) == 0 && store_sdrm_get(&K.st, sdrm, &dir) == STORE_ERROR) {
+	if (strcmp(sdrm, kcs_json_str(a, "sdrm_id")) == 0 && store_sdrm_get(r->tx, sdrm, &dir) == STORE_ERROR) {
 		cJSON_Delete(a);
 		return store_fail(r, STORE_ERROR);
 	}
@@ -578,7 +578,7 @@ h_login_sdrm(struct req *r)
 		cJSON_Delete(a);
 		return rc;
 	}
-	if ((rc = store_failures_clear(&K.st, key)) || (rc = store_session_stage(&K.st, r->session_id, "full"))) {
+	if ((rc = store_failures_clear(r->tx, key)) || (rc = store_session_stage(r->tx, r->session_id, "full"))) {
 		cJSON_Delete(a);
 		return store_fail(r, rc);
 	}
@@ -602,10 +602,10 @@ set_password(struct req *r, const cJSON *a, const char *hash)
 	int rc;
 
 	kcs_json_int(a, "id", &id);
-	if ((rc = store_account_password(&K.st, id, hash, 0)) ||
-	    (rc = store_session_revoke_all(&K.st, id, r->now)) ||
-	    (rc = store_ticket_cancel_live(&K.st, id, r->now, &tickets)) ||
-	    (rc = store_call_cancel_open(&K.st, id, r->now, &calls)))
+	if ((rc = store_account_password(r->tx, id, hash, 0)) ||
+	    (rc = store_session_revoke_all(r->tx, id, r->now)) ||
+	    (rc = store_ticket_cancel_live(r->tx, id, r->now, &tickets)) ||
+	    (rc = store_call_cancel_open(r->tx, id, r->now, &calls)))
 		return store_fail(r, rc);
 	if (!tickets && !calls)
 		return 0;
@@ -663,7 +663,7 @@ h_password(struct req *r)
 int
 h_logout(struct req *r)
 {
-	int rc = store_session_revoke(&K.st, r->session_id, r->now);
+	int rc = store_session_revoke(r->tx, r->session_id, r->now);
 
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -678,7 +678,7 @@ int
 h_status(struct req *r)
 {
 	cJSON *a;
-	int rc = store_account_get(&K.st, r->account_id, &a);
+	int rc = store_account_get(r->tx, r->account_id, &a);
 
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -712,7 +712,7 @@ h_verify_address(struct req *r)
 		return rc;
 	}
 	kcs_keyed_hash(K.pepper, code, hash);
-	rc = store_code_live(&K.st, r->account_id, "address", r->now, &c);
+	rc = store_code_live(r->tx, r->account_id, "address", r->now, &c);
 	if (rc == STORE_OK) {
 		const char *stored = kcs_json_str(c, "hash");
 
@@ -729,9 +729,9 @@ h_verify_address(struct req *r)
 		return rc;
 	}
 	cJSON_Delete(a);
-	if ((rc = store_code_use(&K.st, cid, r->now)) ||
-	    (rc = store_account_address_verified(&K.st, r->account_id)) ||
-	    (rc = store_account_get(&K.st, r->account_id, &a)))
+	if ((rc = store_code_use(r->tx, cid, r->now)) ||
+	    (rc = store_account_address_verified(r->tx, r->account_id)) ||
+	    (rc = store_account_get(r->tx, r->account_id, &a)))
 		return store_fail(r, rc);
 	r->out = status_box(a);
 	rc = audit_event(r, "address.verified", kcs_json_str(a, "sdrm_id"), NULL);
@@ -771,13 +771,13 @@ reset_send(struct req *r, const char *mail)
 	long long id = 0;
 	int rc;
 
-	if ((rc = store_account_by_email(&K.st, mail, &a)) != STORE_OK || !kcs_json_str(a, "pwhash")) {
+	if ((rc = store_account_by_email(r->tx, mail, &a)) != STORE_OK || !kcs_json_str(a, "pwhash")) {
 		cJSON_Delete(a);
 		return rc == STORE_ERROR ? 500 : 0;
 	}
 	kcs_json_int(a, "id", &id);
 	/* one reset e-mail per interval: the form must not flood an inbox */
-	if (store_code_live(&K.st, id, "reset", r->now, &c) == STORE_OK) {
+	if (store_code_live(r->tx, id, "reset", r->now, &c) == STORE_OK) {
 		long long created = 0;
 
 		kcs_json_int(c, "created_at", &created);
@@ -798,8 +798,8 @@ reset_send(struct req *r, const char *mail)
 	    "  kcs-login reset --email %s --code %s\r\n\r\nIf you did not ask for this, ignore this e-mail.\r\n",
 	    kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"), code, until, quoted, code);
 	sodium_memzero(code, sizeof code);
-	if ((rc = store_code_void(&K.st, id, "reset", r->now)) ||
-	    (rc = store_code_add(&K.st, id, "reset", hash, r->now, r->now + K.cf.reset_lifetime)))
+	if ((rc = store_code_void(r->tx, id, "reset", r->now)) ||
+	    (rc = store_code_add(r->tx, id, "reset", hash, r->now, r->now + K.cf.reset_lifetime)))
 		rc = store_fail(r, rc);
 	else
 		rc = outbox_email(r, mail, "Key Coding System password reset", text);
@@ -842,12 +842,12 @@ reset_worker(void *arg)
 		memset(&r, 0, sizeof r);
 		r.now = (long long)time(NULL);
 		snprintf(r.actor, sizeof r.actor, "anonymous");
-		if (store_begin(&K.st) != STORE_OK) {
+		if (store_begin(&K.st, &r.tx) != STORE_OK) {
 			fprintf(stderr, "kcsd: password reset: the store is busy; the request is dropped\n");
 		} else if (reset_send(&r, mail) != 0) {
-			store_rollback(&K.st);
+			store_rollback(r.tx);
 			fprintf(stderr, "kcsd: password reset: %s\n", r.emsg[0] ? r.emsg : "the store failed");
-		} else if (store_commit(&K.st) == STORE_OK) {
+		} else if (store_commit(r.tx) == STORE_OK) {
 			outbox_spool(&r);
 		}
 		outbox_discard(&r);
@@ -932,9 +932,9 @@ h_reset_confirm(struct req *r)
 	lock_key(mail, key);
 	kcs_keyed_hash(K.pepper, code, hash);
 	sodium_memzero(code, sizeof code);
-	if ((rc = store_account_by_email(&K.st, mail, &a)) == STORE_OK) {
+	if ((rc = store_account_by_email(r->tx, mail, &a)) == STORE_OK) {
 		kcs_json_int(a, "id", &id);
-		if ((rc = store_code_live(&K.st, id, "reset", r->now, &c)) == STORE_OK) {
+		if ((rc = store_code_live(r->tx, id, "reset", r->now, &c)) == STORE_OK) {
 			stored = kcs_json_str(c, "hash");
 			good = strlen(stored) == KCS_HASH_HEX - 1 &&
 			    sodium_memcmp(stored, hash, KCS_HASH_HEX - 1) == 0;
@@ -961,11 +961,11 @@ h_reset_confirm(struct req *r)
 		return fail(r, 400, "invalid", "new_password", "must differ from the old password");
 	}
 	/* single use: a concurrent confirmation may have used the code meanwhile */
-	if ((rc = store_code_use(&K.st, cid, r->now)) == STORE_NOTFOUND) {
+	if ((rc = store_code_use(r->tx, cid, r->now)) == STORE_NOTFOUND) {
 		cJSON_Delete(a);
 		return fail(r, 403, "wrong_code", "code", "the reset code is wrong, used or expired");
 	}
-	if (rc || (rc = store_failures_clear(&K.st, key))) {
+	if (rc || (rc = store_failures_clear(r->tx, key))) {
 		cJSON_Delete(a);
 		return store_fail(r, rc);
 	}
@@ -1026,7 +1026,7 @@ h_correct_email(struct req *r)
 		return fail(r, 409, "already_verified", "email",
 		    "the e-mail address of %s is verified already: it is the locksmith's login", sdrm);
 	}
-	if (store_account_by_email(&K.st, mail, &other) == STORE_OK) {
+	if (store_account_by_email(r->tx, mail, &other) == STORE_OK) {
 		cJSON_Delete(other);
 		cJSON_Delete(a);
 		return fail(r, 409, "duplicate", "email", "%s has an account already", mail);
@@ -1034,7 +1034,7 @@ h_correct_email(struct req *r)
 	d = cJSON_CreateObject();
 	cJSON_AddStringToObject(d, "old", kcs_json_str(a, "email"));
 	cJSON_AddStringToObject(d, "new", mail);
-	if ((rc = store_account_set_email(&K.st, id, mail)) != STORE_OK) {
+	if ((rc = store_account_set_email(r->tx, id, mail)) != STORE_OK) {
 		cJSON_Delete(d);
 		cJSON_Delete(a);
 		return store_fail(r, rc);
@@ -1045,7 +1045,7 @@ h_correct_email(struct req *r)
 		cJSON_Delete(d);
 		return rc;
 	}
-	if ((rc = audit_event(r, "email.corrected", sdrm, d)) || (rc = store_account_get(&K.st, id, &a)))
+	if ((rc = audit_event(r, "email.corrected", sdrm, d)) || (rc = store_account_get(r->tx, id, &a)))
 		return rc > 0 ? rc : store_fail(r, rc);
 	r->out = status_box(a);
 	cJSON_Delete(a);
@@ -1064,13 +1064,13 @@ h_account_close(struct req *r)
 	if ((rc = account_of(r, r->arg, &a)))
 		return rc;
 	kcs_json_int(a, "id", &id);
-	if ((rc = store_account_close(&K.st, id, r->now)) ||
-	    (rc = store_session_revoke_all(&K.st, id, r->now)) ||
-	    (rc = store_ticket_cancel_live(&K.st, id, r->now, &tickets)) ||
-	    (rc = store_call_cancel_open(&K.st, id, r->now, &calls)) ||
-	    (rc = store_code_void(&K.st, id, "email", r->now)) ||
-	    (rc = store_code_void(&K.st, id, "reset", r->now)) ||
-	    (rc = store_code_void(&K.st, id, "address", r->now))) {
+	if ((rc = store_account_close(r->tx, id, r->now)) ||
+	    (rc = store_session_revoke_all(r->tx, id, r->now)) ||
+	    (rc = store_ticket_cancel_live(r->tx, id, r->now, &tickets)) ||
+	    (rc = store_call_cancel_open(r->tx, id, r->now, &calls)) ||
+	    (rc = store_code_void(r->tx, id, "email", r->now)) ||
+	    (rc = store_code_void(r->tx, id, "reset", r->now)) ||
+	    (rc = store_code_void(r->tx, id, "address", r->now))) {
 		cJSON_Delete(a);
 		return store_fail(r, rc);
 	}

@@ -19,7 +19,7 @@ h_health(struct req *r)
 int
 h_disclaimer(struct req *r)
 {
-	int rc = store_disclaimer_current(&K.st, r->arg, &r->out);
+	int rc = store_disclaimer_current(r->tx, r->arg, &r->out);
 
 	if (rc == STORE_NOTFOUND)
 		return fail(r, 404, "not_found", "kind", "no disclaimer of that kind");
@@ -53,7 +53,7 @@ h_operator_add(struct req *r)
 		return fail(r, 400, "invalid", "role", "must be 'operator' or 'admin'");
 	kcs_token_new(token, sizeof token);
 	kcs_keyed_hash(K.pepper, token, hash);
-	if ((rc = store_operator_add(&K.st, name, role, hash, r->now, &id)) != STORE_OK)
+	if ((rc = store_operator_add(r->tx, name, role, hash, r->now, &id)) != STORE_OK)
 		return store_fail(r, rc);
 	d = cJSON_CreateObject();
 	cJSON_AddNumberToObject(d, "id", (double)id);
@@ -73,7 +73,7 @@ int
 h_operator_list(struct req *r)
 {
 	cJSON *rows;
-	int rc = store_operator_list(&K.st, &rows);
+	int rc = store_operator_list(r->tx, &rows);
 
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -91,16 +91,16 @@ h_operator_remove(struct req *r)
 
 	if ((rc = parse_id(r, "id", &id)))
 		return rc;
-	if ((rc = store_operator_get(&K.st, id, &o)) == STORE_NOTFOUND)
+	if ((rc = store_operator_get(r->tx, id, &o)) == STORE_NOTFOUND)
 		return fail(r, 404, "not_found", "id", "no operator %lld", id);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
 	if (strcmp(kcs_json_str(o, "role"), "admin") == 0 &&
-	    (store_admin_count(&K.st, &admins) != STORE_OK || admins <= 1)) {
+	    (store_admin_count(r->tx, &admins) != STORE_OK || admins <= 1)) {
 		cJSON_Delete(o);
 		return fail(r, 409, "last_admin", "id", "the last administrator cannot be removed");
 	}
-	if ((rc = store_operator_remove(&K.st, id, r->now)) != STORE_OK) {
+	if ((rc = store_operator_remove(r->tx, id, r->now)) != STORE_OK) {
 		cJSON_Delete(o);
 		return store_fail(r, rc);
 	}
@@ -139,7 +139,7 @@ sdrm_entry(struct req *r, const cJSON *e, const char *where, const char **id, co
 		return fail(r, 400, "invalid", field, "is required (a string)");
 	if ((rc = valid_sdrm_id(r, field, i->valuestring)))
 		return rc;
-	if ((rc = store_sdrm_get(&K.st, i->valuestring, &old)) == STORE_OK) {
+	if ((rc = store_sdrm_get(r->tx, i->valuestring, &old)) == STORE_OK) {
 		cJSON_Delete(old);
 		return fail(r, 409, "conflict", field, "SDRM ID %s is in the directory already", i->valuestring);
 	}
@@ -205,7 +205,7 @@ h_sdrm_add(struct req *r)
 	if (rc || (rc = hash_passwords(r, n, pws, hashes)))
 		goto out;
 	for (int i = 0; i < n && !rc; i++) {
-		int s = store_sdrm_add(&K.st, ids[i], hashes[i], r->now);
+		int s = store_sdrm_add(r->tx, ids[i], hashes[i], r->now);
 
 		snprintf(where, sizeof where, entries ? "entries[%d].sdrm_id" : "sdrm_id", i);
 		if (s == STORE_CONFLICT)
@@ -239,11 +239,11 @@ h_sdrm_remove(struct req *r)
 
 	if ((rc = valid_sdrm_id(r, "sdrm_id", r->arg)))
 		return rc;
-	if (store_account_by_sdrm(&K.st, r->arg, &acct) == STORE_OK) {
+	if (store_account_by_sdrm(r->tx, r->arg, &acct) == STORE_OK) {
 		cJSON_Delete(acct);
 		return fail(r, 409, "in_use", "sdrm_id", "a locksmith account uses SDRM ID %s", r->arg);
 	}
-	if ((rc = store_sdrm_remove(&K.st, r->arg)) == STORE_NOTFOUND)
+	if ((rc = store_sdrm_remove(r->tx, r->arg)) == STORE_NOTFOUND)
 		return fail(r, 404, "not_found", "sdrm_id", "SDRM ID %s is not in the directory", r->arg);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -259,7 +259,7 @@ int
 h_outbox_list(struct req *r)
 {
 	cJSON *rows;
-	int rc = store_outbox_list(&K.st, &rows);
+	int rc = store_outbox_list(r->tx, &rows);
 
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -289,7 +289,7 @@ h_audit_verify(struct req *r)
 	cJSON *bad = cJSON_CreateArray();
 	long long n;
 
-	if (store_audit_verify(&K.st, &n, bad) != STORE_OK) {
+	if (store_audit_verify(r->tx, &n, bad) != STORE_OK) {
 		cJSON_Delete(bad);
 		return store_fail(r, STORE_ERROR);
 	}

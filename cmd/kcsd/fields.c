@@ -239,25 +239,28 @@ seconds(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* Commits what the request's transaction holds and lets the store go. */
 static int
 pw_enter(struct req *r)
 {
-	if (store_suspend(&K.st) != STORE_OK) {
-		/* the dispatcher ends the transaction it believes it holds */
-		pthread_mutex_lock(&K.st.mu);
-		return fail(r, 500, "internal", NULL, "the store failed");
-	}
-	return 0;
+	int rc = store_commit(r->tx);
+
+	r->tx = NULL;
+	return rc == STORE_OK ? 0 : store_fail(r, rc);
 }
 
+/* A new transaction with a new mark; without one, the request fails and
+ * the dispatcher has nothing to end. */
 static int
 pw_leave(struct req *r)
 {
-	if (store_resume(&K.st) != STORE_OK) {
-		pthread_mutex_lock(&K.st.mu);
-		return fail(r, 503, "unavailable", NULL, "the store is busy; try again");
+	int rc = store_begin(&K.st, &r->tx);
+
+	if (rc == STORE_OK && (rc = store_mark(r->tx)) != STORE_OK) {
+		store_rollback(r->tx);
+		r->tx = NULL;
 	}
-	return 0;
+	return rc == STORE_OK ? 0 : store_fail(r, rc);
 }
 
 /* Hashes n passwords in one release of the store (an import). */

@@ -237,6 +237,10 @@ store_fail(struct req *r, int rc)
 		return fail(r, 404, "not_found", NULL, "not found");
 	case STORE_CONFLICT:
 		return fail(r, 409, "conflict", NULL, "conflicts with the stored data");
+	case STORE_RETRY:
+		/* the dispatcher runs the request again from the start */
+		r->retry = 1;
+		return fail(r, 503, "busy", NULL, "the store is busy; try again");
 	default:
 		return fail(r, 500, "internal", NULL, "the store failed; see the server log");
 	}
@@ -245,9 +249,11 @@ store_fail(struct req *r, int rc)
 int
 audit_event(struct req *r, const char *event, const char *subject, cJSON *detail)
 {
-	int rc = store_audit(&K.st, r->actor[0] ? r->actor : "anonymous", event, subject, detail, r->now);
+	int rc = store_audit(r->tx, r->actor[0] ? r->actor : "anonymous", event, subject, detail, r->now);
 
 	cJSON_Delete(detail);
+	if (rc == STORE_RETRY)
+		return store_fail(r, rc);
 	return rc == STORE_OK ? 0 : fail(r, 500, "internal", NULL, "the audit log could not be written");
 }
 
@@ -301,7 +307,7 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 		    ? "not logged in" : "an operator or administrator token is required");
 	kcs_keyed_hash(K.pepper, h + 7, hash);
 	if (need == A_ADMIN || need == A_OPERATOR) {
-		if ((rc = store_operator_by_token(&K.st, hash, &o)) == STORE_NOTFOUND)
+		if ((rc = store_operator_by_token(r->tx, hash, &o)) == STORE_NOTFOUND)
 			return fail(r, 401, "unauthorized", NULL, "the token is not valid");
 		if (rc != STORE_OK)
 			return store_fail(r, rc);
@@ -315,7 +321,7 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 			return fail(r, 403, "forbidden", NULL, "this needs a hotline operator token");
 		return 0;
 	}
-	if ((rc = store_session_get(&K.st, hash, &o)) == STORE_NOTFOUND)
+	if ((rc = store_session_get(r->tx, hash, &o)) == STORE_NOTFOUND)
 		return fail(r, 401, "unauthorized", NULL, "not logged in (unknown session)");
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -332,7 +338,7 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 		return fail(r, 401, "session_revoked", NULL, "the session has ended: log in again");
 	if (r->now - last >= K.cf.session_idle || r->now - created >= K.cf.session_max)
 		return fail(r, 401, "session_expired", NULL, "the session has expired: log in again");
-	if ((rc = store_session_touch(&K.st, r->session_id, r->now)) != STORE_OK)
+	if ((rc = store_session_touch(r->tx, r->session_id, r->now)) != STORE_OK)
 		return store_fail(r, rc);
 	if (need == A_SDRM_STEP && strcmp(r->stage, "sdrm") != 0)
 		return fail(r, 403, "wrong_stage", NULL, strcmp(r->stage, "password") == 0
@@ -342,6 +348,57 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 		    ? "change the temporary password first"
 		    : "finish logging in with the SDRM ID and SDRM password first");
 	return 0;
+}
+
+/* One run of a route in one transaction. What authentication wrote (a
+ * session's last use) stands whatever the handler answers; what the
+ * handler wrote stands if it succeeds, or if it asks to keep a failure on
+ * record. */
+static int
+run_route(struct req *r, struct MHD_Connection *c, const struct route *rt)
+{
+	int status, rc;
+
+	if ((rc = store_begin(&K.st, &r->tx)) != STORE_OK)
+		return store_fail(r, rc == STORE_RETRY ? rc : STORE_RETRY);
+	status = authenticate(r, c, rt->auth);
+	if (status == 0) {
+		if (store_mark(r->tx) != STORE_OK)
+			status = store_fail(r, STORE_ERROR);
+		else if ((status = rt->fn(r)) >= 400 && !r->keep && r->tx && store_undo(r->tx) != STORE_OK)
+			status = store_fail(r, STORE_ERROR);
+	}
+	if (!r->tx) {
+		/* lost while a password was hashed: the failure says so */
+	} else if ((status >= 500 && !r->keep) || r->head || r->retry) {
+		store_rollback(r->tx);
+	} else if ((rc = store_commit(r->tx)) != STORE_OK) {
+		cJSON_Delete(r->out);
+		r->out = NULL;
+		status = rc == STORE_RETRY ? store_fail(r, rc)
+		    : fail(r, 500, "internal", NULL, "the change could not be stored");
+	} else if (status < 400) {
+		/* the messages of a failed change are not sent */
+		outbox_spool(r);
+	}
+	r->tx = NULL;
+	outbox_discard(r);
+	return status;
+}
+
+/* Before a run again: the request as it came. */
+static void
+forget(struct req *r)
+{
+	cJSON_Delete(r->out);
+	cJSON_Delete(r->edetail);
+	free(r->html);
+	r->out = r->edetail = NULL;
+	r->html = NULL;
+	r->ecode[0] = r->efield[0] = r->emsg[0] = '\0';
+	r->role[0] = r->stage[0] = r->actor[0] = '\0';
+	r->op_id = r->account_id = r->session_id = 0;
+	r->keep = r->retry = 0;
 }
 
 static const struct route *
@@ -392,29 +449,17 @@ dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
 	r->conn = c;
 	if (rt->auth == A_BARE)
 		return rt->fn(r);
-	if (store_begin(&K.st) != STORE_OK)
-		return fail(r, 503, "unavailable", NULL, "the store is busy; try again");
-	/* what authentication wrote (a session's last use) stands whatever
-	 * the handler answers; what the handler wrote stands if it succeeds,
-	 * or if it asks to keep a failure on record */
-	status = authenticate(r, c, rt->auth);
-	if (status == 0) {
-		if (store_mark(&K.st) != STORE_OK)
-			status = store_fail(r, STORE_ERROR);
-		else if ((status = rt->fn(r)) >= 400 && !r->keep && store_undo(&K.st) != STORE_OK)
-			status = store_fail(r, STORE_ERROR);
+	/* a transaction the engine could not serialize with others (several
+	 * kcsd on one database) runs again, a few times */
+	for (int attempt = 1;; attempt++) {
+		struct timespec pause = { 0, (long)randombytes_uniform(5000000) * attempt };
+
+		status = run_route(r, c, rt);
+		if (!r->retry || attempt == 5)
+			break;
+		forget(r);
+		nanosleep(&pause, NULL);
 	}
-	if ((status >= 500 && !r->keep) || r->head) {
-		store_rollback(&K.st);
-	} else if (store_commit(&K.st) != STORE_OK) {
-		cJSON_Delete(r->out);
-		r->out = NULL;
-		status = fail(r, 500, "internal", NULL, "the change could not be stored");
-	} else if (status < 400) {
-		/* the messages of a failed change are not sent */
-		outbox_spool(r);
-	}
-	outbox_discard(r);
 	return status;
 }
 

@@ -3,123 +3,122 @@
 #define KCSD_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 
+#include "db.h"
 #include "kcs.h"
 
-/* store.c: every SQL statement of kcs lives there. Rows come back as cJSON
- * objects (column name -> value). Calls happen between store_begin and
- * store_commit/store_rollback, which hold the store's lock. */
-enum { STORE_OK = 0, STORE_ERROR = -1, STORE_CONFLICT = -2, STORE_NOTFOUND = -3 };
+/* store.c: every SQL statement of kcs lives there, over the engine
+ * interface of db.h. Calls take the transaction a request runs in. */
+enum {
+	STORE_OK = DB_OK, STORE_ERROR = DB_ERROR, STORE_CONFLICT = DB_CONFLICT,
+	STORE_NOTFOUND = DB_NOTFOUND, STORE_RETRY = DB_RETRY
+};
 
 struct store {
-	sqlite3 *db;
-	pthread_mutex_t mu;
-	uint8_t audit_key[KCS_KEY_LEN];
+	struct db *db;
 	char errmsg[256];
 };
 
-int store_open(struct store *st, const char *path, int create);
+int store_open(struct store *st, const char *url, int create, int conns);
+void store_audit_key(const uint8_t key[KCS_KEY_LEN]); /* the key of the audit chain's hashes */
 void store_close(struct store *st);
-int store_begin(struct store *st);
-int store_commit(struct store *st);
-void store_rollback(struct store *st);
-int store_mark(struct store *st);
-int store_undo(struct store *st);
-int store_suspend(struct store *st);
-int store_resume(struct store *st);
+int store_begin(struct store *st, struct dbtx **tx);
+int store_commit(struct dbtx *tx);
+void store_rollback(struct dbtx *tx);
+int store_mark(struct dbtx *tx);
+int store_undo(struct dbtx *tx);
 
-int store_operator_add(struct store *st, const char *name, const char *role,
+int store_operator_add(struct dbtx *tx, const char *name, const char *role,
     const char *token_hash, long long now, long long *id);
-int store_operator_by_token(struct store *st, const char *token_hash, cJSON **row);
-int store_operator_list(struct store *st, cJSON **rows);
-int store_operator_get(struct store *st, long long id, cJSON **row);
-int store_operator_remove(struct store *st, long long id, long long now);
-int store_admin_count(struct store *st, long long *n);
+int store_operator_by_token(struct dbtx *tx, const char *token_hash, cJSON **row);
+int store_operator_list(struct dbtx *tx, cJSON **rows);
+int store_operator_get(struct dbtx *tx, long long id, cJSON **row);
+int store_operator_remove(struct dbtx *tx, long long id, long long now);
+int store_admin_count(struct dbtx *tx, long long *n);
 
-int store_sdrm_add(struct store *st, const char *sdrm_id, const char *pwhash, long long now);
-int store_sdrm_get(struct store *st, const char *sdrm_id, cJSON **row);
-int store_sdrm_remove(struct store *st, const char *sdrm_id);
+int store_sdrm_add(struct dbtx *tx, const char *sdrm_id, const char *pwhash, long long now);
+int store_sdrm_get(struct dbtx *tx, const char *sdrm_id, cJSON **row);
+int store_sdrm_remove(struct dbtx *tx, const char *sdrm_id);
 
-int store_account_add(struct store *st, const cJSON *form, long long now, long long *id);
-int store_account_get(struct store *st, long long id, cJSON **row);
-int store_account_by_email(struct store *st, const char *email, cJSON **row);
-int store_account_by_sdrm(struct store *st, const char *sdrm_id, cJSON **row);
-int store_account_email_verified(struct store *st, long long id);
-int store_account_address_verified(struct store *st, long long id);
-int store_account_set_email(struct store *st, long long id, const char *email);
-int store_account_close(struct store *st, long long id, long long now);
-int store_account_password(struct store *st, long long id, const char *pwhash, int must_change);
+int store_account_add(struct dbtx *tx, const cJSON *form, long long now, long long *id);
+int store_account_get(struct dbtx *tx, long long id, cJSON **row);
+int store_account_by_email(struct dbtx *tx, const char *email, cJSON **row);
+int store_account_by_sdrm(struct dbtx *tx, const char *sdrm_id, cJSON **row);
+int store_account_email_verified(struct dbtx *tx, long long id);
+int store_account_address_verified(struct dbtx *tx, long long id);
+int store_account_set_email(struct dbtx *tx, long long id, const char *email);
+int store_account_close(struct dbtx *tx, long long id, long long now);
+int store_account_password(struct dbtx *tx, long long id, const char *pwhash, int must_change);
 
-int store_code_add(struct store *st, long long account, const char *purpose,
+int store_code_add(struct dbtx *tx, long long account, const char *purpose,
     const char *hash, long long now, long long expires);
-int store_code_find(struct store *st, const char *purpose, const char *hash,
+int store_code_find(struct dbtx *tx, const char *purpose, const char *hash,
     long long now, cJSON **row);
-int store_code_live(struct store *st, long long account, const char *purpose,
+int store_code_live(struct dbtx *tx, long long account, const char *purpose,
     long long now, cJSON **row);
-int store_code_use(struct store *st, long long id, long long now);
-int store_code_void(struct store *st, long long account, const char *purpose, long long now);
+int store_code_use(struct dbtx *tx, long long id, long long now);
+int store_code_void(struct dbtx *tx, long long account, const char *purpose, long long now);
 
-int store_session_add(struct store *st, long long account, const char *hash,
+int store_session_add(struct dbtx *tx, long long account, const char *hash,
     const char *stage, long long now);
-int store_session_get(struct store *st, const char *hash, cJSON **row);
-int store_session_touch(struct store *st, long long id, long long now);
-int store_session_stage(struct store *st, long long id, const char *stage);
-int store_session_revoke(struct store *st, long long id, long long now);
-int store_session_revoke_all(struct store *st, long long account, long long now);
+int store_session_get(struct dbtx *tx, const char *hash, cJSON **row);
+int store_session_touch(struct dbtx *tx, long long id, long long now);
+int store_session_stage(struct dbtx *tx, long long id, const char *stage);
+int store_session_revoke(struct dbtx *tx, long long id, long long now);
+int store_session_revoke_all(struct dbtx *tx, long long account, long long now);
 
-int store_failures_get(struct store *st, const char *key, cJSON **row);
-int store_failure_add(struct store *st, const char *key, long long limit,
+int store_failures_get(struct dbtx *tx, const char *key, cJSON **row);
+int store_failure_add(struct dbtx *tx, const char *key, long long limit,
     long long cooldown, long long window, long long now, long long *failures);
-int store_failures_clear(struct store *st, const char *key);
+int store_failures_clear(struct dbtx *tx, const char *key);
 
-int store_disclaimer_current(struct store *st, const char *kind, cJSON **row);
-int store_acceptance_add(struct store *st, long long account, const char *kind,
+int store_disclaimer_current(struct dbtx *tx, const char *kind, cJSON **row);
+int store_acceptance_add(struct dbtx *tx, long long account, const char *kind,
     long long version, long long now, long long *id);
 
-int store_outbox_add(struct store *st, const char *kind, const char *to, const char *subject,
+int store_outbox_add(struct dbtx *tx, const char *kind, const char *to, const char *subject,
     const uint8_t *sealed, size_t len, const char *file, long long now, long long *id);
-int store_outbox_list(struct store *st, cJSON **rows);
-int store_outbox_get(struct store *st, long long id, cJSON **row);
+int store_outbox_list(struct dbtx *tx, cJSON **rows);
+int store_outbox_get(struct dbtx *tx, long long id, cJSON **row);
 
-int store_vehicle_add(struct store *st, const char *vin, const char *model, const char *date,
+int store_vehicle_add(struct dbtx *tx, const char *vin, const char *model, const char *date,
     const uint8_t *secret, size_t slen, const uint8_t *cut, size_t clen, long long now);
-int store_vehicle_get(struct store *st, const char *vin, cJSON **row);
-int store_vehicle_keys(struct store *st, const char *vin, cJSON **rows);
-int store_key_next_free(struct store *st, const char *vin, long long *position);
-int store_key_add(struct store *st, const char *vin, long long position, long long order_id,
+int store_vehicle_get(struct dbtx *tx, const char *vin, cJSON **row);
+int store_vehicle_keys(struct dbtx *tx, const char *vin, cJSON **rows);
+int store_key_next_free(struct dbtx *tx, const char *vin, long long *position);
+int store_key_add(struct dbtx *tx, const char *vin, long long position, long long order_id,
     long long now);
 
-int store_ticket_cancel_live(struct store *st, long long account, long long now, long long *n);
-int store_call_cancel_open(struct store *st, long long account, long long now, long long *n);
-int store_ticket_by_hash(struct store *st, const char *hash, cJSON **row);
-int store_ticket_add(struct store *st, long long account, const char *hash, long long acceptance,
+int store_ticket_cancel_live(struct dbtx *tx, long long account, long long now, long long *n);
+int store_call_cancel_open(struct dbtx *tx, long long account, long long now, long long *n);
+int store_ticket_by_hash(struct dbtx *tx, const char *hash, cJSON **row);
+int store_ticket_add(struct dbtx *tx, long long account, const char *hash, long long acceptance,
     long long now, long long expires, long long *id);
-int store_ticket_current(struct store *st, long long account, long long now, cJSON **row);
-int store_ticket_find(struct store *st, const char *hash, long long now, cJSON **row);
-int store_ticket_redeem(struct store *st, long long id, long long now);
+int store_ticket_current(struct dbtx *tx, long long account, long long now, cJSON **row);
+int store_ticket_find(struct dbtx *tx, const char *hash, long long now, cJSON **row);
+int store_ticket_redeem(struct dbtx *tx, long long id, long long now);
 
-int store_call_add(struct store *st, const char *id, long long ticket, long long op,
+int store_call_add(struct dbtx *tx, const char *id, long long ticket, long long op,
     long long now, long long expires);
-int store_call_get(struct store *st, const char *id, cJSON **row);
-int store_call_use(struct store *st, const char *id, long long now);
+int store_call_get(struct dbtx *tx, const char *id, cJSON **row);
+int store_call_use(struct dbtx *tx, const char *id, long long now);
 
 struct store_order {
 	const char *kind, *call_id, *vin, *key_code_hash, *payment_ref, *ship_to;
 	const char *expected_from, *expected_to;
 	long long account_id, operator_id, key_position;
 };
-int store_order_add(struct store *st, const struct store_order *o, long long now, long long *id);
-int store_order_get(struct store *st, long long id, cJSON **row);
-int store_order_list(struct store *st, long long account, const char *sdrm_id, const char *vin,
+int store_order_add(struct dbtx *tx, const struct store_order *o, long long now, long long *id);
+int store_order_get(struct dbtx *tx, long long id, cJSON **row);
+int store_order_list(struct dbtx *tx, long long account, const char *sdrm_id, const char *vin,
     const char *state, cJSON **rows);
-int store_order_ship(struct store *st, long long id, const char *tracking, long long now);
-int store_keywriter_add(struct store *st, const char *serial, long long account, long long order,
+int store_order_ship(struct dbtx *tx, long long id, const char *tracking, long long now);
+int store_keywriter_add(struct dbtx *tx, const char *serial, long long account, long long order,
     const char *public_key, long long now);
 
-int store_audit(struct store *st, const char *actor, const char *event,
+int store_audit(struct dbtx *tx, const char *actor, const char *event,
     const char *subject, const cJSON *detail, long long now);
-int store_audit_verify(struct store *st, long long *entries, cJSON *bad_ids);
+int store_audit_verify(struct dbtx *tx, long long *entries, cJSON *bad_ids);
 
 /* The daemon's settings (kcs.conf(5)) and keys. */
 struct kcsd_conf {
@@ -160,7 +159,9 @@ struct req {
 	/* the answer */
 	cJSON *out;
 	char *html;
+	struct dbtx *tx; /* the transaction the request runs in */
 	int head; /* a HEAD request: answered as GET, its changes undone */
+	int retry; /* the engine asks for the transaction to run again */
 	int keep; /* keep the handler's writes though the answer is an error (failure counters) */
 	char ecode[32], efield[64], emsg[400];
 	cJSON *edetail; /* added to the error object as "invalid" (per-entry errors) */

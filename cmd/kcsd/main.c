@@ -25,11 +25,14 @@ void kcsd_http_stop(struct MHD_Daemon *d);
 static const char usage[] =
     "usage: kcsd [-c FILE] [--db FILE] [--key FILE] [--spool DIR] [--listen ADDR:PORT]\n"
     "            [--tls-cert FILE --tls-key FILE] [--url-file FILE]\n"
+    "       kcsd [-c FILE] init --db FILE [--key FILE]\n"
     "\n"
     "The Key Coding System daemon: holds all state and enforces every rule.\n"
+    "init creates the store, its key file and the first administrator, whose\n"
+    "token it prints once.\n"
     "\n"
     "  -c, --config FILE    settings (kcs.conf(5)); default /etc/kcs/kcs.conf if present\n"
-    "      --db FILE        the SQLite store, made by 'kcs-admin init'\n"
+    "      --db FILE        the store: a SQLite file (or sqlite:FILE), made by 'kcsd init'\n"
     "      --key FILE       the server key file (default: kcs.key beside the store)\n"
     "      --spool DIR      where e-mails and letters are written (default: spool beside the store)\n"
     "      --listen ADDR:PORT  address to serve (default 127.0.0.1:8425; port 0 picks a free one);\n"
@@ -119,6 +122,64 @@ is_loopback(const struct sockaddr_storage *ss)
 	return 0;
 }
 
+/* kcsd init: the store, the key file and the first administrator, whose
+ * token is printed once. Refuses a store or a key that exists. */
+static int
+init(void)
+{
+	const char *path = K.cf.db + (strncmp(K.cf.db, "sqlite:", 7) == 0 ? 7 : 0);
+	int pg = strncmp(K.cf.db, "postgres", 8) == 0;
+	char token[80], hash[KCS_HASH_HEX];
+	long long id, n = 0, now = (long long)time(NULL);
+	struct dbtx *tx;
+	cJSON *out, *d;
+	int rc;
+
+	if (!pg && access(path, F_OK) == 0)
+		return kcs_fail(KCS_EREFUSED, "db", "%s exists already: refusing to initialise it again", path);
+	if (kcs_crypto_init() != KCS_OK || kcsd_key_create(K.cf.key_file) != KCS_OK ||
+	    kcsd_key_load(K.cf.key_file, K.pepper, K.master) != KCS_OK)
+		return kcs_errcode();
+	store_audit_key(K.pepper);
+	if (store_open(&K.st, K.cf.db, 1, 1) != STORE_OK) {
+		rc = kcs_fail(KCS_EINTERNAL, "db", "%s", K.st.errmsg);
+		unlink(K.cf.key_file);
+		return rc;
+	}
+	kcs_token_new(token, sizeof token);
+	kcs_keyed_hash(K.pepper, token, hash);
+	d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "db", pg ? "postgresql" : path);
+	if ((rc = store_begin(&K.st, &tx)) == STORE_OK) {
+		if (store_admin_count(tx, &n) != STORE_OK || n > 0 ||
+		    store_operator_add(tx, "admin", "admin", hash, now, &id) != STORE_OK ||
+		    store_audit(tx, "kcsd", "store.initialised", pg ? "postgresql" : path, d, now) != STORE_OK) {
+			store_rollback(tx);
+			rc = n > 0 ? kcs_fail(KCS_EREFUSED, "db", "the store is initialised already")
+			    : kcs_fail(KCS_EINTERNAL, "db", "the store could not be initialised");
+		} else if ((rc = store_commit(tx)) != STORE_OK) {
+			rc = kcs_fail(KCS_EINTERNAL, "db", "the store could not be initialised");
+		}
+	} else {
+		rc = kcs_fail(KCS_EINTERNAL, "db", "the store could not be initialised");
+	}
+	cJSON_Delete(d);
+	store_close(&K.st);
+	if (rc != KCS_OK) {
+		unlink(K.cf.key_file);
+		sodium_memzero(token, sizeof token);
+		return rc;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "db", K.cf.db);
+	cJSON_AddStringToObject(out, "key_file", K.cf.key_file);
+	cJSON_AddStringToObject(out, "admin_token", token);
+	sodium_memzero(token, sizeof token);
+	rc = kcs_print(out);
+	cJSON_Delete(out);
+	return rc;
+}
+
 static int
 run(int argc, char **argv)
 {
@@ -136,7 +197,7 @@ run(int argc, char **argv)
 	socklen_t slen;
 	struct MHD_Daemon *d;
 	sigset_t set;
-	int c, port = 0, sig, rc, lfd = -1;
+	int c, port = 0, sig, rc, lfd = -1, init_mode = 0, pg;
 
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (c) {
@@ -153,6 +214,8 @@ run(int argc, char **argv)
 		default: return kcs_usage_error("unknown option");
 		}
 	}
+	if (optind < argc && strcmp(argv[optind], "init") == 0)
+		init_mode = ++optind;
 	if (optind != argc)
 		return kcs_usage_error("unexpected argument '%s'", argv[optind]);
 	if (kcsd_conf_load(&K.cf, config ? config : "/etc/kcs/kcs.conf", config != NULL) != KCS_OK)
@@ -167,12 +230,18 @@ run(int argc, char **argv)
 #undef SET
 	if (!K.cf.db[0])
 		return kcs_usage_error("no store: give --db or db in the configuration");
-	snprintf(dir, sizeof dir, "%s", K.cf.db);
+	/* a SQLite store keeps its key and spool beside it by default */
+	pg = strncmp(K.cf.db, "postgres", 8) == 0;
+	if (pg && (!K.cf.key_file[0] || !K.cf.spool[0]))
+		return kcs_usage_error("a PostgreSQL store needs --key and --spool (or key_file and spool)");
+	snprintf(dir, sizeof dir, "%s", K.cf.db + (strncmp(K.cf.db, "sqlite:", 7) == 0 ? 7 : 0));
 	if (!K.cf.key_file[0])
 		snprintf(K.cf.key_file, sizeof K.cf.key_file, "%s/kcs.key", dirname(dir));
-	snprintf(dir, sizeof dir, "%s", K.cf.db);
+	snprintf(dir, sizeof dir, "%s", K.cf.db + (strncmp(K.cf.db, "sqlite:", 7) == 0 ? 7 : 0));
 	if (!K.cf.spool[0])
 		snprintf(K.cf.spool, sizeof K.cf.spool, "%s/spool", dirname(dir));
+	if (init_mode)
+		return init();
 	if (!K.cf.tls_cert[0] != !K.cf.tls_key[0])
 		return kcs_usage_error("TLS needs both --tls-cert and --tls-key");
 	if ((rc = resolve(K.cf.listen, &ss, host, sizeof host, &port)) != KCS_OK)
@@ -182,10 +251,10 @@ run(int argc, char **argv)
 		    "%s is not a loopback address: serving it needs TLS (--tls-cert, --tls-key)", K.cf.listen);
 	if (kcs_crypto_init() != KCS_OK || kcsd_key_load(K.cf.key_file, K.pepper, K.master) != KCS_OK)
 		return kcs_errcode();
-	memcpy(K.st.audit_key, K.pepper, KCS_KEY_LEN);
+	store_audit_key(K.pepper);
 	if (K.cf.tls_cert[0] && (!(cert_pem = slurp(K.cf.tls_cert)) || !(key_pem = slurp(K.cf.tls_key))))
 		return kcs_errcode();
-	if (store_open(&K.st, K.cf.db, 0) != STORE_OK)
+	if (store_open(&K.st, K.cf.db, 0, (int)(K.cf.threads + K.cf.hash_slots + 2)) != STORE_OK)
 		return kcs_fail(KCS_EINVALID, "db", "%s", K.st.errmsg);
 	if ((rc = outbox_sweep()) < 0) {
 		store_close(&K.st);

@@ -55,7 +55,7 @@ vehicle_entry(struct req *r, const cJSON *e, const char *prefix, char vin[18])
 	if (strcmp(date, "1981-01-01") < 0 || strcmp(date, today) > 0)
 		return fail(r, 400, "invalid", FIELD("production_date"),
 		    "%s is out of range (1981-01-01 to today, %s)", date, today);
-	if (store_vehicle_get(&K.st, vin, &old) == STORE_OK) {
+	if (store_vehicle_get(r->tx, vin, &old) == STORE_OK) {
 		cJSON_Delete(old);
 		return fail(r, 409, "conflict", FIELD("vin"), "%s is registered already", vin);
 	}
@@ -82,7 +82,7 @@ vehicle_add(struct req *r, const cJSON *e, const char *vin)
 	kcs_seal(K.master, cut, 10, sealed_cut);
 	sodium_memzero(secret, sizeof secret);
 	sodium_memzero(cut, sizeof cut);
-	rc = store_vehicle_add(&K.st, vin, kcs_json_str(e, "model"), kcs_json_str(e, "production_date"),
+	rc = store_vehicle_add(r->tx, vin, kcs_json_str(e, "model"), kcs_json_str(e, "production_date"),
 	    sealed_secret, sizeof sealed_secret, sealed_cut, sizeof sealed_cut, r->now);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -111,9 +111,9 @@ vehicle_view(struct req *r, const char *vin)
 {
 	cJSON *v, *keys;
 
-	if (store_vehicle_get(&K.st, vin, &v) != STORE_OK)
+	if (store_vehicle_get(r->tx, vin, &v) != STORE_OK)
 		return NULL;
-	if (store_vehicle_keys(&K.st, vin, &keys) != STORE_OK) {
+	if (store_vehicle_keys(r->tx, vin, &keys) != STORE_OK) {
 		cJSON_Delete(v);
 		return NULL;
 	}
@@ -194,12 +194,12 @@ h_vehicle_check(struct req *r)
 
 	if (kcs_vin_parse(r->arg, vin) != KCS_OK)
 		return fail(r, 400, "invalid", "vin", "%s", kcs_errmsg());
-	if ((rc = store_vehicle_get(&K.st, vin, &v)) == STORE_NOTFOUND)
+	if ((rc = store_vehicle_get(r->tx, vin, &v)) == STORE_NOTFOUND)
 		return fail(r, 404, "unknown_vin", "vin", "%s is not a registered vehicle", vin);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
-	if ((rc = store_vehicle_keys(&K.st, vin, &keys)) != STORE_OK ||
-	    ((rc = store_key_next_free(&K.st, vin, &next)) != STORE_OK && rc != STORE_NOTFOUND)) {
+	if ((rc = store_vehicle_keys(r->tx, vin, &keys)) != STORE_OK ||
+	    ((rc = store_key_next_free(r->tx, vin, &next)) != STORE_OK && rc != STORE_NOTFOUND)) {
 		cJSON_Delete(v);
 		return store_fail(r, rc);
 	}
@@ -257,7 +257,7 @@ h_ticket_issue(struct req *r)
 
 	if ((rc = only_fields(r, ok)))
 		return rc;
-	if ((rc = store_account_get(&K.st, r->account_id, &a)) != STORE_OK)
+	if ((rc = store_account_get(r->tx, r->account_id, &a)) != STORE_OK)
 		return store_fail(r, rc);
 	if (!flag(a, "email_verified") || !flag(a, "address_verified")) {
 		cJSON_Delete(a);
@@ -265,8 +265,8 @@ h_ticket_issue(struct req *r)
 		    "the account is Inactive: verify the delivery address first (kcs-login verify-address)");
 	}
 	if ((rc = accepted_version(r, "ticket", &version)) ||
-	    (rc = store_acceptance_add(&K.st, r->account_id, "ticket", version, r->now, &acceptance)) ||
-	    (rc = store_ticket_cancel_live(&K.st, r->account_id, r->now, NULL))) {
+	    (rc = store_acceptance_add(r->tx, r->account_id, "ticket", version, r->now, &acceptance)) ||
+	    (rc = store_ticket_cancel_live(r->tx, r->account_id, r->now, NULL))) {
 		cJSON_Delete(a);
 		return rc > 0 ? rc : store_fail(r, rc);
 	}
@@ -274,7 +274,7 @@ h_ticket_issue(struct req *r)
 	for (int tries = 0; tries < 5; tries++) {
 		kcs_digits_new(tan, TAN_DIGITS);
 		tan_hash(kcs_json_str(a, "sdrm_id"), tan, hash);
-		if ((rc = store_ticket_add(&K.st, r->account_id, hash, acceptance, r->now,
+		if ((rc = store_ticket_add(r->tx, r->account_id, hash, acceptance, r->now,
 		    r->now + K.cf.ticket_lifetime, &id)) != STORE_CONFLICT)
 			break;
 	}
@@ -306,7 +306,7 @@ h_ticket_status(struct req *r)
 {
 	cJSON *t;
 	long long expires = 0;
-	int rc = store_ticket_current(&K.st, r->account_id, r->now, &t);
+	int rc = store_ticket_current(r->tx, r->account_id, r->now, &t);
 
 	if (rc == STORE_ERROR)
 		return store_fail(r, rc);
@@ -361,13 +361,13 @@ h_redeem(struct req *r)
 	tan_hash(sdrm, tan, hash);
 	/* found and consumed in one transaction under the store's lock: of many
 	 * concurrent redemptions, one wins */
-	if ((rc = store_ticket_find(&K.st, hash, r->now, &t)) == STORE_OK) {
+	if ((rc = store_ticket_find(r->tx, hash, r->now, &t)) == STORE_OK) {
 		kcs_json_int(t, "id", &tid);
 		kcs_json_int(t, "account_id", &aid);
 		cJSON_Delete(t);
-		rc = store_ticket_redeem(&K.st, tid, r->now);
+		rc = store_ticket_redeem(r->tx, tid, r->now);
 	}
-	if (rc == STORE_NOTFOUND && (rc = store_ticket_by_hash(&K.st, hash, &t)) == STORE_OK) {
+	if (rc == STORE_NOTFOUND && (rc = store_ticket_by_hash(r->tx, hash, &t)) == STORE_OK) {
 		long long redeemed = 0;
 
 		/* this SDRM ID's own used TAN (a retry, a double click) is no
@@ -387,8 +387,8 @@ h_redeem(struct req *r)
 		return store_fail(r, rc);
 	randombytes_buf(rnd, sizeof rnd);
 	kcs_hex_encode(rnd, sizeof rnd, call);
-	if ((rc = store_call_add(&K.st, call, tid, r->op_id, r->now, r->now + K.cf.call_lifetime)) ||
-	    (rc = store_failures_clear(&K.st, key)) || (rc = store_account_get(&K.st, aid, &a)))
+	if ((rc = store_call_add(r->tx, call, tid, r->op_id, r->now, r->now + K.cf.call_lifetime)) ||
+	    (rc = store_failures_clear(r->tx, key)) || (rc = store_account_get(r->tx, aid, &a)))
 		return store_fail(r, rc);
 	d = cJSON_CreateObject();
 	cJSON_AddNumberToObject(d, "ticket_id", (double)tid);
@@ -416,7 +416,7 @@ take_call(struct req *r, const char *call, cJSON **a, long long *ticket, long lo
 
 	if (strlen(call) != 16 || strspn(call, "0123456789abcdef") != 16)
 		return fail(r, 400, "invalid", "call_id", "is not a call id (16 hexadecimal digits)");
-	if ((rc = store_call_get(&K.st, call, &c)) == STORE_NOTFOUND)
+	if ((rc = store_call_get(r->tx, call, &c)) == STORE_NOTFOUND)
 		return fail(r, 404, "unknown_call", "call_id", "no such call: redeem the caller's TAN first");
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -438,7 +438,7 @@ take_call(struct req *r, const char *call, cJSON **a, long long *ticket, long lo
 	if (expires <= r->now)
 		return fail(r, 410, "call_expired", "call_id",
 		    "the call has expired: the locksmith needs a new ticket");
-	if ((rc = store_call_use(&K.st, call, r->now)) || (rc = store_account_get(&K.st, aid, a)))
+	if ((rc = store_call_use(r->tx, call, r->now)) || (rc = store_account_get(r->tx, aid, a)))
 		return store_fail(r, rc);
 	return 0;
 }
@@ -513,12 +513,12 @@ h_order_key(struct req *r)
 		return rc;
 	if (kcs_vin_parse(vin_in, vin) != KCS_OK)
 		return fail(r, 400, "invalid", "vin", "%s", kcs_errmsg());
-	if ((rc = store_vehicle_get(&K.st, vin, &v)) == STORE_NOTFOUND)
+	if ((rc = store_vehicle_get(r->tx, vin, &v)) == STORE_NOTFOUND)
 		return fail(r, 404, "unknown_vin", "vin", "%s is not a registered vehicle", vin);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
 	cJSON_Delete(v);
-	if ((rc = store_key_next_free(&K.st, vin, &pos)) == STORE_NOTFOUND)
+	if ((rc = store_key_next_free(r->tx, vin, &pos)) == STORE_NOTFOUND)
 		return fail(r, 409, "no_free_position", "vin",
 		    "all 10 key positions of %s are used: no further key can be ordered", vin);
 	if (rc != STORE_OK)
@@ -535,7 +535,7 @@ h_order_key(struct req *r)
 	o.vin = vin;
 	o.key_position = pos;
 	o.key_code_hash = hash;
-	if ((rc = store_order_add(&K.st, &o, r->now, &id)) || (rc = store_key_add(&K.st, vin, pos, id, r->now))) {
+	if ((rc = store_order_add(r->tx, &o, r->now, &id)) || (rc = store_key_add(r->tx, vin, pos, id, r->now))) {
 		rc = store_fail(r, rc);
 		goto out;
 	}
@@ -590,7 +590,7 @@ h_order_keywriter(struct req *r)
 	kcs_business_day((time_t)r->now, 10, to);
 	o.expected_from = from;
 	o.expected_to = to;
-	if ((rc = store_order_add(&K.st, &o, r->now, &id))) {
+	if ((rc = store_order_add(r->tx, &o, r->now, &id))) {
 		rc = store_fail(r, rc);
 		goto out;
 	}
@@ -629,7 +629,7 @@ h_ship(struct req *r)
 		return rc;
 	if ((rc = want_int(r, "order_id", 1, KCS_ID_MAX, 1, &id)))
 		return rc;
-	if ((rc = store_order_get(&K.st, id, &o)) == STORE_NOTFOUND)
+	if ((rc = store_order_get(r->tx, id, &o)) == STORE_NOTFOUND)
 		return fail(r, 404, "unknown_order", "order_id", "no order %lld", id);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -653,7 +653,7 @@ h_ship(struct req *r)
 			return fail(r, 400, "invalid", "public_key",
 			    "is required for a key writer: its public key, 64 lowercase hexadecimal digits");
 		}
-		if ((rc = store_keywriter_add(&K.st, serial, account, id, pub, r->now)) != STORE_OK) {
+		if ((rc = store_keywriter_add(r->tx, serial, account, id, pub, r->now)) != STORE_OK) {
 			cJSON_Delete(o);
 			return rc == STORE_CONFLICT
 			    ? fail(r, 409, "conflict", "serial", "this serial number or public key is registered already")
@@ -663,7 +663,7 @@ h_ship(struct req *r)
 		cJSON_Delete(o);
 		return fail(r, 400, "invalid", serial ? "serial" : "public_key", "only a key writer order has one");
 	}
-	if ((rc = store_order_ship(&K.st, id, tracking, r->now)) != STORE_OK) {
+	if ((rc = store_order_ship(r->tx, id, tracking, r->now)) != STORE_OK) {
 		cJSON_Delete(o);
 		return store_fail(r, rc);
 	}
@@ -676,7 +676,7 @@ h_ship(struct req *r)
 	cJSON_Delete(o);
 	if (rc)
 		return rc;
-	if ((rc = store_order_get(&K.st, id, &r->out)) != STORE_OK)
+	if ((rc = store_order_get(r->tx, id, &r->out)) != STORE_OK)
 		return store_fail(r, rc);
 	cJSON_DeleteItemFromObject(r->out, "account_id");
 	return 200;
@@ -695,7 +695,7 @@ list_orders(struct req *r, long long account, const char *sdrm, const char *vin_
 		return fail(r, 400, "invalid", "vin", "%s", kcs_errmsg());
 	if (state && strcmp(state, "placed") && strcmp(state, "shipped"))
 		return fail(r, 400, "invalid", "state", "must be placed or shipped");
-	if ((rc = store_order_list(&K.st, account, sdrm, vin_in ? vin : NULL, state, &rows)) != STORE_OK)
+	if ((rc = store_order_list(r->tx, account, sdrm, vin_in ? vin : NULL, state, &rows)) != STORE_OK)
 		return store_fail(r, rc);
 	r->out = cJSON_CreateObject();
 	cJSON_AddItemToObject(r->out, "orders", rows);

@@ -42,7 +42,7 @@ put(struct req *r, const char *kind, const char *to, const char *subject, const 
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(name, sizeof name, "%s-%s.%s", stamp, hex, strcmp(kind, "email") == 0 ? "eml" : "txt");
-	rc = store_outbox_add(&K.st, kind, to, subject, sealed, clen, name, r->now, &id);
+	rc = store_outbox_add(r->tx, kind, to, subject, sealed, clen, name, r->now, &id);
 	free(sealed);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -131,14 +131,14 @@ outbox_letter(struct req *r, const char *to_name, const char *subject, const cha
 
 /* A stored message, opened: its row with "message" in place of "sealed". */
 static int
-open_message(long long id, cJSON **msg)
+open_message(struct dbtx *tx, long long id, cJSON **msg)
 {
 	cJSON *o;
 	const char *hex;
 	uint8_t *sealed;
 	char *text;
 	size_t clen;
-	int rc = store_outbox_get(&K.st, id, &o);
+	int rc = store_outbox_get(tx, id, &o);
 
 	if (rc != STORE_OK)
 		return rc;
@@ -165,7 +165,7 @@ open_message(long long id, cJSON **msg)
 int
 outbox_open(struct req *r, long long id, cJSON **msg)
 {
-	int rc = open_message(id, msg);
+	int rc = open_message(r->tx, id, msg);
 
 	if (rc == STORE_CONFLICT)
 		return fail(r, 500, "internal", NULL, "outbox message %lld is damaged or does not open with this key", id);
@@ -178,6 +178,7 @@ int
 outbox_sweep(void)
 {
 	DIR *d = opendir(K.cf.spool);
+	struct dbtx *tx;
 	struct dirent *e;
 	cJSON *rows = NULL, *it;
 	int n = 0;
@@ -188,10 +189,10 @@ outbox_sweep(void)
 				unlinkat(dirfd(d), e->d_name, 0);
 		closedir(d);
 	}
-	if (store_begin(&K.st) != STORE_OK)
+	if (store_begin(&K.st, &tx) != STORE_OK)
 		return -1;
-	if (store_outbox_list(&K.st, &rows) != STORE_OK) {
-		store_rollback(&K.st);
+	if (store_outbox_list(tx, &rows) != STORE_OK) {
+		store_rollback(tx);
 		return -1;
 	}
 	cJSON_ArrayForEach(it, rows) {
@@ -202,7 +203,7 @@ outbox_sweep(void)
 
 		snprintf(path, sizeof path, "%s/%s", K.cf.spool, name ? name : "");
 		if (!name || strchr(name, '/') || cJSON_IsNumber(cJSON_GetObjectItem(it, "delivered_at")) ||
-		    access(path, F_OK) == 0 || kcs_json_int(it, "id", &id) != 0 || open_message(id, &m) != STORE_OK)
+		    access(path, F_OK) == 0 || kcs_json_int(it, "id", &id) != 0 || open_message(tx, id, &m) != STORE_OK)
 			continue;
 		if (spool_file(name, kcs_json_str(m, "message")) == KCS_OK)
 			n++;
@@ -210,7 +211,7 @@ outbox_sweep(void)
 		    strlen(cJSON_GetObjectItem(m, "message")->valuestring));
 		cJSON_Delete(m);
 	}
-	store_rollback(&K.st);
+	store_rollback(tx);
 	cJSON_Delete(rows);
 	return n;
 }

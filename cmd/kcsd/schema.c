@@ -2,7 +2,7 @@
  * rules that a row can check on its own are CHECK constraints. */
 #include <stddef.h>
 
-const char *const kcsd_migrations[] = {
+const char *const kcsd_migrations_sqlite[] = {
 	/* 1: operators, the SDRM directory, accounts, sessions, outbox, audit */
 	"CREATE TABLE operators ("
 	" id INTEGER PRIMARY KEY,"
@@ -204,5 +204,14 @@ const char *const kcsd_migrations[] = {
 	"ALTER TABLE accounts_new RENAME TO accounts;"
 	"CREATE UNIQUE INDEX accounts_sdrm ON accounts(sdrm_id) WHERE closed_at IS NULL;"
 	"CREATE UNIQUE INDEX accounts_email ON accounts(email) WHERE closed_at IS NULL;",
+	/* 4: the audit chain's head, one row that appenders take in turn */
+	"CREATE TABLE audit_head ("
+	" one INTEGER PRIMARY KEY CHECK (one = 1),"
+	" seq INTEGER NOT NULL,"
+	" hash TEXT NOT NULL);"
+	"INSERT INTO audit_head (one, seq, hash) SELECT 1, coalesce(max(id), 0),"
+	" coalesce((SELECT hash FROM audit ORDER BY id DESC LIMIT 1), '') FROM audit;",
 	NULL
 };
+
+const char *const kcsd_migrations_pg[] = { NULL };

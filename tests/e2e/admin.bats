@@ -155,3 +155,20 @@ setup() {
 	[ ! -e "$T/spool/$lost.tmp.4242" ]
 	[ "$(ls "$T/spool" | wc -l)" -eq 2 ]
 }
+
+@test "kcsd init makes the store and the key; kcs-admin init runs it; neither overwrites" {
+	run "$B/kcsd" init --db "$T/new.db" --key "$T/new.key"
+	[ "$status" -eq 0 ]
+	[ ${#output} -gt 60 ]
+	[ "$(jq -r .key_file <<< "$output")" = "$T/new.key" ]
+	[ "$(stat -c %a "$T/new.key")" = 600 ]
+	run "$B/kcsd" init --db "$T/new.db" --key "$T/other.key"
+	[ "$status" -eq 1 ]
+	[ ! -e "$T/other.key" ]
+	run "$B/kcsd" init --db "$T/third.db" --key "$T/new.key"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"refusing to overwrite a key"* ]]
+	[ ! -e "$T/third.db" ]
+	# the client links no store: it has kcsd do it
+	refute grep -q sqlite3_open "$B/kcs-admin"
+}

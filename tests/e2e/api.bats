@@ -124,7 +124,7 @@ json_post() { # PATH BODY
 	[[ "$output" == *"session_idle"* ]]
 	run "$B/kcsd" --db "$T/missing.db"
 	[ "$status" -eq 3 ]
-	[[ "$output" == *"kcs-admin init"* ]]
+	[[ "$output" == *"kcsd init"* ]]
 	# a store from a newer kcs is refused, untouched
 	sqlite3 "$T/kcs.db" "PRAGMA user_version = 99"
 	run "$B/kcsd" --db "$T/kcs.db" --listen 127.0.0.1:0

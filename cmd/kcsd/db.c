@@ -1,0 +1,143 @@
+/* db.c: the engine interface: chooses the engine by URL and hands each call
+ * to it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_impl.h"
+
+int
+db_open(struct db **out, const char *url, int create, int conns, const struct db_schema *schema,
+    char *err, size_t n)
+{
+	struct db *db = calloc(1, sizeof *db);
+	const char *target = url;
+	const char *const *migrations;
+
+	*out = NULL;
+	if (!db) {
+		snprintf(err, n, "out of memory");
+		return DB_ERROR;
+	}
+	if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) {
+		snprintf(err, n, "%s: PostgreSQL is not supported by this build", url);
+		free(db);
+		return DB_ERROR;
+	} else {
+		if (strncmp(url, "sqlite:", 7) == 0)
+			target = url + 7;
+		db->ops = &db_sqlite_ops;
+		db->engine = "sqlite";
+		migrations = schema->sqlite;
+	}
+	if (db->ops->open(db, target, create, conns, err, n) != DB_OK) {
+		free(db);
+		return DB_ERROR;
+	}
+	if (db->ops->migrate(db, migrations, err, n) != DB_OK) {
+		db->ops->close(db);
+		free(db);
+		return DB_ERROR;
+	}
+	*out = db;
+	return DB_OK;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db) {
+		db->ops->close(db);
+		free(db);
+	}
+}
+
+const char *
+db_engine(const struct db *db)
+{
+	return db->engine;
+}
+
+int
+db_begin(struct db *db, struct dbtx **tx)
+{
+	return db->ops->begin(db, tx);
+}
+
+int
+db_commit(struct dbtx *tx)
+{
+	return tx->db->ops->commit(tx);
+}
+
+void
+db_rollback(struct dbtx *tx)
+{
+	tx->db->ops->rollback(tx);
+}
+
+static int
+run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = tx->db->ops->run(tx, fn, arg, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+db_mark(struct dbtx *tx)
+{
+	return run(tx, NULL, NULL, "SAVEPOINT handler", "") < 0 ? DB_ERROR : DB_OK;
+}
+
+int
+db_undo(struct dbtx *tx)
+{
+	return run(tx, NULL, NULL, "ROLLBACK TO SAVEPOINT handler", "") < 0 ? DB_ERROR : DB_OK;
+}
+
+int
+db_exec(struct dbtx *tx, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = tx->db->ops->run(tx, NULL, NULL, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+db_query(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = tx->db->ops->run(tx, fn, arg, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+db_vquery(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, va_list ap)
+{
+	return tx->db->ops->run(tx, fn, arg, sql, types, ap);
+}
+
+const char *
+db_errmsg(const struct dbtx *tx)
+{
+	return tx->err;
+}
+
+int
+db_backup(struct db *db, const char *path, char *err, size_t n)
+{
+	return db->ops->backup(db, path, err, n);
+}

@@ -1,0 +1,36 @@
+/* db_impl.h: what the engines share with db.c, not with the store. */
+#ifndef KCS_DB_IMPL_H
+#define KCS_DB_IMPL_H
+
+#include <stdarg.h>
+
+#include "db.h"
+
+struct db_ops {
+	int (*open)(struct db *db, const char *target, int create, int conns, char *err, size_t n);
+	int (*migrate)(struct db *db, const char *const *migrations, char *err, size_t n);
+	void (*close)(struct db *db);
+	int (*begin)(struct db *db, struct dbtx **tx);
+	int (*commit)(struct dbtx *tx);
+	void (*rollback)(struct dbtx *tx);
+	/* a statement: rows to fn if given; changed rows, or DB_* */
+	int (*run)(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, va_list ap);
+	int (*backup)(struct db *db, const char *path, char *err, size_t n);
+};
+
+struct db {
+	const struct db_ops *ops;
+	const char *engine;
+	void *impl;
+};
+
+struct dbtx {
+	struct db *db;
+	void *conn;
+	char err[320];
+};
+
+extern const struct db_ops db_sqlite_ops;
+extern const struct db_ops db_pg_ops;
+
+#endif
