@@ -20,12 +20,14 @@ endif
 
 # pkg-config name -> Debian package, for the message when one is missing
 PKGS = libcurl:libcurl4-openssl-dev libcjson:libcjson-dev libusb-1.0:libusb-1.0-0-dev \
-       libsodium:libsodium-dev sqlite3:libsqlite3-dev libmicrohttpd:libmicrohttpd-dev
+       libsodium:libsodium-dev sqlite3:libsqlite3-dev libmicrohttpd:libmicrohttpd-dev libpq:libpq-dev
 ifneq ($(filter-out clean install-deps,$(or $(MAKECMDGOALS),all)),)
 $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(word 1,$(subst :, ,$p)) && echo y),,\
   $(error missing $(word 1,$(subst :, ,$p)): install the Debian package $(word 2,$(subst :, ,$p)) (or run scripts/deps))))
 endif
 PKGNAMES = $(foreach p,$(PKGS),$(word 1,$(subst :, ,$p)))
+# the clients link no store engine and no HTTP server
+CLIENT_PKGS = libcurl libcjson libsodium
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -33,6 +35,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno
 CPPFLAGS += -D_GNU_SOURCE -Ilib $(shell pkg-config --cflags $(PKGNAMES))
 ALLCFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 LDLIBS_ALL = $(shell pkg-config --libs $(PKGNAMES)) -lpthread
+LDLIBS_CLIENT = $(shell pkg-config --libs $(CLIENT_PKGS))
 ALLLDFLAGS = $(LDFLAGS) $(SANFLAGS) -pie -Wl,-z,relro,-z,now
 
 LIB_SRC   = $(wildcard lib/*.c)
@@ -56,7 +59,7 @@ $(B)/kcsd: $(call obj,$(KCSD_SRC)) $(B)/libkcs.a
 	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(B)/kcs-%: $(B)/cmd/kcs-%.o $(B)/libkcs.a
-	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)
 
 # unit tests (cmocka)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
@@ -68,9 +71,19 @@ $(B)/tests/%: tests/unit/%.c $(B)/libkcs.a
 
 # Every test, under prove: unit tests (cmocka, TAP) and end-to-end tests
 # (bats, against a real kcsd each). JOBS=N runs N test files at once.
+# DB=pg runs them on PostgreSQL: a throwaway cluster that tests/pg starts
+# and stops, a fresh database for each test.
 JOBS ?= 2
+DB ?= sqlite
+E2E = $(wildcard tests/e2e/*.bats)
 check: all $(UNITS) lint
-	KCS_BIN=$(CURDIR)/$(B) prove -j$(JOBS) --comments --exec tests/tap $(UNITS) $(wildcard tests/e2e/*.bats)
+ifeq ($(DB),pg)
+	@d=$$(mktemp -d /tmp/kcs-pg.XXXXXX) && tests/pg start "$$d" > /dev/null && \
+	KCS_PG=$$d KCS_BIN=$(CURDIR)/$(B) prove -j$(JOBS) --comments --exec tests/tap $(E2E); \
+	rc=$$?; tests/pg stop "$$d"; rm -rf "$$d"; exit $$rc
+else
+	KCS_BIN=$(CURDIR)/$(B) prove -j$(JOBS) --comments --exec tests/tap $(UNITS) $(E2E)
+endif
 
 lint:
 	mandoc -Tlint -Wwarning $(MANS)

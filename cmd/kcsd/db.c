@@ -20,9 +20,9 @@ db_open(struct db **out, const char *url, int create, int conns, const struct db
 		return DB_ERROR;
 	}
 	if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) {
-		snprintf(err, n, "%s: PostgreSQL is not supported by this build", url);
-		free(db);
-		return DB_ERROR;
+		db->ops = &db_pg_ops;
+		db->engine = "postgresql";
+		migrations = schema->pg;
 	} else {
 		if (strncmp(url, "sqlite:", 7) == 0)
 			target = url + 7;

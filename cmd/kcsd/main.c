@@ -232,7 +232,7 @@ run(int argc, char **argv)
 		return kcs_usage_error("no store: give --db or db in the configuration");
 	/* a SQLite store keeps its key and spool beside it by default */
 	pg = strncmp(K.cf.db, "postgres", 8) == 0;
-	if (pg && (!K.cf.key_file[0] || !K.cf.spool[0]))
+	if (pg && (!K.cf.key_file[0] || (!K.cf.spool[0] && !init_mode)))
 		return kcs_usage_error("a PostgreSQL store needs --key and --spool (or key_file and spool)");
 	snprintf(dir, sizeof dir, "%s", K.cf.db + (strncmp(K.cf.db, "sqlite:", 7) == 0 ? 7 : 0));
 	if (!K.cf.key_file[0])

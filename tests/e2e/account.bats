@@ -159,7 +159,7 @@ setup() {
 		-d '{"email":"j@example.com","password":"correct horse battery staple","accept_disclaimer":false}'
 	[ "$(tail -n 1 <<< "$output")" = 403 ]
 	# the acceptance is recorded with the disclaimer's version
-	run sqlite3 "$T/kcs.db" "SELECT count(*), min(version) FROM acceptances WHERE kind = 'login'"
+	run sql "SELECT count(*), min(version) FROM acceptances WHERE kind = 'login'"
 	[ "$output" = "1|1" ]
 }
 
@@ -248,7 +248,7 @@ setup() {
 	run register h11 J@EXAMPLE.COM
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"email: j@example.com has an account already"* ]]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM accounts')" -eq 1 ]
+	[ "$(sql 'SELECT count(*) FROM accounts')" -eq 1 ]
 	[ "$(admin outbox list | jq -s length)" -eq 2 ]
 }
 
@@ -272,7 +272,7 @@ setup() {
 	run register nosuch j@example.com
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"not in the SDRM directory"* ]]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM accounts')" -eq 0 ]
+	[ "$(sql 'SELECT count(*) FROM accounts')" -eq 0 ]
 	[ "$(admin outbox list | jq -s length)" -eq 0 ]
 	# flags override the piped form
 	run hotline register --email flag@example.com <<< "$(form g36d27a9 j@example.com)"
@@ -371,14 +371,14 @@ setup() {
 
 @test "the password hash is redone at login when the cost settings change" {
 	active_locksmith g36d27a9 j@example.com
-	before=$(sqlite3 "$T/kcs.db" 'SELECT pwhash FROM accounts')
+	before=$(sql 'SELECT pwhash FROM accounts')
 	[[ "$before" == *'m=64,t=1'* ]]
 	stop_kcsd
 	sed -i 's/argon2_memlimit_kib = 64/argon2_memlimit_kib = 128/' "$T/kcs.conf"
 	start_kcsd
 	run login g36d27a9 j@example.com
 	[ "$status" -eq 0 ]
-	after=$(sqlite3 "$T/kcs.db" 'SELECT pwhash FROM accounts')
+	after=$(sql 'SELECT pwhash FROM accounts')
 	[[ "$after" == *'m=128,t=1'* ]]
 	run login g36d27a9 j@example.com
 	[ "$status" -eq 0 ]

@@ -24,7 +24,7 @@ json_post() { # PATH BODY
 }
 
 @test "malformed JSON, a missing field, a wrong type: 400 naming the field, nothing changed" {
-	before=$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM audit')
+	before=$(sql 'SELECT count(*) FROM audit')
 	run json_post /v1/login '{"email": "a@example.com", '
 	[ "$(tail -n 1 <<< "$output")" = 400 ]
 	[ "$(head -n 1 <<< "$output" | jq -r .error.code)" = malformed_json ]
@@ -45,8 +45,8 @@ json_post() { # PATH BODY
 	[ "$(head -n 1 <<< "$output" | jq -r .error.field)" = admin ]
 	run api POST /v1/login -H 'Content-Type: text/plain' --data-binary '{}'
 	[ "$(tail -n 1 <<< "$output")" = 415 ]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM audit')" -eq "$before" ]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM login_failures')" -eq 0 ]
+	[ "$(sql 'SELECT count(*) FROM audit')" -eq "$before" ]
+	[ "$(sql 'SELECT count(*) FROM login_failures')" -eq 0 ]
 }
 
 @test "an oversized body is refused with 413" {
@@ -92,10 +92,10 @@ json_post() { # PATH BODY
 
 @test "a non-loopback address needs TLS" {
 	stop_kcsd
-	run "$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen 0.0.0.0:0
+	run "$B/kcsd" -c "$T/kcs.conf" "${STORE[@]}" --listen 0.0.0.0:0
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"not a loopback address"*"needs TLS"* ]]
-	run "$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen 127.0.0.1:0 --tls-cert /nonexistent
+	run "$B/kcsd" -c "$T/kcs.conf" "${STORE[@]}" --listen 127.0.0.1:0 --tls-cert /nonexistent
 	[ "$status" -eq 2 ]
 }
 
@@ -115,22 +115,24 @@ json_post() { # PATH BODY
 @test "bad configuration: an unknown setting or a bad number is named" {
 	stop_kcsd
 	echo "sesion_idle = 5" > "$T/bad.conf"
-	run "$B/kcsd" -c "$T/bad.conf" --db "$T/kcs.db"
+	run "$B/kcsd" -c "$T/bad.conf" "${STORE[@]}"
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"sesion_idle"*"unknown setting"* ]]
 	echo "session_idle = soon" > "$T/bad.conf"
-	run "$B/kcsd" -c "$T/bad.conf" --db "$T/kcs.db"
+	run "$B/kcsd" -c "$T/bad.conf" "${STORE[@]}"
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"session_idle"* ]]
 	run "$B/kcsd" --db "$T/missing.db"
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"kcsd init"* ]]
 	# a store from a newer kcs is refused, untouched
-	sqlite3 "$T/kcs.db" "PRAGMA user_version = 99"
-	run "$B/kcsd" --db "$T/kcs.db" --listen 127.0.0.1:0
+	version="PRAGMA user_version"
+	[ "$ENGINE" = sqlite ] || version="SELECT version FROM kcs_schema"
+	if [ "$ENGINE" = pg ]; then sql "UPDATE kcs_schema SET version = 99"; else sql "PRAGMA user_version = 99"; fi
+	run "$B/kcsd" "${STORE[@]}" --listen 127.0.0.1:0
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"schema version 99"* ]]
-	[ "$(sqlite3 "$T/kcs.db" 'PRAGMA user_version')" -eq 99 ]
+	[ "$(sql "$version")" -eq 99 ]
 }
 
 make_cert() { # CN -> $T/CN.pem, $T/CN.key
@@ -185,7 +187,7 @@ make_cert() { # CN -> $T/CN.pem, $T/CN.key
 	stop_kcsd
 	make_cert kcs-test
 	rm -f "$T/url"
-	"$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen 0.0.0.0:0 --url-file "$T/url" \
+	"$B/kcsd" -c "$T/kcs.conf" "${STORE[@]}" --listen 0.0.0.0:0 --url-file "$T/url" \
 		--tls-cert "$T/kcs-test.pem" --tls-key "$T/kcs-test.key" 2>> "$T/kcsd.log" 3>&- &
 	KCSD_PID=$!
 	for _ in $(seq 100); do [ -s "$T/url" ] && break; sleep 0.05; done
@@ -233,11 +235,13 @@ port() { sed 's/.*://' "$T/url"; }
 }
 
 @test "a write beyond a file-size limit fails the request, and kcsd serves on" {
+	# the SQLite store is a file kcsd writes; PostgreSQL's are the server's
+	[ "$ENGINE" = sqlite ] || skip "the store is not a file of kcsd's on PostgreSQL"
 	stop_kcsd
 	# the store's journal may grow by a few hundred kilobytes at most
 	size=$(( $(stat -c %s "$T/kcs.db") + 200000 ))
 	rm -f "$T/url"
-	prlimit --fsize=$size "$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen 127.0.0.1:0 \
+	prlimit --fsize=$size "$B/kcsd" -c "$T/kcs.conf" "${STORE[@]}" --listen 127.0.0.1:0 \
 		--url-file "$T/url" 2>> "$T/kcsd.log" 3>&- &
 	KCSD_PID=$!
 	for _ in $(seq 100); do [ -s "$T/url" ] && break; sleep 0.05; done

@@ -2,21 +2,33 @@
 # key file and kcsd on a free loopback port, and stops its kcsd by PID.
 
 B=${KCS_BIN:?KCS_BIN must name the directory of the built binaries}
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 T=
 KCSD_PID=
+# The engine: SQLite, or PostgreSQL when KCS_PG names a cluster that
+# tests/pg started (make check DB=pg); a fresh database for each test.
+ENGINE=sqlite
+[ -z "${KCS_PG:-}" ] || ENGINE=pg
+DB=
 
-# start_kcsd [CONFIG LINE...]: a fresh store and a kcsd serving it.
+# setup_kcsd [CONFIG LINE...]: a fresh store and a kcsd serving it.
 setup_kcsd() {
 	T=$BATS_TEST_TMPDIR
 	export HOME=$T XDG_CONFIG_HOME=$T/config XDG_STATE_HOME=$T/state
 	unset KCS_URL KCS_TOKEN KCS_TOKEN_FILE KCS_CA_FILE KCS_SESSION KCS_CONFIG
-	"$B/kcs-admin" init --db "$T/kcs.db" > "$T/init.json"
+	if [ "$ENGINE" = pg ]; then
+		DB=$("$TOP/tests/pg" url "$KCS_PG" "t$(md5sum <<< "$T" | cut -c1-16)")
+	else
+		DB=$T/kcs.db
+	fi
+	"$B/kcs-admin" init --db "$DB" --key "$T/kcs.key" > "$T/init.json"
 	jq -r .admin_token "$T/init.json" > "$T/admin.token"
 	{
 		echo "argon2_opslimit = 1"
 		echo "argon2_memlimit_kib = 64"
 		for line in "$@"; do echo "$line"; done
 	} > "$T/kcs.conf"
+	store_args
 	start_kcsd
 }
 
@@ -33,7 +45,7 @@ reconfigure() {
 # start_kcsd [OPTION...]: on a free port unless --listen is given.
 start_kcsd() {
 	rm -f "$T/url"
-	"$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen 127.0.0.1:0 --url-file "$T/url" \
+	"$B/kcsd" -c "$T/kcs.conf" "${STORE[@]}" --listen 127.0.0.1:0 --url-file "$T/url" \
 		"$@" 2>> "$T/kcsd.log" 3>&- &
 	KCSD_PID=$!
 	for _ in $(seq 100); do
@@ -44,6 +56,55 @@ start_kcsd() {
 	[ -s "$T/url" ] || { cat "$T/kcsd.log" >&2; return 1; }
 	export KCS_URL
 	KCS_URL=$(cat "$T/url")
+}
+
+# kcsd's options naming the store, its key and its spool
+store_args() { STORE=(--db "$DB" --key "$T/kcs.key" --spool "$T/spool"); }
+STORE=()
+
+# sql QUERY: a query on the store, on either engine ("a|b" lines).
+sql() {
+	if [ "$ENGINE" = pg ]; then
+		psql -X -q -At "$DB" -c "$1"
+	else
+		sqlite3 "$DB" "$1"
+	fi
+}
+
+# The store's stored bytes, for looking for what must not be in them.
+store_bytes() {
+	if [ "$ENGINE" = pg ]; then
+		pg_dump --data-only "$DB"
+	else
+		cat "$T"/kcs.db*
+	fi
+}
+
+# fail_inserts TABLE [CONDITION]: inserts into TABLE fail (a damaged store);
+# allow_inserts TABLE mends it.
+fail_inserts() {
+	if [ "$ENGINE" = pg ]; then
+		sql "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RAISE EXCEPTION 'boom'; END \$\$;
+			CREATE TRIGGER boom BEFORE INSERT ON $1 FOR EACH ROW ${2:+WHEN ($2)} EXECUTE FUNCTION boom()"
+	else
+		sql "CREATE TRIGGER boom BEFORE INSERT ON $1 ${2:+WHEN $2} BEGIN SELECT RAISE(ABORT, 'boom'); END"
+	fi
+}
+allow_inserts() {
+	if [ "$ENGINE" = pg ]; then
+		sql "DROP TRIGGER boom ON $1; DROP FUNCTION boom()"
+	else
+		sql "DROP TRIGGER boom"
+	fi
+}
+
+# The audit log's append-only guard: off, as someone with the store would.
+audit_unguard() {
+	if [ "$ENGINE" = pg ]; then
+		sql "ALTER TABLE audit DISABLE TRIGGER USER"
+	else
+		sql "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete"
+	fi
 }
 
 stop_kcsd() {

@@ -146,11 +146,11 @@ error_of() { head -n 1 <<< "$output" | jq -r ".error.$1"; }
 }
 
 @test "--listen: a port beyond 65535 is refused; a bind error names the port asked for" {
-	run "$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen 127.0.0.1:4294975721
+	run "$B/kcsd" -c "$T/kcs.conf" "${STORE[@]}" --listen 127.0.0.1:4294975721
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"not a port number"* ]]
 	port=$(sed 's/.*://' "$T/url")
-	run "$B/kcsd" -c "$T/kcs.conf" --db "$T/kcs.db" --listen "127.0.0.1:$port"
+	run "$B/kcsd" -c "$T/kcs.conf" "${STORE[@]}" --listen "127.0.0.1:$port"
 	[ "$status" -eq 5 ]
 	[[ "$output" == *"cannot listen on 127.0.0.1:$port: Address already in use"* ]]
 }

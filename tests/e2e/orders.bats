@@ -64,10 +64,10 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	refute grep -q call_id <<< "$output"
 
 	# the order links to the redemption and the disclaimer acceptance
-	run sqlite3 "$T/kcs.db" "SELECT detail FROM audit WHERE event = 'order.key'"
+	run sql "SELECT detail FROM audit WHERE event = 'order.key'"
 	[ "$(jq -r .disclaimer_acceptance_id <<< "$output")" = \
-	  "$(sqlite3 "$T/kcs.db" "SELECT max(id) FROM acceptances WHERE kind = 'ticket'")" ]
-	[ "$(jq -r .ticket_id <<< "$output")" = "$(sqlite3 "$T/kcs.db" "SELECT max(id) FROM tickets")" ]
+	  "$(sql "SELECT max(id) FROM acceptances WHERE kind = 'ticket'")" ]
+	[ "$(jq -r .ticket_id <<< "$output")" = "$(sql "SELECT max(id) FROM tickets")" ]
 }
 
 @test "each letter has its subject and the locksmith's name" {
@@ -105,7 +105,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	run hotline ship "$order" --tracking 1Z1 --serial KW5-1 --public-key "$pub" < /dev/null
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .keywriter_serial <<< "$output")" = KW5-1 ]
-	[ "$(sqlite3 "$T/kcs.db" "SELECT public_key FROM keywriters WHERE serial = 'KW5-1'")" = "$pub" ]
+	[ "$(sql "SELECT public_key FROM keywriters WHERE serial = 'KW5-1'")" = "$pub" ]
 	run hotline ship "$order" --tracking 1Z1 --serial KW5-1 --public-key "$pub" < /dev/null
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"shipped already"* ]]
@@ -120,11 +120,11 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	run "$B/kcs-ticket" < /dev/null
 	[ "$status" -eq 4 ]
 	[[ "$output" == *"disclaimer must be accepted"* ]]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM tickets')" -eq 0 ]
+	[ "$(sql 'SELECT count(*) FROM tickets')" -eq 0 ]
 	token=$(jq -r .token "$T/state/kcs/session")
 	run api POST /v1/tickets -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{}'
 	[ "$(tail -n 1 <<< "$output")" = 403 ]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM tickets')" -eq 0 ]
+	[ "$(sql 'SELECT count(*) FROM tickets')" -eq 0 ]
 }
 
 @test "on a terminal the ticket disclaimer is shown and asked" {
@@ -135,14 +135,14 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	} | script -qfec "$B/kcs-ticket" "$T/typescript" > /dev/null
 	grep -qF 'I warrant and represent that I am a duly registered locksmith' "$T/typescript"
 	grep -qF 'Call the hotline with this TAN' "$T/typescript"
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM tickets')" -eq 1 ]
+	[ "$(sql 'SELECT count(*) FROM tickets')" -eq 1 ]
 	rm "$T/typescript"
 	{
 		answer 'Do you accept the disclaimer? [y/N]' n
 		answer 'not accepted' ''
 	} | script -qfec "$B/kcs-ticket" "$T/typescript" > /dev/null || rc=$?
 	[ "${rc:-0}" -eq 4 ]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM tickets')" -eq 1 ]
+	[ "$(sql 'SELECT count(*) FROM tickets')" -eq 1 ]
 }
 
 @test "an Inactive account (address not verified) gets no ticket" {
@@ -152,7 +152,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	run "$B/kcs-ticket" --accept-disclaimer < /dev/null
 	[ "$status" -eq 4 ]
 	[[ "$output" == *"Inactive"* ]]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM tickets')" -eq 0 ]
+	[ "$(sql 'SELECT count(*) FROM tickets')" -eq 0 ]
 }
 
 @test "a ticket needs a full login" {
@@ -277,7 +277,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 		[ "$(cat "$T"/r/*.rc | grep -c '^0$')" -eq 1 ]
 		[ "$(cat "$T"/r/*.rc | grep -c '^1$')" -eq 39 ]
 	done
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM calls')" -eq 5 ]
+	[ "$(sql 'SELECT count(*) FROM calls')" -eq 5 ]
 }
 
 @test "redemption lockout per SDRM ID and its cool-down" {
@@ -291,7 +291,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	run redeem "$tan"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"too many failed attempts"* ]]
-	[ "$(sqlite3 "$T/kcs.db" "SELECT count(*) FROM audit WHERE event = 'redeem.locked'")" -eq 1 ]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'redeem.locked'")" -eq 1 ]
 	sleep 4.2
 	run redeem "$tan"
 	[ "$status" -eq 0 ]
@@ -326,7 +326,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	KCS_TOKEN_FILE=$T/op2.token run "$B/kcs-hotline" order-key --call-id "$c" --vin "$VIN" \
 		--payment-ref P --address-confirmed < /dev/null
 	[ "$status" -eq 4 ]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM orders')" -eq 1 ]
+	[ "$(sql 'SELECT count(*) FROM orders')" -eq 1 ]
 }
 
 @test "piped input is one object: several, or malformed JSON, are refused" {
@@ -341,7 +341,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 		KCS_TOKEN_FILE='$T/operator.token' '$B/kcs-hotline' order-key --vin $VIN --payment-ref P --address-confirmed"
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"standard input: malformed JSON"* ]]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM orders')" -eq 0 ]
+	[ "$(sql 'SELECT count(*) FROM orders')" -eq 0 ]
 }
 
 @test "an order needs the delivery address confirmed and a payment reference" {
@@ -375,7 +375,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	run order_key "$c" "$VIN2"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"not a registered vehicle"* ]]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM orders')" -eq 0 ]
+	[ "$(sql 'SELECT count(*) FROM orders')" -eq 0 ]
 	run order_key "$c" "$(tr A-Z a-z <<< "$VIN")"
 	[ "$status" -eq 0 ]
 }
@@ -397,7 +397,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	run order_key "$c"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"all 10 key positions of $VIN are used"* ]]
-	[ "$(sqlite3 "$T/kcs.db" "SELECT count(*) FROM keys WHERE vin = '$VIN'")" -eq 10 ]
+	[ "$(sql "SELECT count(*) FROM keys WHERE vin = '$VIN'")" -eq 10 ]
 	# the call was not used up: it can still order a key writer
 	run hotline order-keywriter --call-id "$c" --payment-ref P --address-confirmed < /dev/null
 	[ "$status" -eq 0 ]
@@ -413,9 +413,7 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	tan2=$(ticket)
 	stop_kcsd
 	for s in "$tan" "$tan2" "$code" "${code//-/}"; do
-		for f in "$T"/kcs.db*; do
-			refute grep -aqF -- "$s" "$f"
-		done
+		refute grep -aqF -- "$s" <(store_bytes)
 	done
 }
 
@@ -454,19 +452,19 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	run admin vehicle import "$T/v.jsonl"
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"v.jsonl:4: malformed JSON"* ]]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM vehicles')" -eq 0 ]
+	[ "$(sql 'SELECT count(*) FROM vehicles')" -eq 0 ]
 	grep -v 'not json' "$T/v.jsonl" > "$T/v2.jsonl"
 	run admin vehicle import "$T/v2.jsonl"
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"v2.jsonl:2: vin: check digit"* ]]
 	[[ "$output" == *"v2.jsonl:4: production_date: 2019-02-30 is not a day of the calendar"* ]]
 	[[ "$output" == *"nothing was imported"* ]]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM vehicles')" -eq 0 ]
+	[ "$(sql 'SELECT count(*) FROM vehicles')" -eq 0 ]
 	run admin vehicle import "$T/v.jsonl" --skip-invalid
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .imported <<< "${lines[-1]}")" -eq 2 ]
 	[ "$(jq -r .skipped <<< "${lines[-1]}")" -eq 2 ]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM keys')" -eq 4 ]
+	[ "$(sql 'SELECT count(*) FROM keys')" -eq 4 ]
 	# a VIN registered already is refused
 	run admin vehicle add "$VIN" --model 328i --production-date 2012-03-14
 	[ "$status" -eq 1 ]
@@ -480,10 +478,10 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	ready
 	c=$(call)
 	snapshot() {
-		sqlite3 "$T/kcs.db" "SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM calls),
+		sql "SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM calls),
 			(SELECT count(*) FROM orders), (SELECT count(*) FROM keys), (SELECT count(*) FROM vehicles),
 			(SELECT count(*) FROM outbox), (SELECT count(*) FROM keywriters),
-			(SELECT group_concat(coalesce(used_at, 'live')) FROM calls)"
+			(SELECT count(*) FROM calls WHERE used_at IS NULL)"
 	}
 	before=$(snapshot)
 	op="Authorization: Bearer $(cat "$T/operator.token")"
@@ -509,17 +507,17 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 @test "a change that fails half-way is undone whole; the session's last use stands" {
 	ready
 	first=$(ticket)
-	accepted=$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM acceptances')
-	used=$(sqlite3 "$T/kcs.db" 'SELECT last_used_at FROM sessions ORDER BY id DESC LIMIT 1')
+	accepted=$(sql 'SELECT count(*) FROM acceptances')
+	used=$(sql 'SELECT last_used_at FROM sessions ORDER BY id DESC LIMIT 1')
 	sleep 1.1
 	# the new ticket's row cannot be written: the request fails after it
 	# recorded the acceptance and cancelled the first ticket
-	sqlite3 "$T/kcs.db" "CREATE TRIGGER boom BEFORE INSERT ON tickets BEGIN SELECT RAISE(ABORT, 'boom'); END"
+	fail_inserts tickets
 	run "$B/kcs-ticket" --accept-disclaimer < /dev/null
 	[ "$status" -ne 0 ]
-	sqlite3 "$T/kcs.db" "DROP TRIGGER boom"
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT count(*) FROM acceptances')" -eq "$accepted" ]
-	[ "$(sqlite3 "$T/kcs.db" 'SELECT last_used_at FROM sessions ORDER BY id DESC LIMIT 1')" -gt "$used" ]
+	allow_inserts tickets
+	[ "$(sql 'SELECT count(*) FROM acceptances')" -eq "$accepted" ]
+	[ "$(sql 'SELECT last_used_at FROM sessions ORDER BY id DESC LIMIT 1')" -gt "$used" ]
 	run redeem "$first"
 	[ "$status" -eq 0 ]
 }
