@@ -287,7 +287,7 @@ static int
 pg_run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, va_list ap)
 {
 	struct pgconn *pc = tx->conn;
-	int np = (int)strlen(types), rc = 0, stop = 0;
+	int np = (int)strlen(types), rc = 0, stop = 0, writes;
 	Oid ptypes[32];
 	const char *vals[32];
 	int lens[32], fmts[32];
@@ -328,8 +328,16 @@ pg_run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *ty
 			return DB_ERROR;
 		}
 	}
+	/* a statement that fails must not end the transaction, as in SQLite:
+	 * a write runs under a savepoint of its own, taken back if it fails */
+	writes = strncmp(sql, "INSERT", 6) == 0 || strncmp(sql, "UPDATE", 6) == 0 || strncmp(sql, "DELETE", 6) == 0;
+	if (writes && !pc->failed)
+		PQclear(PQexec(pc->c, "SAVEPOINT statement"));
 	res = PQexecParams(pc->c, text, np, ptypes, vals, lens, fmts, 0);
 	free(text);
+	if (writes && !pc->failed)
+		PQclear(PQexec(pc->c, PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK
+		    ? "RELEASE SAVEPOINT statement" : "ROLLBACK TO SAVEPOINT statement"));
 	switch (PQresultStatus(res)) {
 	case PGRES_COMMAND_OK:
 		rc = atoi(PQcmdTuples(res));

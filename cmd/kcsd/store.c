@@ -452,7 +452,7 @@ store_failure_add(struct dbtx *tx, const char *key, long long limit, long long c
 	cJSON *o;
 	int rc = run(tx, "INSERT INTO login_failures (key_hash, failures, last_failed_at) VALUES (?, 1, ?)"
 	    " ON CONFLICT (key_hash) DO UPDATE SET last_failed_at = excluded.last_failed_at,"
-	    " failures = CASE WHEN login_failures.last_failed_at < ? THEN 1 ELSE failures + 1 END",
+	    " failures = CASE WHEN login_failures.last_failed_at < ? THEN 1 ELSE login_failures.failures + 1 END",
 	    "sii", key, now, now - window);
 
 	if (rc < 0)

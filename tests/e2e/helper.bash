@@ -84,7 +84,7 @@ store_bytes() {
 # allow_inserts TABLE mends it.
 fail_inserts() {
 	if [ "$ENGINE" = pg ]; then
-		sql "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RAISE EXCEPTION 'boom'; END \$\$;
+		sql "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RAISE EXCEPTION 'boom' USING ERRCODE = 'check_violation'; END \$\$;
 			CREATE TRIGGER boom BEFORE INSERT ON $1 FOR EACH ROW ${2:+WHEN ($2)} EXECUTE FUNCTION boom()"
 	else
 		sql "CREATE TRIGGER boom BEFORE INSERT ON $1 ${2:+WHEN $2} BEGIN SELECT RAISE(ABORT, 'boom'); END"
