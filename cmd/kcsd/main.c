@@ -122,6 +122,18 @@ is_loopback(const struct sockaddr_storage *ss)
 	return 0;
 }
 
+/* A store URL for a log line: a password in it is not shown. */
+static const char *
+shown(const char *url, char *buf, size_t n)
+{
+	const char *at = strchr(url, '@'), *scheme = strstr(url, "://"), *colon;
+
+	if (!at || !scheme || !(colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3))))
+		return url;
+	snprintf(buf, n, "%.*s:***%s", (int)(colon - url), url, at);
+	return buf;
+}
+
 /* kcsd init: the store, the key file and the first administrator, whose
  * token is printed once. Refuses a store or a key that exists. */
 static int
@@ -287,7 +299,7 @@ run(int argc, char **argv)
 	snprintf(url, sizeof url, "%s://%s:%d", K.cf.tls_cert[0] ? "https" : "http", host, port);
 	if (!K.cf.public_url[0])
 		snprintf(K.cf.public_url, sizeof K.cf.public_url, "%s", url);
-	fprintf(stderr, "kcsd: listening on %s (store %s)\n", url, K.cf.db);
+	fprintf(stderr, "kcsd: listening on %s (store %s)\n", url, shown(K.cf.db, dir, sizeof dir));
 	if (url_file) {
 		char line[420];
 
