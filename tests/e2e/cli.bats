@@ -3,16 +3,20 @@
 
 load helper
 
+bats_require_minimum_version 1.5.0
+
 bins=(kcsd kcs-admin kcs-hotline kcs-login kcs-ticket)
 
 @test "--help goes to stdout with exit 0 and lists the exit codes" {
 	for b in "${bins[@]}"; do
-		run "$B/$b" --help
+		run --separate-stderr "$B/$b" --help
 		[ "$status" -eq 0 ]
 		[[ "$output" == usage:* ]]
 		[[ "$output" == *"Exit status"* ]]
-		run "$B/$b" -h
+		[ -z "$stderr" ]
+		run --separate-stderr "$B/$b" -h
 		[ "$status" -eq 0 ]
+		[[ "$output" == usage:* ]]
 	done
 }
 
@@ -26,8 +30,11 @@ bins=(kcsd kcs-admin kcs-hotline kcs-login kcs-ticket)
 
 @test "usage errors go to stderr with exit 2" {
 	for b in "${bins[@]}"; do
-		run "$B/$b" --no-such-option
+		run --separate-stderr "$B/$b" --no-such-option
 		[ "$status" -eq 2 ]
+		[ -z "$output" ]
+		[[ "$stderr" == *"$b: unknown option"* ]]
+		[[ "$stderr" == *"Try '$b --help'"* ]]
 	done
 	run "$B/kcs-admin"
 	[ "$status" -eq 2 ]
