@@ -32,6 +32,7 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "per_ip_connection_limit", &cf->per_ip_limit, 64, 1, 65536 },
 		{ "session_idle", &cf->session_idle, 1800, 1, 86400 },
 		{ "session_max", &cf->session_max, 43200, 1, 30 * 86400 },
+		{ "session_touch", &cf->session_touch, 60, 0, 3600 },
 		{ "email_link_lifetime", &cf->email_link_lifetime, 7 * 86400, 1, 90 * 86400 },
 		{ "reset_lifetime", &cf->reset_lifetime, 900, 1, 86400 },
 		{ "reset_interval", &cf->reset_interval, 60, 0, 86400 },

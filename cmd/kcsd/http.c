@@ -338,7 +338,10 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 		return fail(r, 401, "session_revoked", NULL, "the session has ended: log in again");
 	if (r->now - last >= K.cf.session_idle || r->now - created >= K.cf.session_max)
 		return fail(r, 401, "session_expired", NULL, "the session has expired: log in again");
-	if ((rc = store_session_touch(r->tx, r->session_id, r->now)) != STORE_OK)
+	/* a read does not write: the last use is recorded when it is
+	 * session_touch seconds old, not on every request */
+	if (r->now - last >= K.cf.session_touch &&
+	    (rc = store_session_touch(r->tx, r->session_id, r->now)) != STORE_OK)
 		return store_fail(r, rc);
 	if (need == A_SDRM_STEP && strcmp(r->stage, "sdrm") != 0)
 		return fail(r, 403, "wrong_stage", NULL, strcmp(r->stage, "password") == 0

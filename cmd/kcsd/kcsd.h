@@ -125,7 +125,7 @@ struct kcsd_conf {
 	char db[1024], key_file[1024], spool[1024], listen[256], public_url[512];
 	char tls_cert[1024], tls_key[1024], mail_from[256];
 	long threads, hash_slots, request_timeout, max_body, connection_timeout, connection_limit, per_ip_limit;
-	long session_idle, session_max, email_link_lifetime, reset_lifetime, reset_interval;
+	long session_idle, session_max, session_touch, email_link_lifetime, reset_lifetime, reset_interval;
 	long lockout_failures, lockout_cooldown;
 	long ticket_lifetime, call_lifetime, redeem_failures, redeem_cooldown;
 	unsigned long long argon2_ops;

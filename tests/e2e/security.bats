@@ -277,3 +277,19 @@ except socket.timeout:
 	# the counts older than the window went; the new one stays
 	[ "$(sql 'SELECT count(*) FROM login_failures')" -eq 1 ]
 }
+
+@test "reads do not write: a session's last use is recorded once per session_touch" {
+	setup_kcsd "session_touch = 3"
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	login g36d27a9 j@example.com > /dev/null
+	used=$(sql 'SELECT last_used_at FROM sessions ORDER BY id DESC LIMIT 1')
+	audited=$(sql 'SELECT count(*) FROM audit')
+	sleep 1.1
+	for _ in 1 2 3; do klogin status > /dev/null; "$B/kcs-ticket" status > /dev/null; klogin orders; done
+	[ "$(sql 'SELECT last_used_at FROM sessions ORDER BY id DESC LIMIT 1')" -eq "$used" ]
+	[ "$(sql 'SELECT count(*) FROM audit')" -eq "$audited" ]
+	sleep 2.2
+	klogin status > /dev/null
+	[ "$(sql 'SELECT last_used_at FROM sessions ORDER BY id DESC LIMIT 1')" -gt "$used" ]
+}
