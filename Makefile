@@ -69,6 +69,12 @@ $(B)/tests/%: tests/unit/%.c $(B)/libkcs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALLCFLAGS) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
 
+# the store's conformance test links the store and its engines
+STORE_OBJ = $(call obj,cmd/kcsd/store.c cmd/kcsd/schema.c cmd/kcsd/db.c cmd/kcsd/db_sqlite.c cmd/kcsd/db_pg.c)
+$(B)/tests/test_store: tests/unit/test_store.c $(STORE_OBJ) $(B)/libkcs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Icmd $(ALLCFLAGS) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+
 # Every test, under prove: unit tests (cmocka, TAP) and end-to-end tests
 # (bats, against a real kcsd each). JOBS=N runs N test files at once.
 # DB=pg runs them on PostgreSQL: a throwaway cluster that tests/pg starts
@@ -79,7 +85,8 @@ E2E = $(wildcard tests/e2e/*.bats)
 check: all $(UNITS) lint
 ifeq ($(DB),pg)
 	@d=$$(mktemp -d /tmp/kcs-pg.XXXXXX) && tests/pg start "$$d" > /dev/null && \
-	KCS_PG=$$d KCS_BIN=$(CURDIR)/$(B) prove -j$(JOBS) --comments --exec tests/tap $(E2E); \
+	KCS_STORE_URL=$$(tests/pg url "$$d" units) KCS_PG=$$d KCS_BIN=$(CURDIR)/$(B) \
+	    prove -j$(JOBS) --comments --exec tests/tap $(B)/tests/test_store $(E2E); \
 	rc=$$?; tests/pg stop "$$d"; rm -rf "$$d"; exit $$rc
 else
 	KCS_BIN=$(CURDIR)/$(B) prove -j$(JOBS) --comments --exec tests/tap $(UNITS) $(E2E)

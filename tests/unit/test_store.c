@@ -1,0 +1,343 @@
+/* The store's conformance test: every store call's success, not-found and
+ * conflict results, on the engine KCS_STORE_URL names (a PostgreSQL URL
+ * under make check DB=pg), else on a SQLite file made for it. Each test
+ * runs in a transaction that it rolls back. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kcsd/kcsd.h" /* before cmocka.h, whose fail() is a macro */
+
+#include <cmocka.h>
+
+struct kcsd K; /* the daemon's globals, which the store does not use */
+
+static struct store st;
+static struct dbtx *tx;
+static char path[64];
+static const long long now = 1764000000;
+
+/* a 64-character hash standing for label */
+static const char *
+H(const char *label)
+{
+	static char buf[4][65];
+	static int i;
+	char *b = buf[i++ % 4];
+
+	snprintf(b, 65, "%-64s", label);
+	for (char *p = b; *p; p++)
+		if (*p == ' ')
+			*p = '0';
+	return b;
+}
+
+static int
+open_store(void **state)
+{
+	const char *url = getenv("KCS_STORE_URL");
+	uint8_t key[KCS_KEY_LEN] = { 1 };
+
+	(void)state;
+	if (!url || !*url) {
+		snprintf(path, sizeof path, "/tmp/kcs-store-test.%ld.db", (long)getpid());
+		url = path;
+	}
+	store_audit_key(key);
+	if (store_open(&st, url, 1, 2) != STORE_OK) {
+		fprintf(stderr, "store_open %s: %s\n", url, st.errmsg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+close_store(void **state)
+{
+	(void)state;
+	store_close(&st);
+	if (path[0]) {
+		char more[80];
+
+		unlink(path);
+		snprintf(more, sizeof more, "%s-wal", path);
+		unlink(more);
+		snprintf(more, sizeof more, "%s-shm", path);
+		unlink(more);
+	}
+	return 0;
+}
+
+static int
+begin(void **state)
+{
+	(void)state;
+	return store_begin(&st, &tx) == STORE_OK ? 0 : -1;
+}
+
+static int
+rollback(void **state)
+{
+	(void)state;
+	store_rollback(tx);
+	return 0;
+}
+
+static long long
+account(const char *sdrm, const char *email)
+{
+	cJSON *f = cJSON_CreateObject();
+	const char *fields[][2] = {
+		{ "sdrm_id", sdrm }, { "email", email }, { "last_name", "Wellniak" }, { "first_name", "Joern" },
+		{ "company", "" }, { "address", "100 Main Street" }, { "city", "Sacramento" }, { "state", "CA" },
+		{ "zip", "95814" }, { "phone", "+1 916 555 0100" }, { "comments", "" },
+		{ "time_zone", "America/Los_Angeles" },
+	};
+	long long id = 0;
+	int rc;
+
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+		cJSON_AddStringToObject(f, fields[i][0], fields[i][1]);
+	rc = store_account_add(tx, f, now, &id);
+	cJSON_Delete(f);
+	return rc == STORE_OK ? id : -rc;
+}
+
+static void
+operators(void **state)
+{
+	long long id = 0, id2 = 0, n = 0;
+	cJSON *o;
+
+	(void)state;
+	assert_int_equal(store_operator_add(tx, "alice", "operator", H("alice"), now, &id), STORE_OK);
+	assert_true(id > 0);
+	assert_int_equal(store_operator_add(tx, "bob", "operator", H("alice"), now, &id2), STORE_CONFLICT);
+	assert_int_equal(store_operator_add(tx, "eve", "root", H("eve"), now, &id2), STORE_CONFLICT);
+	assert_int_equal(store_operator_by_token(tx, H("alice"), &o), STORE_OK);
+	assert_string_equal(kcs_json_str(o, "name"), "alice");
+	cJSON_Delete(o);
+	assert_int_equal(store_operator_by_token(tx, H("nobody"), &o), STORE_NOTFOUND);
+	assert_int_equal(store_admin_count(tx, &n), STORE_OK);
+	assert_int_equal(store_operator_remove(tx, id, now), STORE_OK);
+	assert_int_equal(store_operator_remove(tx, id, now), STORE_NOTFOUND);
+	assert_int_equal(store_operator_get(tx, id, &o), STORE_NOTFOUND);
+	assert_int_equal(store_operator_list(tx, &o), STORE_OK);
+	assert_true(cJSON_IsArray(o));
+	cJSON_Delete(o);
+}
+
+static void
+sdrm_and_accounts(void **state)
+{
+	long long id, other;
+	cJSON *o;
+
+	(void)state;
+	assert_int_equal(store_sdrm_add(tx, "s1", "$argon2id$x", now), STORE_OK);
+	assert_int_equal(store_sdrm_add(tx, "s1", "$argon2id$y", now), STORE_CONFLICT);
+	assert_int_equal(store_sdrm_add(tx, "s2", "plain", now), STORE_CONFLICT); /* not a hash */
+	assert_int_equal(store_sdrm_get(tx, "s1", &o), STORE_OK);
+	cJSON_Delete(o);
+	assert_int_equal(store_sdrm_get(tx, "none", &o), STORE_NOTFOUND);
+	assert_true((id = account("s1", "j@example.com")) > 0);
+	assert_int_equal(account("s1", "k@example.com"), -STORE_CONFLICT);      /* one per SDRM ID */
+	assert_int_equal(account("nosuch", "l@example.com"), -STORE_CONFLICT);  /* not in the directory */
+	assert_int_equal(store_sdrm_add(tx, "s3", "$argon2id$z", now), STORE_OK);
+	assert_int_equal(account("s3", "j@example.com"), -STORE_CONFLICT);      /* one per e-mail */
+	assert_int_equal(store_account_by_email(tx, "j@example.com", &o), STORE_OK);
+	cJSON_Delete(o);
+	assert_int_equal(store_account_by_sdrm(tx, "s3", &o), STORE_NOTFOUND);
+	assert_int_equal(store_account_get(tx, id + 1000, &o), STORE_NOTFOUND);
+	assert_int_equal(store_account_set_email(tx, id, "jj@example.com"), STORE_OK);
+	assert_int_equal(store_account_email_verified(tx, id), STORE_OK);
+	assert_int_equal(store_account_set_email(tx, id, "x@example.com"), STORE_NOTFOUND); /* verified */
+	assert_int_equal(store_account_password(tx, id, "$argon2id$p", 1), STORE_OK);
+	assert_int_equal(store_account_password(tx, id + 1000, "$argon2id$p", 1), STORE_NOTFOUND);
+	assert_int_equal(store_account_address_verified(tx, id), STORE_OK);
+	/* closing frees the SDRM ID and the address */
+	assert_int_equal(store_account_close(tx, id, now), STORE_OK);
+	assert_int_equal(store_account_close(tx, id, now), STORE_NOTFOUND);
+	assert_int_equal(store_account_by_sdrm(tx, "s1", &o), STORE_NOTFOUND);
+	assert_true((other = account("s1", "jj@example.com")) > 0);
+	assert_true(other != id);
+	assert_int_equal(store_sdrm_remove(tx, "s3"), STORE_OK);
+	assert_int_equal(store_sdrm_remove(tx, "s3"), STORE_NOTFOUND);
+}
+
+static void
+codes_sessions_failures(void **state)
+{
+	long long id, n = 0;
+	cJSON *o;
+
+	(void)state;
+	assert_int_equal(store_sdrm_add(tx, "c1", "$argon2id$x", now), STORE_OK);
+	id = account("c1", "c@example.com");
+	assert_int_equal(store_code_add(tx, id, "email", H("code1"), now, now + 60), STORE_OK);
+	assert_int_equal(store_code_add(tx, id, "email", H("code1"), now, now + 60), STORE_CONFLICT);
+	assert_int_equal(store_code_add(tx, id, "other", H("code2"), now, 0), STORE_CONFLICT);
+	assert_int_equal(store_code_find(tx, "email", H("code1"), now, &o), STORE_OK);
+	cJSON_Delete(o);
+	assert_int_equal(store_code_find(tx, "email", H("code1"), now + 61, &o), STORE_NOTFOUND); /* expired */
+	assert_int_equal(store_code_live(tx, id, "email", now, &o), STORE_OK);
+	kcs_json_int(o, "id", &n);
+	cJSON_Delete(o);
+	assert_int_equal(store_code_use(tx, n, now), STORE_OK);
+	assert_int_equal(store_code_use(tx, n, now), STORE_NOTFOUND); /* single use */
+	assert_int_equal(store_code_void(tx, id, "email", now), STORE_OK);
+
+	assert_int_equal(store_session_add(tx, id, H("sess"), "sdrm", now), STORE_OK);
+	assert_int_equal(store_session_add(tx, id, H("sess"), "sdrm", now), STORE_CONFLICT);
+	assert_int_equal(store_session_add(tx, id, H("sess2"), "root", now), STORE_CONFLICT);
+	assert_int_equal(store_session_get(tx, H("sess"), &o), STORE_OK);
+	kcs_json_int(o, "id", &n);
+	cJSON_Delete(o);
+	assert_int_equal(store_session_get(tx, H("none"), &o), STORE_NOTFOUND);
+	assert_int_equal(store_session_touch(tx, n, now + 5), STORE_OK);
+	assert_int_equal(store_session_stage(tx, n, "full"), STORE_OK);
+	assert_int_equal(store_session_revoke(tx, n, now), STORE_OK);
+	assert_int_equal(store_session_revoke(tx, n, now), STORE_NOTFOUND);
+	assert_int_equal(store_session_revoke_all(tx, id, now), STORE_OK);
+
+	assert_int_equal(store_failures_get(tx, H("key"), &o), STORE_NOTFOUND);
+	for (int i = 1; i <= 2; i++) {
+		assert_int_equal(store_failure_add(tx, H("key"), 3, 60, 600, now, &n), STORE_OK);
+		assert_int_equal(n, i);
+	}
+	assert_int_equal(store_failure_add(tx, H("key"), 3, 60, 600, now, &n), STORE_OK);
+	assert_int_equal(n, 3); /* the limit: locked */
+	assert_int_equal(store_failures_get(tx, H("key"), &o), STORE_OK);
+	kcs_json_int(o, "locked_until", &n);
+	assert_int_equal(n, now + 60);
+	cJSON_Delete(o);
+	/* a failure long after the last one starts a new count */
+	assert_int_equal(store_failure_add(tx, H("key"), 3, 60, 600, now + 1000, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_failures_clear(tx, H("key")), STORE_OK);
+	assert_int_equal(store_failures_get(tx, H("key"), &o), STORE_NOTFOUND);
+}
+
+static void
+tickets_calls_orders(void **state)
+{
+	long long acc, acc2 = 0, op = 0, t = 0, t2 = 0, n = 0, pos = 0, order = 0;
+	struct store_order o = { 0 };
+	uint8_t blob[4] = { 1, 2, 3, 4 };
+	cJSON *r;
+
+	(void)state;
+	assert_int_equal(store_sdrm_add(tx, "t1", "$argon2id$x", now), STORE_OK);
+	acc = account("t1", "t@example.com");
+	assert_int_equal(store_disclaimer_current(tx, "ticket", &r), STORE_OK);
+	cJSON_Delete(r);
+	assert_int_equal(store_disclaimer_current(tx, "none", &r), STORE_NOTFOUND);
+	assert_int_equal(store_acceptance_add(tx, acc, "ticket", 1, now, &acc2), STORE_OK);
+	assert_int_equal(store_acceptance_add(tx, acc, "ticket", 99, now, NULL), STORE_CONFLICT);
+	assert_int_equal(store_ticket_add(tx, acc, H("tan"), acc2, now, now + 60, &t), STORE_OK);
+	assert_int_equal(store_ticket_add(tx, acc, H("tan"), acc2, now, now + 60, &t2), STORE_CONFLICT);
+	assert_int_equal(store_ticket_current(tx, acc, now, &r), STORE_OK);
+	cJSON_Delete(r);
+	assert_int_equal(store_ticket_find(tx, H("tan"), now, &r), STORE_OK);
+	cJSON_Delete(r);
+	assert_int_equal(store_ticket_find(tx, H("tan"), now + 61, &r), STORE_NOTFOUND);
+	assert_int_equal(store_ticket_redeem(tx, t, now), STORE_OK);
+	assert_int_equal(store_ticket_redeem(tx, t, now), STORE_NOTFOUND); /* single use */
+	assert_int_equal(store_ticket_by_hash(tx, H("tan"), &r), STORE_OK);
+	assert_int_equal(kcs_json_int(r, "redeemed_at", &n), 0);
+	cJSON_Delete(r);
+	assert_int_equal(store_ticket_add(tx, acc, H("tan2"), acc2, now, now + 60, &t2), STORE_OK);
+	assert_int_equal(store_ticket_cancel_live(tx, acc, now, &n), STORE_OK);
+	assert_int_equal(n, 1);
+
+	assert_int_equal(store_operator_add(tx, "op", "operator", H("op"), now, &op), STORE_OK);
+	assert_int_equal(store_call_add(tx, "0123456789abcdef", t, op, now, now + 60), STORE_OK);
+	assert_int_equal(store_call_add(tx, "0123456789abcdee", t, op, now, now + 60), STORE_CONFLICT);
+	assert_int_equal(store_call_get(tx, "0123456789abcdef", &r), STORE_OK);
+	cJSON_Delete(r);
+	assert_int_equal(store_call_get(tx, "ffffffffffffffff", &r), STORE_NOTFOUND);
+	assert_int_equal(store_call_use(tx, "0123456789abcdef", now), STORE_OK);
+	assert_int_equal(store_call_use(tx, "0123456789abcdef", now), STORE_NOTFOUND);
+	assert_int_equal(store_call_cancel_open(tx, acc, now, &n), STORE_OK);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(store_vehicle_add(tx, "WBA3A5C53CF256985", "328i", "2012-03-14", blob, 4, blob, 4, now),
+	    STORE_OK);
+	assert_int_equal(store_vehicle_add(tx, "WBA3A5C53CF256985", "328i", "2012-03-14", blob, 4, blob, 4, now),
+	    STORE_CONFLICT);
+	assert_int_equal(store_vehicle_get(tx, "WBAJA5C50KB312345", &r), STORE_NOTFOUND);
+	assert_int_equal(store_vehicle_keys(tx, "WBA3A5C53CF256985", &r), STORE_OK);
+	assert_int_equal(cJSON_GetArraySize(r), 2);
+	cJSON_Delete(r);
+	assert_int_equal(store_key_next_free(tx, "WBA3A5C53CF256985", &pos), STORE_OK);
+	assert_int_equal(pos, 3);
+	o.kind = "key";
+	o.account_id = acc;
+	o.call_id = "0123456789abcdef";
+	o.operator_id = op;
+	o.vin = "WBA3A5C53CF256985";
+	o.key_position = pos;
+	o.key_code_hash = H("keycode");
+	o.payment_ref = "P";
+	o.ship_to = "here";
+	assert_int_equal(store_order_add(tx, &o, now, &order), STORE_OK);
+	assert_int_equal(store_order_add(tx, &o, now, &n), STORE_CONFLICT); /* one order per call */
+	assert_int_equal(store_key_add(tx, o.vin, pos, order, now), STORE_OK);
+	assert_int_equal(store_key_add(tx, o.vin, pos, order, now), STORE_CONFLICT); /* one key a position */
+	assert_int_equal(store_key_add(tx, o.vin, 11, order, now), STORE_CONFLICT);  /* 10 at most */
+	assert_int_equal(store_order_get(tx, order, &r), STORE_OK);
+	cJSON_Delete(r);
+	assert_int_equal(store_order_get(tx, order + 1000, &r), STORE_NOTFOUND);
+	assert_int_equal(store_order_list(tx, acc, NULL, NULL, "placed", &r), STORE_OK);
+	assert_int_equal(cJSON_GetArraySize(r), 1);
+	cJSON_Delete(r);
+	assert_int_equal(store_order_ship(tx, order, "1Z", now), STORE_OK);
+	assert_int_equal(store_order_ship(tx, order, "1Z", now), STORE_NOTFOUND);
+	assert_int_equal(store_keywriter_add(tx, "KW-1", acc, order, H("pub"), now), STORE_OK);
+	assert_int_equal(store_keywriter_add(tx, "KW-1", acc, order, H("pub2"), now), STORE_CONFLICT);
+}
+
+static void
+outbox_and_audit(void **state)
+{
+	uint8_t sealed[48] = { 0 };
+	long long id = 0, n = 0;
+	cJSON *r, *bad = cJSON_CreateArray();
+
+	(void)state;
+	assert_int_equal(store_outbox_add(tx, "email", "j@example.com", "Hi", sealed, sizeof sealed, "f.eml", now, &id),
+	    STORE_OK);
+	assert_int_equal(store_outbox_add(tx, "fax", "j", "Hi", sealed, sizeof sealed, "f", now, &n), STORE_CONFLICT);
+	assert_int_equal(store_outbox_get(tx, id, &r), STORE_OK);
+	assert_int_equal(strlen(kcs_json_str(r, "sealed")), 2 * sizeof sealed); /* bytes as hex */
+	cJSON_Delete(r);
+	assert_int_equal(store_outbox_get(tx, id + 1000, &r), STORE_NOTFOUND);
+	assert_int_equal(store_outbox_list(tx, &r), STORE_OK);
+	cJSON_Delete(r);
+	/* the first entry is the store's creation; then any */
+	assert_int_equal(store_audit(tx, "test", "store.initialised", "s", NULL, now), STORE_OK);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(store_audit(tx, "test", "event", "s", NULL, now + i), STORE_OK);
+	assert_int_equal(store_audit_verify(tx, &n, bad), STORE_OK);
+	assert_int_equal(n, 6);
+	assert_int_equal(cJSON_GetArraySize(bad), 0);
+	cJSON_Delete(bad);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(operators, begin, rollback),
+		cmocka_unit_test_setup_teardown(sdrm_and_accounts, begin, rollback),
+		cmocka_unit_test_setup_teardown(codes_sessions_failures, begin, rollback),
+		cmocka_unit_test_setup_teardown(tickets_calls_orders, begin, rollback),
+		cmocka_unit_test_setup_teardown(outbox_and_audit, begin, rollback),
+	};
+
+	return cmocka_run_group_tests_name("store", tests, open_store, close_store);
+}
