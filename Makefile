@@ -48,7 +48,7 @@ obj = $(patsubst %.c,$(B)/%.o,$(1))
 
 all: $(BINS)
 
-$(B)/%.o: %.c lib/kcs.h cmd/kcsd/kcsd.h cmd/kcsd/db.h cmd/kcsd/db_impl.h
+$(B)/%.o: %.c lib/kcs.h $(wildcard cmd/kcsd/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
 
@@ -70,7 +70,8 @@ $(B)/tests/%: tests/unit/%.c $(B)/libkcs.a
 	$(CC) $(CPPFLAGS) $(ALLCFLAGS) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
 
 # the store's conformance test links the store and its engines
-STORE_OBJ = $(call obj,cmd/kcsd/store.c cmd/kcsd/schema.c cmd/kcsd/db.c cmd/kcsd/db_sqlite.c cmd/kcsd/db_pg.c)
+STORE_OBJ = $(call obj,$(wildcard cmd/kcsd/store*.c) cmd/kcsd/schema.c cmd/kcsd/db.c cmd/kcsd/db_sqlite.c \
+	cmd/kcsd/db_pg.c)
 $(B)/tests/test_store: tests/unit/test_store.c $(STORE_OBJ) $(B)/libkcs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Icmd $(ALLCFLAGS) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)

@@ -353,6 +353,8 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 	return 0;
 }
 
+#define RETRIES 12
+
 /* One run of a route in one transaction. What authentication wrote (a
  * session's last use) stands whatever the handler answers; what the
  * handler wrote stands if it succeeds, or if it asks to keep a failure on
@@ -453,12 +455,14 @@ dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
 	if (rt->auth == A_BARE)
 		return rt->fn(r);
 	/* a transaction the engine could not serialize with others (several
-	 * kcsd on one database) runs again, a few times */
+	 * kcsd on one database) runs again, up to RETRIES times, after a
+	 * random pause that grows (to 128 ms), so that the contenders part */
 	for (int attempt = 1;; attempt++) {
-		struct timespec pause = { 0, (long)randombytes_uniform(5000000) * attempt };
+		long ms = 1L << (attempt < 7 ? attempt : 7);
+		struct timespec pause = { 0, (long)randombytes_uniform((uint32_t)ms * 1000000u) };
 
 		status = run_route(r, c, rt);
-		if (!r->retry || attempt == 5)
+		if (!r->retry || attempt == RETRIES)
 			break;
 		forget(r);
 		nanosleep(&pause, NULL);

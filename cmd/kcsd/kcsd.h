@@ -85,7 +85,12 @@ int store_vehicle_add(struct dbtx *tx, const char *vin, const char *model, const
     const uint8_t *secret, size_t slen, const uint8_t *cut, size_t clen, long long now);
 int store_vehicle_get(struct dbtx *tx, const char *vin, cJSON **row);
 int store_vehicle_keys(struct dbtx *tx, const char *vin, cJSON **rows);
-int store_key_next_free(struct dbtx *tx, const char *vin, long long *position);
+/* A vehicle has KEY_POSITIONS key positions (seed 000 §6.4, seed 001): the
+ * two delivered keys take 1 and 2, each order the lowest free one. The
+ * schema's CHECK on keys.position guards the same bound. */
+#define KEY_POSITIONS 10
+/* the lowest free position and how many are free; STORE_NOTFOUND if none */
+int store_key_positions(struct dbtx *tx, const char *vin, long long *next, long long *nfree);
 int store_key_add(struct dbtx *tx, const char *vin, long long position, long long order_id,
     long long now);
 

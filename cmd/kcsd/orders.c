@@ -92,10 +92,6 @@ vehicle_add(struct req *r, const cJSON *e, const char *vin)
 	return audit_event(r, "vehicle.added", vin, d);
 }
 
-/* A vehicle has KEY_POSITIONS key positions (seed 000 §6.4, seed 001): the
- * two delivered keys take 1 and 2, each order the lowest free one. */
-#define KEY_POSITIONS 10
-
 /* What the hotline tells a caller before an order takes position pos. */
 static const char *
 position_warning(long long pos)
@@ -110,6 +106,8 @@ static cJSON *
 vehicle_view(struct req *r, const char *vin)
 {
 	cJSON *v, *keys;
+	long long next = 0, nfree = 0;
+	int rc;
 
 	if (store_vehicle_get(r->tx, vin, &v) != STORE_OK)
 		return NULL;
@@ -118,8 +116,11 @@ vehicle_view(struct req *r, const char *vin)
 		return NULL;
 	}
 	cJSON_AddItemToObject(v, "keys", keys);
-	cJSON_AddNumberToObject(v, "free_positions", KEY_POSITIONS - cJSON_GetArraySize(keys));
-	(void)r;
+	if ((rc = store_key_positions(r->tx, vin, &next, &nfree)) != STORE_OK && rc != STORE_NOTFOUND) {
+		cJSON_Delete(v);
+		return NULL;
+	}
+	cJSON_AddNumberToObject(v, "free_positions", (double)nfree);
 	return v;
 }
 
@@ -188,8 +189,8 @@ int
 h_vehicle_check(struct req *r)
 {
 	char vin[18];
-	cJSON *v, *keys;
-	long long next = 0, nfree;
+	cJSON *v;
+	long long next = 0, nfree = 0;
 	int rc;
 
 	if (kcs_vin_parse(r->arg, vin) != KCS_OK)
@@ -198,13 +199,10 @@ h_vehicle_check(struct req *r)
 		return fail(r, 404, "unknown_vin", "vin", "%s is not a registered vehicle", vin);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
-	if ((rc = store_vehicle_keys(r->tx, vin, &keys)) != STORE_OK ||
-	    ((rc = store_key_next_free(r->tx, vin, &next)) != STORE_OK && rc != STORE_NOTFOUND)) {
+	if ((rc = store_key_positions(r->tx, vin, &next, &nfree)) != STORE_OK && rc != STORE_NOTFOUND) {
 		cJSON_Delete(v);
 		return store_fail(r, rc);
 	}
-	nfree = KEY_POSITIONS - cJSON_GetArraySize(keys);
-	cJSON_Delete(keys);
 	r->out = cJSON_CreateObject();
 	cJSON_AddStringToObject(r->out, "vin", vin);
 	cJSON_AddStringToObject(r->out, "model", kcs_json_str(v, "model"));
@@ -504,7 +502,7 @@ h_order_key(struct req *r)
 	static const char *const ok[] = { "call_id", "vin", "payment_ref", "address_confirmed", NULL };
 	const char *call, *payment, *vin_in;
 	char vin[18], code[24], in[64], hash[KCS_HASH_HEX], ship_to[600], text[1600], name[256];
-	long long ticket = 0, acceptance = 0, pos = 0, id = 0;
+	long long ticket = 0, acceptance = 0, pos = 0, nfree = 0, id = 0;
 	struct store_order o = { 0 };
 	cJSON *a = NULL, *v, *d;
 	int rc;
@@ -518,7 +516,7 @@ h_order_key(struct req *r)
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
 	cJSON_Delete(v);
-	if ((rc = store_key_next_free(r->tx, vin, &pos)) == STORE_NOTFOUND)
+	if ((rc = store_key_positions(r->tx, vin, &pos, &nfree)) == STORE_NOTFOUND)
 		return fail(r, 409, "no_free_position", "vin",
 		    "all 10 key positions of %s are used: no further key can be ordered", vin);
 	if (rc != STORE_OK)

@@ -273,8 +273,9 @@ tickets_calls_orders(void **state)
 	assert_int_equal(store_vehicle_keys(tx, "WBA3A5C53CF256985", &r), STORE_OK);
 	assert_int_equal(cJSON_GetArraySize(r), 2);
 	cJSON_Delete(r);
-	assert_int_equal(store_key_next_free(tx, "WBA3A5C53CF256985", &pos), STORE_OK);
+	assert_int_equal(store_key_positions(tx, "WBA3A5C53CF256985", &pos, &n), STORE_OK);
 	assert_int_equal(pos, 3);
+	assert_int_equal(n, 8);
 	o.kind = "key";
 	o.account_id = acc;
 	o.call_id = "0123456789abcdef";
