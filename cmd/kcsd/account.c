@@ -201,7 +201,7 @@ static int
 email_link(struct req *r, long long id, const char *sdrm, const char *mail, const char *first,
     const char *last)
 {
-	char token[80], hash[KCS_HASH_HEX], link[800], text[2400], until[21];
+	char token[80], hash[KCS_HASH_HEX], link[800], until[21];
 	int rc;
 
 	kcs_token_new(token, sizeof token);
@@ -213,15 +213,9 @@ email_link(struct req *r, long long id, const char *sdrm, const char *mail, cons
 	}
 	snprintf(link, sizeof link, "%s/verify-email?token=%s", K.cf.public_url, token);
 	kcs_time_iso((time_t)(r->now + K.cf.email_link_lifetime), until);
-	snprintf(text, sizeof text,
-	    "Hello %s %s,\r\n\r\nthe hotline has entered your registration for the Key Coding System\r\n"
-	    "(SDRM ID %s). To verify your e-mail address, open this link:\r\n\r\n  %s\r\n\r\n"
-	    "The link works once and expires at %s. After that you receive a second\r\n"
-	    "e-mail with your temporary password.\r\n", first, last, sdrm, link, until);
+	rc = send_message(r, MSG_VERIFY_LINK, mail, NULL, first, last, sdrm, link, until);
 	sodium_memzero(token, sizeof token);
 	sodium_memzero(link, sizeof link);
-	rc = outbox_email(r, mail, "Verify your e-mail address for the Key Coding System", text);
-	sodium_memzero(text, sizeof text);
 	return rc;
 }
 
@@ -245,7 +239,7 @@ h_register(struct req *r)
 		"address", "city", "state", "zip", "phone", "comments", "time_zone", "signature_confirmed", NULL };
 	const char *sdrm, *email, *last, *first, *company, *addr, *city, *state, *zip, *phone,
 	    *comments, *tz;
-	char mail[256], stbuf[3], hash[KCS_HASH_HEX], code[16], text[2400], block[800];
+	char mail[256], stbuf[3], hash[KCS_HASH_HEX], code[16], block[800];
 	const char *zone = NULL;
 	long long id;
 	cJSON *form, *other, *d;
@@ -345,13 +339,8 @@ h_register(struct req *r)
 		char name[256];
 
 		snprintf(name, sizeof name, "%s %s", first, last);
-		snprintf(text, sizeof text,
-		    "Dear %s,\n\nyour delivery address verification code for the Key Coding System is:\n\n"
-		    "    %s\n\nLog in and enter it with:  kcs-login verify-address %s\n"
-		    "Your account becomes active once this address is verified.\n", name, code, code);
+		rc = send_message(r, MSG_ADDRESS_CODE, name, block, name, code, code);
 		sodium_memzero(code, sizeof code);
-		rc = outbox_letter(r, name, "Delivery address verification code", block, text);
-		sodium_memzero(text, sizeof text);
 		if (rc)
 			return rc;
 	}
@@ -367,7 +356,7 @@ int
 h_verify_email(struct req *r)
 {
 	const char *token = query_arg(r, "token");
-	char hash[KCS_HASH_HEX], pw[24], pwhash[128], text[1200];
+	char hash[KCS_HASH_HEX], pw[24], pwhash[128];
 	cJSON *code, *a;
 	long long cid, aid;
 	int rc;
@@ -402,14 +391,9 @@ h_verify_email(struct req *r)
 		cJSON_Delete(a);
 		return store_fail(r, rc);
 	}
-	snprintf(text, sizeof text,
-	    "Hello %s %s,\r\n\r\nyour e-mail address is verified. Your temporary password is:\r\n\r\n"
-	    "  %s\r\n\r\nLog in with kcs-login: it asks you to choose a new password (at least\r\n"
-	    "12 characters) before anything else.\r\n",
-	    kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"), pw);
+	rc = send_message(r, MSG_TEMP_PASSWORD, kcs_json_str(a, "email"), NULL, kcs_json_str(a, "first_name"),
+	    kcs_json_str(a, "last_name"), pw);
 	sodium_memzero(pw, sizeof pw);
-	rc = outbox_email(r, kcs_json_str(a, "email"), "Your temporary Key Coding System password", text);
-	sodium_memzero(text, sizeof text);
 	if (!rc)
 		rc = audit_event(r, "email.verified", kcs_json_str(a, "sdrm_id"), NULL);
 	cJSON_Delete(a);
@@ -766,7 +750,7 @@ static struct {
 static int
 reset_send(struct req *r, const char *mail)
 {
-	char code[40], hash[KCS_HASH_HEX], text[1400], until[21], quoted[1100];
+	char code[40], hash[KCS_HASH_HEX], until[21], quoted[1100];
 	cJSON *a = NULL, *c;
 	long long id = 0;
 	int rc;
@@ -792,18 +776,13 @@ reset_send(struct req *r, const char *mail)
 	kcs_time_iso((time_t)(r->now + K.cf.reset_lifetime), until);
 	/* the address may hold ` or $ (RFC 5322 allows them): quoted for a shell */
 	shell_quote(mail, quoted, sizeof quoted);
-	snprintf(text, sizeof text,
-	    "Hello %s %s,\r\n\r\na password reset was requested for your Key Coding System account.\r\n"
-	    "Your reset code is:\r\n\r\n  %s\r\n\r\nIt works once and expires at %s. Reset with:\r\n"
-	    "  kcs-login reset --email %s --code %s\r\n\r\nIf you did not ask for this, ignore this e-mail.\r\n",
-	    kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"), code, until, quoted, code);
-	sodium_memzero(code, sizeof code);
 	if ((rc = store_code_void(r->tx, id, "reset", r->now)) ||
 	    (rc = store_code_add(r->tx, id, "reset", hash, r->now, r->now + K.cf.reset_lifetime)))
 		rc = store_fail(r, rc);
 	else
-		rc = outbox_email(r, mail, "Key Coding System password reset", text);
-	sodium_memzero(text, sizeof text);
+		rc = send_message(r, MSG_RESET_CODE, mail, NULL, kcs_json_str(a, "first_name"),
+		    kcs_json_str(a, "last_name"), code, until, quoted, code);
+	sodium_memzero(code, sizeof code);
 	if (!rc)
 		rc = audit_event(r, "password.reset_requested", kcs_json_str(a, "sdrm_id"), NULL);
 	cJSON_Delete(a);

@@ -182,6 +182,14 @@ int store_fail(struct req *r, int rc);
 /* writes the audit entry (detail is consumed); a failure fails the change */
 int audit_event(struct req *r, const char *event, const char *subject, cJSON *detail);
 
+/* messages.c: the e-mails and letters, by kind; a letter takes the
+ * address block, an e-mail NULL; the rest fills in the kind's text */
+enum message {
+	MSG_VERIFY_LINK, MSG_TEMP_PASSWORD, MSG_ADDRESS_CODE, MSG_RESET_CODE,
+	MSG_KEY_ORDER, MSG_KEY_SLIP, MSG_KEYWRITER_ORDER, MSG_KEYWRITER_SLIP
+};
+int send_message(struct req *r, enum message m, const char *to, const char *address_block, ...);
+
 /* outbox.c */
 int outbox_email(struct req *r, const char *to, const char *subject, const char *body);
 int outbox_letter(struct req *r, const char *to_name, const char *subject, const char *address_block,

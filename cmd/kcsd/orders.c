@@ -501,7 +501,7 @@ h_order_key(struct req *r)
 {
 	static const char *const ok[] = { "call_id", "vin", "payment_ref", "address_confirmed", NULL };
 	const char *call, *payment, *vin_in;
-	char vin[18], code[24], in[64], hash[KCS_HASH_HEX], ship_to[600], text[1600], name[256];
+	char vin[18], code[24], in[64], hash[KCS_HASH_HEX], ship_to[600], name[256];
 	long long ticket = 0, acceptance = 0, pos = 0, nfree = 0, id = 0;
 	struct store_order o = { 0 };
 	cJSON *a = NULL, *v, *d;
@@ -537,19 +537,9 @@ h_order_key(struct req *r)
 		rc = store_fail(r, rc);
 		goto out;
 	}
-	snprintf(text, sizeof text,
-	    "Hello %s %s,\r\n\r\nthe hotline has placed your key order.\r\n\r\n"
-	    "  Order:        %lld\r\n  VIN:          %s\r\n  Key position: %lld of 10\r\n"
-	    "  Key Code:     %s\r\n\r\nYou need the VIN and the Key Code to code and to cut the key.\r\n"
-	    "Keep the Key Code secret. The blank key ships to:\r\n\r\n%s\r\n",
-	    kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"), id, vin, pos, code, ship_to);
-	rc = outbox_email(r, kcs_json_str(a, "email"), "Your key order", text);
-	sodium_memzero(text, sizeof text);
-	if (rc)
-		goto out;
-	snprintf(text, sizeof text, "BLANK KEY\nBlank key order ID: %lld\nVIN: %s\nKey position: %lld\n",
-	    id, vin, pos);
-	if ((rc = outbox_letter(r, name, "Blank key packing slip", ship_to, text)))
+	if ((rc = send_message(r, MSG_KEY_ORDER, kcs_json_str(a, "email"), NULL, kcs_json_str(a, "first_name"),
+	    kcs_json_str(a, "last_name"), id, vin, pos, code, ship_to)) ||
+	    (rc = send_message(r, MSG_KEY_SLIP, name, ship_to, id, vin, pos)))
 		goto out;
 	d = order_audit(id, ticket, acceptance, call);
 	cJSON_AddStringToObject(d, "vin", vin);
@@ -574,7 +564,7 @@ h_order_keywriter(struct req *r)
 {
 	static const char *const ok[] = { "call_id", "payment_ref", "address_confirmed", NULL };
 	const char *call, *payment;
-	char ship_to[600], from[11], to[11], text[1600], name[256];
+	char ship_to[600], from[11], to[11], name[256];
 	long long ticket = 0, acceptance = 0, id = 0;
 	struct store_order o = { 0 };
 	cJSON *a = NULL;
@@ -592,15 +582,9 @@ h_order_keywriter(struct req *r)
 		rc = store_fail(r, rc);
 		goto out;
 	}
-	snprintf(text, sizeof text,
-	    "Hello %s %s,\r\n\r\nthe hotline has placed your key writer order %lld.\r\n"
-	    "It ships to your verified delivery address and arrives between %s and %s\r\n"
-	    "(5 to 10 business days):\r\n\r\n%s\r\n\r\nKey writer firmware 5 or later is required.\r\n",
-	    kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"), id, from, to, ship_to);
-	if ((rc = outbox_email(r, kcs_json_str(a, "email"), "Your key writer order", text)))
-		goto out;
-	snprintf(text, sizeof text, "KEY WRITER\nOrder ID: %lld\nExpected delivery: %s to %s\n", id, from, to);
-	if ((rc = outbox_letter(r, name, "Key writer packing slip", ship_to, text)) ||
+	if ((rc = send_message(r, MSG_KEYWRITER_ORDER, kcs_json_str(a, "email"), NULL,
+	    kcs_json_str(a, "first_name"), kcs_json_str(a, "last_name"), id, from, to, ship_to)) ||
+	    (rc = send_message(r, MSG_KEYWRITER_SLIP, name, ship_to, id, from, to)) ||
 	    (rc = audit_event(r, "order.keywriter", kcs_json_str(a, "sdrm_id"),
 		order_audit(id, ticket, acceptance, call))))
 		goto out;
