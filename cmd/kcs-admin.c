@@ -180,7 +180,7 @@ sdrm_import(struct kcs_client *cl, const char *file)
 	if ((rc = read_jsonl(file, 0, &entries, &line)) == KCS_OK) {
 		body = cJSON_CreateObject();
 		cJSON_AddItemToObject(body, "entries", entries);
-		rc = kcs_request(cl, "POST", "/v1/admin/sdrm", body, &res);
+		rc = kcs_call(cl, KCS_SDRM_ADD, NULL, body, &res);
 		entries = cJSON_DetachItemFromObject(body, "entries");
 		cJSON_Delete(body);
 	}
@@ -213,7 +213,7 @@ vehicle_import(struct kcs_client *cl, const char *file)
 	body = cJSON_CreateObject();
 	cJSON_AddItemToObject(body, "entries", entries);
 	cJSON_AddBoolToObject(body, "skip_invalid", o.skip);
-	rc = kcs_request(cl, "POST", "/v1/admin/vehicles", body, &res);
+	rc = kcs_call(cl, KCS_VEHICLE_ADD, NULL, body, &res);
 	if (rc != KCS_OK && cl->error)
 		report_invalid(file, cJSON_GetObjectItem(cl->error, "invalid"), line, "");
 	if (rc == KCS_OK) {
@@ -248,7 +248,7 @@ run(int argc, char **argv)
 	};
 	struct kcs_client cl;
 	const char *cmd, *sub = NULL, *arg = NULL;
-	char path[300];
+	char path[32];
 	cJSON *res = NULL, *body = NULL;
 	int c, rc, nargs;
 
@@ -307,18 +307,18 @@ run(int argc, char **argv)
 		cJSON_AddStringToObject(body, "name", arg);
 		if (o.role)
 			cJSON_AddStringToObject(body, "role", o.role);
-		if ((rc = kcs_request(&cl, "POST", "/v1/admin/operators", body, &res)) == KCS_OK)
+		if ((rc = kcs_call(&cl, KCS_OPERATOR_ADD, NULL, body, &res)) == KCS_OK)
 			rc = kcs_print(res);
 	} else if (IS("operator", "list")) {
-		if ((rc = kcs_request(&cl, "GET", "/v1/admin/operators", NULL, &res)) == KCS_OK)
+		if ((rc = kcs_call(&cl, KCS_OPERATOR_LIST, NULL, NULL, &res)) == KCS_OK)
 			rc = kcs_print_each(cJSON_GetObjectItem(res, "operators"));
 	} else if (IS("operator", "remove")) {
 		long long id;
 
 		if ((rc = kcs_id_parse(arg, "id", &id)) != KCS_OK)
 			goto out;
-		snprintf(path, sizeof path, "/v1/admin/operators/%lld", id);
-		if ((rc = kcs_request(&cl, "DELETE", path, NULL, &res)) == KCS_OK)
+		snprintf(path, sizeof path, "%lld", id);
+		if ((rc = kcs_call(&cl, KCS_OPERATOR_REMOVE, path, NULL, &res)) == KCS_OK)
 			rc = kcs_print(res);
 	} else if (IS("sdrm", "add")) {
 		struct kcs_secret_src src = { o.pw_file, o.pw_fd };
@@ -330,44 +330,33 @@ run(int argc, char **argv)
 		cJSON_AddStringToObject(body, "sdrm_id", arg);
 		cJSON_AddStringToObject(body, "password", pw);
 		sodium_memzero(pw, sizeof pw);
-		rc = kcs_request(&cl, "POST", "/v1/admin/sdrm", body, &res);
+		rc = kcs_call(&cl, KCS_SDRM_ADD, NULL, body, &res);
 		sodium_memzero(cJSON_GetObjectItem(body, "password")->valuestring,
 		    strlen(cJSON_GetObjectItem(body, "password")->valuestring));
 		if (rc == KCS_OK)
 			rc = kcs_print(res);
 	} else if (IS("sdrm", "import")) {
 		rc = sdrm_import(&cl, arg);
-	} else if (IS("sdrm", "remove")) {
+	} else if (IS("sdrm", "remove") || IS("account", "close")) {
+		/* the SDRM ID's rule is the server's; this only keeps the path whole */
 		if (strlen(arg) > 32 || strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 		    "0123456789-_.") != strlen(arg)) {
 			rc = kcs_fail(KCS_EINVALID, "sdrm_id", "'%s' is not an SDRM ID", arg);
 			goto out;
 		}
-		snprintf(path, sizeof path, "/v1/admin/sdrm/%s", arg);
-		if ((rc = kcs_request(&cl, "DELETE", path, NULL, &res)) == KCS_OK)
-			rc = kcs_print(res);
-	} else if (IS("account", "close")) {
-		char *e;
-
-		if (strlen(arg) > 32 || strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		    "0123456789-_.") != strlen(arg) || !(e = kcs_url_escape(&cl, arg))) {
-			rc = kcs_fail(KCS_EINVALID, "sdrm_id", "'%s' is not an SDRM ID", arg);
-			goto out;
-		}
-		snprintf(path, sizeof path, "/v1/admin/accounts/%s", e);
-		kcs_free(e);
-		if ((rc = kcs_request(&cl, "DELETE", path, NULL, &res)) == KCS_OK)
+		if ((rc = kcs_call(&cl, IS("sdrm", "remove") ? KCS_SDRM_REMOVE : KCS_ACCOUNT_CLOSE, arg, NULL,
+		    &res)) == KCS_OK)
 			rc = kcs_print(res);
 	} else if (IS("outbox", "list")) {
-		if ((rc = kcs_request(&cl, "GET", "/v1/admin/outbox", NULL, &res)) == KCS_OK)
+		if ((rc = kcs_call(&cl, KCS_OUTBOX_LIST, NULL, NULL, &res)) == KCS_OK)
 			rc = kcs_print_each(cJSON_GetObjectItem(res, "messages"));
 	} else if (IS("outbox", "show")) {
 		long long id;
 
 		if ((rc = kcs_id_parse(arg, "id", &id)) != KCS_OK)
 			goto out;
-		snprintf(path, sizeof path, "/v1/admin/outbox/%lld", id);
-		if ((rc = kcs_request(&cl, "GET", path, NULL, &res)) == KCS_OK) {
+		snprintf(path, sizeof path, "%lld", id);
+		if ((rc = kcs_call(&cl, KCS_OUTBOX_GET, path, NULL, &res)) == KCS_OK) {
 			if (o.raw)
 				fputs(kcs_json_str(res, "message") ? kcs_json_str(res, "message") : "", stdout);
 			else
@@ -380,7 +369,7 @@ run(int argc, char **argv)
 			cJSON_AddStringToObject(body, "model", o.model);
 		if (o.production_date)
 			cJSON_AddStringToObject(body, "production_date", o.production_date);
-		if ((rc = kcs_request(&cl, "POST", "/v1/admin/vehicles", body, &res)) == KCS_OK)
+		if ((rc = kcs_call(&cl, KCS_VEHICLE_ADD, NULL, body, &res)) == KCS_OK)
 			rc = kcs_print(res);
 	} else if (IS("vehicle", "import")) {
 		rc = vehicle_import(&cl, arg);
@@ -389,11 +378,10 @@ run(int argc, char **argv)
 
 		if ((rc = kcs_vin_parse(arg, vin)) != KCS_OK)
 			goto out;
-		snprintf(path, sizeof path, "/v1/admin/vehicles/%s", vin);
-		if ((rc = kcs_request(&cl, "GET", path, NULL, &res)) == KCS_OK)
+		if ((rc = kcs_call(&cl, KCS_VEHICLE_GET, vin, NULL, &res)) == KCS_OK)
 			rc = kcs_print(res);
 	} else if (IS("audit", "verify")) {
-		if ((rc = kcs_request(&cl, "GET", "/v1/admin/audit/verify", NULL, &res)) == KCS_OK) {
+		if ((rc = kcs_call(&cl, KCS_AUDIT_VERIFY, NULL, NULL, &res)) == KCS_OK) {
 			rc = kcs_print(res);
 			if (!kcs_json_bool(res, "intact")) {
 				cJSON *bad = cJSON_GetObjectItem(res, "bad_entries");

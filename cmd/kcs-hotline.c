@@ -78,26 +78,27 @@ static const char *const fields[][2] = {
 #define NFIELDS (sizeof fields / sizeof *fields)
 
 struct command {
-	const char *name, *path;
+	const char *name;
+	enum kcs_route route;
 	const char *send;     /* JSON fields sent */
 	const char *required; /* of those, the ones that make stdin worth reading */
 };
 
 static const struct command commands[] = {
-	{ "register", "/v1/hotline/locksmiths",
+	{ "register", KCS_REGISTER,
 	  " sdrm_id email last_name first_name company address city state zip phone comments time_zone"
 	  " signature_confirmed ",
 	  " sdrm_id email last_name first_name address city state zip phone time_zone " },
-	{ "resend-link", "/v1/hotline/locksmiths/resend-link", " sdrm_id ", " sdrm_id " },
-	{ "correct-email", "/v1/hotline/locksmiths/email", " sdrm_id email ", " sdrm_id email " },
-	{ "redeem", "/v1/hotline/redeem", " tan sdrm_id ", " tan sdrm_id " },
-	{ "check-vin", "/v1/hotline/vehicles/", " vin ", " vin " },
-	{ "order-key", "/v1/hotline/orders/key", " call_id vin payment_ref address_confirmed ",
+	{ "resend-link", KCS_RESEND_LINK, " sdrm_id ", " sdrm_id " },
+	{ "correct-email", KCS_CORRECT_EMAIL, " sdrm_id email ", " sdrm_id email " },
+	{ "redeem", KCS_REDEEM, " tan sdrm_id ", " tan sdrm_id " },
+	{ "check-vin", KCS_CHECK_VIN, " vin ", " vin " },
+	{ "order-key", KCS_ORDER_KEY, " call_id vin payment_ref address_confirmed ",
 	  " call_id vin payment_ref " },
-	{ "order-keywriter", "/v1/hotline/orders/keywriter", " call_id payment_ref address_confirmed ",
+	{ "order-keywriter", KCS_ORDER_KEYWRITER, " call_id payment_ref address_confirmed ",
 	  " call_id payment_ref " },
-	{ "ship", "/v1/hotline/ship", " order_id tracking serial public_key ", " tracking " },
-	{ "orders", "/v1/hotline/orders", "", "" },
+	{ "ship", KCS_SHIP, " order_id tracking serial public_key ", " tracking " },
+	{ "orders", KCS_ORDERS, "", "" },
 };
 
 static int
@@ -113,7 +114,7 @@ has(const char *list, const char *name)
 static int
 list_orders(struct kcs_client *cl, const char *const *val)
 {
-	char path[600] = "/v1/hotline/orders";
+	char query[600] = "";
 	const char *filters[] = { "sdrm_id", "vin", "state" };
 	cJSON *res = NULL;
 	int rc, first = 1;
@@ -125,12 +126,12 @@ list_orders(struct kcs_client *cl, const char *const *val)
 
 				if (!e)
 					return kcs_fail(KCS_EINTERNAL, NULL, "out of memory");
-				snprintf(path + strlen(path), sizeof path - strlen(path), "%c%s=%s",
-				    first ? '?' : '&', filters[f], e);
+				snprintf(query + strlen(query), sizeof query - strlen(query), "%s%s=%s",
+				    first ? "" : "&", filters[f], e);
 				kcs_free(e);
 				first = 0;
 			}
-	if ((rc = kcs_request(cl, "GET", path, NULL, &res)) == KCS_OK)
+	if ((rc = kcs_call(cl, KCS_ORDERS, query, NULL, &res)) == KCS_OK)
 		rc = kcs_print_each(cJSON_GetObjectItem(res, "orders"));
 	cJSON_Delete(res);
 	return rc;
@@ -222,14 +223,13 @@ run(int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(cmd->name, "check-vin") == 0) {
-		char vin[18], path[64];
+		char vin[18];
 
 		if ((rc = kcs_vin_parse(kcs_json_str(body, "vin") ? kcs_json_str(body, "vin") : "", vin)) != KCS_OK)
 			goto out;
-		snprintf(path, sizeof path, "%s%s", cmd->path, vin);
-		rc = kcs_request(&cl, "GET", path, NULL, &res);
+		rc = kcs_call(&cl, cmd->route, vin, NULL, &res);
 	} else {
-		rc = kcs_request(&cl, "POST", cmd->path, body, &res);
+		rc = kcs_call(&cl, cmd->route, NULL, body, &res);
 	}
 	if (rc == KCS_OK) {
 		const char *warn = kcs_json_str(res, "warning");

@@ -54,19 +54,6 @@ static struct {
 static struct kcs_client cl;
 static cJSON *in; /* a piped object: fields by name, read when a flag is missing */
 
-/* Adds the secret read from src to body under name. */
-static int
-add_secret(cJSON *body, const struct kcs_secret_src *src, const char *prompt, const char *name)
-{
-	char buf[KCS_SECRET_MAX + 1];
-	int rc = kcs_secret_read(src, prompt, name, buf, sizeof buf);
-
-	if (rc == KCS_OK)
-		cJSON_AddStringToObject(body, name, buf);
-	sodium_memzero(buf, sizeof buf);
-	return rc;
-}
-
 /* The new password; on a terminal, typed twice. */
 static int
 add_new_password(cJSON *body)
@@ -89,22 +76,13 @@ add_new_password(cJSON *body)
 	return rc;
 }
 
-static void
-wipe(cJSON *body)
-{
-	for (cJSON *it = body ? body->child : NULL; it; it = it->next)
-		if (cJSON_IsString(it) && strstr(it->string, "password"))
-			sodium_memzero(it->valuestring, strlen(it->valuestring));
-	cJSON_Delete(body);
-}
-
-/* POST with secrets in the body, which is wiped and freed. */
+/* A route with secrets in the body, which is wiped and freed. */
 static int
-post(const char *path, cJSON *body, cJSON **res)
+post(enum kcs_route route, cJSON *body, cJSON **res)
 {
-	int rc = kcs_request(&cl, "POST", path, body, res);
+	int rc = kcs_call(&cl, route, NULL, body, res);
 
-	wipe(body);
+	kcs_body_wipe(body);
 	return rc;
 }
 
@@ -136,27 +114,6 @@ get_field(const char *flag, const char *name, const char *prompt, char *buf, siz
 }
 
 static int
-disclaimer(long long *version)
-{
-	cJSON *d = NULL;
-	int rc = kcs_request(&cl, "GET", "/v1/disclaimers/login", NULL, &d), yes;
-
-	if (rc != KCS_OK)
-		return rc;
-	kcs_json_int(d, "version", version);
-	if (!o.accept) {
-		yes = kcs_tty_confirm(kcs_json_str(d, "text"), "Do you accept the disclaimer?");
-		if (yes < 0)
-			rc = kcs_fail(KCS_EPERM, "accept_disclaimer",
-			    "the login disclaimer must be accepted: no terminal to ask on, use --accept-disclaimer");
-		else if (!yes)
-			rc = kcs_fail(KCS_EPERM, "accept_disclaimer", "the login disclaimer was not accepted");
-	}
-	cJSON_Delete(d);
-	return rc;
-}
-
-static int
 login(void)
 {
 	char email[300], sdrm[64];
@@ -166,19 +123,19 @@ login(void)
 	int rc;
 
 	if ((rc = get_field(o.email, "email", "E-mail address (LSID): ", email, sizeof email)) != KCS_OK ||
-	    (rc = disclaimer(&version)) != KCS_OK)
+	    (rc = kcs_disclaimer(&cl, "login", o.accept, &version)) != KCS_OK)
 		return rc;
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "email", email);
 	cJSON_AddNumberToObject(body, "accept_disclaimer", (double)version);
-	if ((rc = add_secret(body, &o.pw, "Password: ", "password")) != KCS_OK) {
-		wipe(body);
+	if ((rc = kcs_body_secret(body, &o.pw, "Password: ", "password")) != KCS_OK) {
+		kcs_body_wipe(body);
 		return rc;
 	}
 	/* the old password is needed again if it is temporary */
 	cJSON *keep = cJSON_Duplicate(cJSON_GetObjectItem(body, "password"), 1);
 
-	if ((rc = post("/v1/login", body, &res)) != KCS_OK || (rc = save(res)) != KCS_OK)
+	if ((rc = post(KCS_LOGIN, body, &res)) != KCS_OK || (rc = save(res)) != KCS_OK)
 		goto out;
 	stage = kcs_json_str(res, "stage");
 	if (stage && strcmp(stage, "password") == 0) {
@@ -189,10 +146,10 @@ login(void)
 		cJSON_Delete(res);
 		res = NULL;
 		if ((rc = add_new_password(body)) != KCS_OK) {
-			wipe(body);
+			kcs_body_wipe(body);
 			goto out;
 		}
-		if ((rc = post("/v1/password", body, &res)) != KCS_OK || (rc = save(res)) != KCS_OK)
+		if ((rc = post(KCS_PASSWORD, body, &res)) != KCS_OK || (rc = save(res)) != KCS_OK)
 			goto out;
 	}
 	cJSON_Delete(res);
@@ -201,11 +158,11 @@ login(void)
 		goto out;
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "sdrm_id", sdrm);
-	if ((rc = add_secret(body, &o.sdrm_pw, "SDRM password: ", "sdrm_password")) != KCS_OK) {
-		wipe(body);
+	if ((rc = kcs_body_secret(body, &o.sdrm_pw, "SDRM password: ", "sdrm_password")) != KCS_OK) {
+		kcs_body_wipe(body);
 		goto out;
 	}
-	if ((rc = post("/v1/login/sdrm", body, &res)) == KCS_OK)
+	if ((rc = post(KCS_LOGIN_SDRM, body, &res)) == KCS_OK)
 		rc = kcs_print(res);
 out:
 	sodium_memzero(keep->valuestring, strlen(keep->valuestring));
@@ -221,12 +178,12 @@ change_password(void)
 	int rc;
 
 	if ((rc = kcs_client_session(&cl)) != KCS_OK ||
-	    (rc = add_secret(body, &o.pw, "Old password: ", "old_password")) != KCS_OK ||
+	    (rc = kcs_body_secret(body, &o.pw, "Old password: ", "old_password")) != KCS_OK ||
 	    (rc = add_new_password(body)) != KCS_OK) {
-		wipe(body);
+		kcs_body_wipe(body);
 		return rc;
 	}
-	if ((rc = post("/v1/password", body, &res)) == KCS_OK && (rc = save(res)) == KCS_OK) {
+	if ((rc = post(KCS_PASSWORD, body, &res)) == KCS_OK && (rc = save(res)) == KCS_OK) {
 		cJSON *out = cJSON_CreateObject();
 
 		cJSON_AddBoolToObject(out, "password_changed", 1);
@@ -239,12 +196,12 @@ change_password(void)
 }
 
 static int
-simple(const char *method, const char *path, cJSON *body)
+simple(enum kcs_route route, cJSON *body)
 {
 	cJSON *res = NULL;
 	int rc = kcs_client_session(&cl);
 
-	if (rc == KCS_OK && (rc = kcs_request(&cl, method, path, body, &res)) == KCS_OK)
+	if (rc == KCS_OK && (rc = kcs_call(&cl, route, NULL, body, &res)) == KCS_OK)
 		rc = kcs_print(res);
 	cJSON_Delete(body);
 	cJSON_Delete(res);
@@ -257,7 +214,7 @@ orders(void)
 	cJSON *res = NULL;
 	int rc = kcs_client_session(&cl);
 
-	if (rc == KCS_OK && (rc = kcs_request(&cl, "GET", "/v1/me/orders", NULL, &res)) == KCS_OK)
+	if (rc == KCS_OK && (rc = kcs_call(&cl, KCS_MY_ORDERS, NULL, NULL, &res)) == KCS_OK)
 		rc = kcs_print_each(cJSON_GetObjectItem(res, "orders"));
 	cJSON_Delete(res);
 	return rc;
@@ -271,7 +228,7 @@ logout(void)
 
 	if (rc != KCS_OK)
 		return rc;
-	rc = kcs_request(&cl, "POST", "/v1/logout", NULL, &res);
+	rc = kcs_call(&cl, KCS_LOGOUT, NULL, NULL, &res);
 	/* an ended or expired session is gone either way: drop the file */
 	if (rc == KCS_OK || rc == KCS_EPERM) {
 		if ((drop = kcs_session_drop()) != KCS_OK)
@@ -296,7 +253,7 @@ verify_address(const char *arg)
 		return rc;
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "code", code);
-	return simple("POST", "/v1/me/verify-address", body);
+	return simple(KCS_VERIFY_ADDRESS, body);
 }
 
 static int
@@ -310,7 +267,7 @@ forgot(void)
 		return rc;
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "email", email);
-	if ((rc = post("/v1/password-reset", body, &res)) == KCS_OK)
+	if ((rc = post(KCS_RESET, body, &res)) == KCS_OK)
 		rc = kcs_print(res);
 	cJSON_Delete(res);
 	return rc;
@@ -331,10 +288,10 @@ reset(void)
 	cJSON_AddStringToObject(body, "email", email);
 	cJSON_AddStringToObject(body, "code", code);
 	if ((rc = add_new_password(body)) != KCS_OK) {
-		wipe(body);
+		kcs_body_wipe(body);
 		return rc;
 	}
-	if ((rc = post("/v1/password-reset/confirm", body, &res)) == KCS_OK)
+	if ((rc = post(KCS_RESET_CONFIRM, body, &res)) == KCS_OK)
 		rc = kcs_print(res);
 	cJSON_Delete(res);
 	return rc;
@@ -406,7 +363,7 @@ run(int argc, char **argv)
 	else if (strcmp(cmd, "password") == 0)
 		rc = change_password();
 	else if (strcmp(cmd, "status") == 0)
-		rc = simple("GET", "/v1/me", NULL);
+		rc = simple(KCS_ME, NULL);
 	else if (strcmp(cmd, "logout") == 0)
 		rc = logout();
 	else if (strcmp(cmd, "orders") == 0)

@@ -61,26 +61,15 @@ run(int argc, char **argv)
 	if ((rc = kcs_client_open(&cl, url)) != KCS_OK || (rc = kcs_client_session(&cl)) != KCS_OK)
 		goto out;
 	if (cmd) {
-		if ((rc = kcs_request(&cl, "GET", "/v1/tickets/current", NULL, &res)) == KCS_OK)
+		if ((rc = kcs_call(&cl, KCS_TICKET_STATUS, NULL, NULL, &res)) == KCS_OK)
 			rc = kcs_print(res);
 		goto out;
 	}
-	if ((rc = kcs_request(&cl, "GET", "/v1/disclaimers/ticket", NULL, &d)) != KCS_OK)
+	if ((rc = kcs_disclaimer(&cl, "ticket", accept, &version)) != KCS_OK)
 		goto out;
-	kcs_json_int(d, "version", &version);
-	if (!accept) {
-		int yes = kcs_tty_confirm(kcs_json_str(d, "text"), "Do you accept the disclaimer?");
-
-		if (yes <= 0) {
-			rc = kcs_fail(KCS_EPERM, "accept_disclaimer", yes < 0
-			    ? "the ticket disclaimer must be accepted: no terminal to ask on, use --accept-disclaimer"
-			    : "the ticket disclaimer was not accepted");
-			goto out;
-		}
-	}
 	body = cJSON_CreateObject();
 	cJSON_AddNumberToObject(body, "accept_disclaimer", (double)version);
-	if ((rc = kcs_request(&cl, "POST", "/v1/tickets", body, &res)) == KCS_OK) {
+	if ((rc = kcs_call(&cl, KCS_TICKET, NULL, body, &res)) == KCS_OK) {
 		if (kcs_is_tty(STDERR_FILENO))
 			fprintf(stderr, "Call the hotline with this TAN and your SDRM ID before %s.\n",
 			    kcs_json_str(res, "expires_at"));

@@ -83,6 +83,20 @@ void kcs_client_close(struct kcs_client *cl);
 char *kcs_url_escape(struct kcs_client *cl, const char *s); /* free with kcs_free */
 void kcs_free(void *p);
 
+/* api.c: one call per route of kcsd's API. */
+enum kcs_route {
+	KCS_DISCLAIMER, KCS_LOGIN, KCS_LOGIN_SDRM, KCS_PASSWORD, KCS_LOGOUT, KCS_ME, KCS_VERIFY_ADDRESS,
+	KCS_MY_ORDERS, KCS_RESET, KCS_RESET_CONFIRM, KCS_TICKET, KCS_TICKET_STATUS,
+	KCS_REGISTER, KCS_RESEND_LINK, KCS_CORRECT_EMAIL, KCS_REDEEM, KCS_CHECK_VIN, KCS_ORDER_KEY,
+	KCS_ORDER_KEYWRITER, KCS_SHIP, KCS_ORDERS,
+	KCS_OPERATOR_ADD, KCS_OPERATOR_LIST, KCS_OPERATOR_REMOVE, KCS_SDRM_ADD, KCS_SDRM_REMOVE,
+	KCS_ACCOUNT_CLOSE, KCS_OUTBOX_LIST, KCS_OUTBOX_GET, KCS_VEHICLE_ADD, KCS_VEHICLE_GET, KCS_AUDIT_VERIFY
+};
+/* arg: the path's last segment (escaped here) for the routes that take
+ * one, the query string for KCS_ORDERS, else NULL */
+int kcs_call(struct kcs_client *cl, enum kcs_route route, const char *arg, const cJSON *body, cJSON **out);
+int kcs_disclaimer(struct kcs_client *cl, const char *kind, int accepted, long long *version);
+
 /* secret.c: secrets come from a terminal (no echo), a file or a descriptor. */
 #define KCS_SECRET_MAX 1024
 struct kcs_secret_src {
@@ -92,6 +106,10 @@ struct kcs_secret_src {
 int kcs_secret_read(const struct kcs_secret_src *src, const char *prompt,
     const char *field, char *buf, size_t cap);
 int kcs_tty_confirm(const char *text, const char *question);
+/* adds the secret read from src to body under name */
+int kcs_body_secret(cJSON *body, const struct kcs_secret_src *src, const char *prompt, const char *name);
+/* wipes the secrets (fields named *password*) of a request body and frees it */
+void kcs_body_wipe(cJSON *body);
 int kcs_is_tty(int fd);
 
 /* cli.c: what every client main shares. */

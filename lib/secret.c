@@ -132,3 +132,24 @@ kcs_tty_confirm(const char *text, const char *question)
 	close(fd);
 	return ok;
 }
+
+int
+kcs_body_secret(cJSON *body, const struct kcs_secret_src *src, const char *prompt, const char *name)
+{
+	char buf[KCS_SECRET_MAX + 1];
+	int rc = kcs_secret_read(src, prompt, name, buf, sizeof buf);
+
+	if (rc == KCS_OK)
+		cJSON_AddStringToObject(body, name, buf);
+	sodium_memzero(buf, sizeof buf);
+	return rc;
+}
+
+void
+kcs_body_wipe(cJSON *body)
+{
+	for (cJSON *it = body ? body->child : NULL; it; it = it->next)
+		if (cJSON_IsString(it) && strstr(it->string, "password"))
+			sodium_memzero(it->valuestring, strlen(it->valuestring));
+	cJSON_Delete(body);
+}

@@ -1,0 +1,88 @@
+/* api.c: one call per route of kcsd's API: its method and path, in one
+ * table that every client uses. */
+#include <stdio.h>
+#include <string.h>
+
+#include "kcs.h"
+
+static const struct {
+	const char *method, *path; /* a path ending in '/' takes an argument; in '?', a query */
+} routes[] = {
+	[KCS_DISCLAIMER] = { "GET", "/v1/disclaimers/" },
+	[KCS_LOGIN] = { "POST", "/v1/login" },
+	[KCS_LOGIN_SDRM] = { "POST", "/v1/login/sdrm" },
+	[KCS_PASSWORD] = { "POST", "/v1/password" },
+	[KCS_LOGOUT] = { "POST", "/v1/logout" },
+	[KCS_ME] = { "GET", "/v1/me" },
+	[KCS_VERIFY_ADDRESS] = { "POST", "/v1/me/verify-address" },
+	[KCS_MY_ORDERS] = { "GET", "/v1/me/orders" },
+	[KCS_RESET] = { "POST", "/v1/password-reset" },
+	[KCS_RESET_CONFIRM] = { "POST", "/v1/password-reset/confirm" },
+	[KCS_TICKET] = { "POST", "/v1/tickets" },
+	[KCS_TICKET_STATUS] = { "GET", "/v1/tickets/current" },
+	[KCS_REGISTER] = { "POST", "/v1/hotline/locksmiths" },
+	[KCS_RESEND_LINK] = { "POST", "/v1/hotline/locksmiths/resend-link" },
+	[KCS_CORRECT_EMAIL] = { "POST", "/v1/hotline/locksmiths/email" },
+	[KCS_REDEEM] = { "POST", "/v1/hotline/redeem" },
+	[KCS_CHECK_VIN] = { "GET", "/v1/hotline/vehicles/" },
+	[KCS_ORDER_KEY] = { "POST", "/v1/hotline/orders/key" },
+	[KCS_ORDER_KEYWRITER] = { "POST", "/v1/hotline/orders/keywriter" },
+	[KCS_SHIP] = { "POST", "/v1/hotline/ship" },
+	[KCS_ORDERS] = { "GET", "/v1/hotline/orders?" },
+	[KCS_OPERATOR_ADD] = { "POST", "/v1/admin/operators" },
+	[KCS_OPERATOR_LIST] = { "GET", "/v1/admin/operators" },
+	[KCS_OPERATOR_REMOVE] = { "DELETE", "/v1/admin/operators/" },
+	[KCS_SDRM_ADD] = { "POST", "/v1/admin/sdrm" },
+	[KCS_SDRM_REMOVE] = { "DELETE", "/v1/admin/sdrm/" },
+	[KCS_ACCOUNT_CLOSE] = { "DELETE", "/v1/admin/accounts/" },
+	[KCS_OUTBOX_LIST] = { "GET", "/v1/admin/outbox" },
+	[KCS_OUTBOX_GET] = { "GET", "/v1/admin/outbox/" },
+	[KCS_VEHICLE_ADD] = { "POST", "/v1/admin/vehicles" },
+	[KCS_VEHICLE_GET] = { "GET", "/v1/admin/vehicles/" },
+	[KCS_AUDIT_VERIFY] = { "GET", "/v1/admin/audit/verify" },
+};
+
+int
+kcs_call(struct kcs_client *cl, enum kcs_route route, const char *arg, const cJSON *body, cJSON **out)
+{
+	const char *path = routes[route].path;
+	size_t n = strlen(path);
+	char full[1024], *e = NULL;
+	int rc;
+
+	if (path[n - 1] == '/') {
+		if (!arg || !*arg || !(e = kcs_url_escape(cl, arg)))
+			return kcs_fail(KCS_EUSAGE, NULL, "%s needs an argument", path);
+		snprintf(full, sizeof full, "%s%s", path, e);
+		kcs_free(e);
+	} else if (path[n - 1] == '?') {
+		snprintf(full, sizeof full, "%.*s%s%s", (int)n - 1, path, arg && *arg ? "?" : "", arg ? arg : "");
+	} else {
+		snprintf(full, sizeof full, "%s", path);
+	}
+	rc = kcs_request(cl, routes[route].method, full, body, out);
+	return rc;
+}
+
+/* The disclaimer of kind: its version, once the user accepted it (on the
+ * terminal, unless accepted is set: --accept-disclaimer). */
+int
+kcs_disclaimer(struct kcs_client *cl, const char *kind, int accepted, long long *version)
+{
+	cJSON *d = NULL;
+	int rc = kcs_call(cl, KCS_DISCLAIMER, kind, NULL, &d), yes;
+
+	if (rc != KCS_OK)
+		return rc;
+	kcs_json_int(d, "version", version);
+	if (!accepted) {
+		yes = kcs_tty_confirm(kcs_json_str(d, "text"), "Do you accept the disclaimer?");
+		if (yes < 0)
+			rc = kcs_fail(KCS_EPERM, "accept_disclaimer",
+			    "the %s disclaimer must be accepted: no terminal to ask on, use --accept-disclaimer", kind);
+		else if (!yes)
+			rc = kcs_fail(KCS_EPERM, "accept_disclaimer", "the %s disclaimer was not accepted", kind);
+	}
+	cJSON_Delete(d);
+	return rc;
+}
