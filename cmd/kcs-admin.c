@@ -14,33 +14,48 @@
 
 #include "kcs.h"
 
-static const char usage[] =
-    "usage: kcs-admin [--url URL] [--token-file FILE] COMMAND [ARGS]\n"
-    "\n"
-    "Administer the Key Coding System.\n"
-    "\n"
-    "Commands:\n"
-    "  init --db FILE|URL [--key FILE]  create the store and the server key file (kcsd init);\n"
-    "                                prints the first administrator token once\n"
-    "  operator add NAME [--role operator|admin]   add a hotline operator; prints its token once\n"
-    "  operator list                 list operators as JSON lines\n"
-    "  operator remove ID            remove an operator; its token stops working\n"
-    "  sdrm add SDRM_ID [--password-file FILE | --password-fd N]\n"
-    "                                add an SDRM ID and its password to the SDRM directory\n"
-    "  sdrm import FILE              import JSON lines {\"sdrm_id\":..,\"password\":..}; all or none\n"
-    "  sdrm remove SDRM_ID           remove an SDRM ID that no account uses\n"
-    "  outbox list                   list stored e-mails and letters as JSON lines\n"
-    "  outbox show ID [--raw]        show one message (--raw: the message text only)\n"
-    "  vehicle add VIN --model MODEL --production-date YYYY-MM-DD\n"
-    "                                register a vehicle (keys 1 and 2 are its delivered keys)\n"
-    "  vehicle import FILE [--skip-invalid]\n"
-    "                                import JSON lines {\"vin\",\"model\",\"production_date\"}:\n"
-    "                                all or none, unless invalid lines are to be skipped\n"
-    "  vehicle show VIN              a vehicle and its key positions\n"
-    "  account close SDRM_ID         close a locksmith's account: its sessions, tickets and\n"
-    "                                codes end; its SDRM ID and e-mail are free again\n"
-    "  audit verify                  check the audit log's hash chain\n"
-    "\n"
+enum {
+	C_INIT, C_OPERATOR_ADD, C_OPERATOR_LIST, C_OPERATOR_REMOVE, C_SDRM_ADD, C_SDRM_IMPORT, C_SDRM_REMOVE,
+	C_OUTBOX_LIST, C_OUTBOX_SHOW, C_VEHICLE_ADD, C_VEHICLE_IMPORT, C_VEHICLE_SHOW, C_ACCOUNT_CLOSE,
+	C_AUDIT_VERIFY
+};
+
+static const struct kcs_command commands[] = {
+	[C_INIT] = { "init", "--db FILE|URL [--key FILE]", 0,
+	    "create the store and the server key file (kcsd init);\nprints the first administrator token once" },
+	[C_OPERATOR_ADD] = { "operator add", "NAME [--role operator|admin]", 1,
+	    "add a hotline operator; prints its token once" },
+	[C_OPERATOR_LIST] = { "operator list", NULL, 0, "list operators as JSON lines" },
+	[C_OPERATOR_REMOVE] = { "operator remove", "ID", 1, "remove an operator; its token stops working" },
+	[C_SDRM_ADD] = { "sdrm add", "SDRM_ID [--password-file FILE | --password-fd N]", 1,
+	    "add an SDRM ID and its password to the SDRM directory" },
+	[C_SDRM_IMPORT] = { "sdrm import", "FILE", 1,
+	    "import JSON lines {\"sdrm_id\":..,\"password\":..}; all or none" },
+	[C_SDRM_REMOVE] = { "sdrm remove", "SDRM_ID", 1, "remove an SDRM ID that no account uses" },
+	[C_OUTBOX_LIST] = { "outbox list", NULL, 0, "list stored e-mails and letters as JSON lines" },
+	[C_OUTBOX_SHOW] = { "outbox show", "ID [--raw]", 1, "show one message (--raw: the message text only)" },
+	[C_VEHICLE_ADD] = { "vehicle add", "VIN --model MODEL --production-date YYYY-MM-DD", 1,
+	    "register a vehicle (keys 1 and 2 are its delivered keys)" },
+	[C_VEHICLE_IMPORT] = { "vehicle import", "FILE [--skip-invalid]", 1,
+	    "import JSON lines {\"vin\",\"model\",\"production_date\"}:\n"
+	    "all or none, unless invalid lines are to be skipped" },
+	[C_VEHICLE_SHOW] = { "vehicle show", "VIN", 1, "a vehicle and its key positions" },
+	[C_ACCOUNT_CLOSE] = { "account close", "SDRM_ID", 1,
+	    "close a locksmith's account: its sessions, tickets and\ncodes end; its SDRM ID and e-mail are free again" },
+	[C_AUDIT_VERIFY] = { "audit verify", NULL, 0, "check the audit log's hash chain" },
+	{ NULL, NULL, 0, NULL }
+};
+
+static void
+usage(void)
+{
+	fputs("usage: kcs-admin [--url URL] [--token-file FILE] COMMAND [ARGS]\n"
+	    "\n"
+	    "Administer the Key Coding System.\n"
+	    "\n"
+	    "Commands:\n", stdout);
+	kcs_command_help(stdout, commands);
+	fputs("\n"
     "Options:\n"
     "      --url URL            kcsd's URL (default: $KCS_URL, the config's url, http://127.0.0.1:8425)\n"
     "      --token-file FILE    the administrator token (default: $KCS_TOKEN_FILE, the config's\n"
@@ -58,7 +73,8 @@ static const char usage[] =
     "  -V, --version            show the version\n"
     "\n"
     "Exit status: 0 done, 1 refused by a rule, 2 usage, 3 invalid input, 4 not permitted,\n"
-    "5 server unreachable, 6 internal failure (kcs(7)).\n";
+    "5 server unreachable, 6 internal failure (kcs(7)).\n", stdout);
+}
 
 static struct {
 	const char *url, *token_file, *db, *key, *role, *pw_file;
@@ -247,10 +263,11 @@ run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	struct kcs_client cl;
-	const char *cmd, *sub = NULL, *arg = NULL;
+	const struct kcs_command *cmd;
+	const char *arg = NULL;
 	char path[32];
 	cJSON *res = NULL, *body = NULL;
-	int c, rc, nargs;
+	int c, rc, command;
 
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
@@ -268,51 +285,31 @@ run(int argc, char **argv)
 		case O_MODEL: o.model = optarg; break;
 		case O_DATE: o.production_date = optarg; break;
 		case O_SKIP: o.skip = 1; break;
-		case 'h': fputs(usage, stdout); return KCS_OK;
+		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-admin " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
 		}
 	}
-	if (optind >= argc)
-		return kcs_usage_error("a command is required");
-	cmd = argv[optind++];
-	nargs = argc - optind;
-	if (strcmp(cmd, "init") == 0) {
-		if (nargs)
-			return kcs_usage_error("init takes no arguments");
+	if (!(cmd = kcs_command(commands, argc - optind, argv + optind, &arg)))
+		return KCS_EUSAGE;
+	command = (int)(cmd - commands);
+	if (command == C_INIT)
 		return init();
-	}
-	if (nargs < 1)
-		return kcs_usage_error("'%s' needs a subcommand", cmd);
-	sub = argv[optind++];
-	if (--nargs > 1)
-		return kcs_usage_error("too many arguments");
-	arg = nargs ? argv[optind] : NULL;
-#define IS(a, b) (strcmp(cmd, a) == 0 && strcmp(sub, b) == 0)
-	if ((IS("operator", "add") || IS("operator", "remove") || IS("sdrm", "add") || IS("account", "close") ||
-	    IS("sdrm", "import") || IS("sdrm", "remove") || IS("outbox", "show") ||
-	    IS("vehicle", "add") || IS("vehicle", "import") || IS("vehicle", "show")) != (arg != NULL))
-		return kcs_usage_error("'%s %s' %s", cmd, sub, arg ? "takes no argument" : "needs an argument");
-	if (!(IS("operator", "add") || IS("operator", "list") || IS("operator", "remove") ||
-	    IS("sdrm", "add") || IS("sdrm", "import") || IS("sdrm", "remove") ||
-	    IS("outbox", "list") || IS("outbox", "show") || IS("audit", "verify") || IS("account", "close") ||
-	    IS("vehicle", "add") || IS("vehicle", "import") || IS("vehicle", "show")))
-		return kcs_usage_error("unknown command '%s %s'", cmd, sub);
 	if (kcs_crypto_init() != KCS_OK || kcs_client_open(&cl, o.url) != KCS_OK)
 		return kcs_errcode();
 	if ((rc = kcs_client_token(&cl, o.token_file)) != KCS_OK)
 		goto out;
-	if (IS("operator", "add")) {
+	if ((command == C_OPERATOR_ADD)) {
 		body = cJSON_CreateObject();
 		cJSON_AddStringToObject(body, "name", arg);
 		if (o.role)
 			cJSON_AddStringToObject(body, "role", o.role);
 		if ((rc = kcs_call(&cl, KCS_OPERATOR_ADD, NULL, body, &res)) == KCS_OK)
 			rc = kcs_print(res);
-	} else if (IS("operator", "list")) {
+	} else if ((command == C_OPERATOR_LIST)) {
 		if ((rc = kcs_call(&cl, KCS_OPERATOR_LIST, NULL, NULL, &res)) == KCS_OK)
 			rc = kcs_print_each(cJSON_GetObjectItem(res, "operators"));
-	} else if (IS("operator", "remove")) {
+	} else if ((command == C_OPERATOR_REMOVE)) {
 		long long id;
 
 		if ((rc = kcs_id_parse(arg, "id", &id)) != KCS_OK)
@@ -320,7 +317,7 @@ run(int argc, char **argv)
 		snprintf(path, sizeof path, "%lld", id);
 		if ((rc = kcs_call(&cl, KCS_OPERATOR_REMOVE, path, NULL, &res)) == KCS_OK)
 			rc = kcs_print(res);
-	} else if (IS("sdrm", "add")) {
+	} else if ((command == C_SDRM_ADD)) {
 		struct kcs_secret_src src = { o.pw_file, o.pw_fd };
 		char pw[KCS_SECRET_MAX + 1];
 
@@ -335,22 +332,22 @@ run(int argc, char **argv)
 		    strlen(cJSON_GetObjectItem(body, "password")->valuestring));
 		if (rc == KCS_OK)
 			rc = kcs_print(res);
-	} else if (IS("sdrm", "import")) {
+	} else if ((command == C_SDRM_IMPORT)) {
 		rc = sdrm_import(&cl, arg);
-	} else if (IS("sdrm", "remove") || IS("account", "close")) {
+	} else if ((command == C_SDRM_REMOVE) || (command == C_ACCOUNT_CLOSE)) {
 		/* the SDRM ID's rule is the server's; this only keeps the path whole */
 		if (strlen(arg) > 32 || strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 		    "0123456789-_.") != strlen(arg)) {
 			rc = kcs_fail(KCS_EINVALID, "sdrm_id", "'%s' is not an SDRM ID", arg);
 			goto out;
 		}
-		if ((rc = kcs_call(&cl, IS("sdrm", "remove") ? KCS_SDRM_REMOVE : KCS_ACCOUNT_CLOSE, arg, NULL,
+		if ((rc = kcs_call(&cl, (command == C_SDRM_REMOVE) ? KCS_SDRM_REMOVE : KCS_ACCOUNT_CLOSE, arg, NULL,
 		    &res)) == KCS_OK)
 			rc = kcs_print(res);
-	} else if (IS("outbox", "list")) {
+	} else if ((command == C_OUTBOX_LIST)) {
 		if ((rc = kcs_call(&cl, KCS_OUTBOX_LIST, NULL, NULL, &res)) == KCS_OK)
 			rc = kcs_print_each(cJSON_GetObjectItem(res, "messages"));
-	} else if (IS("outbox", "show")) {
+	} else if ((command == C_OUTBOX_SHOW)) {
 		long long id;
 
 		if ((rc = kcs_id_parse(arg, "id", &id)) != KCS_OK)
@@ -362,7 +359,7 @@ run(int argc, char **argv)
 			else
 				rc = kcs_print(res);
 		}
-	} else if (IS("vehicle", "add")) {
+	} else if ((command == C_VEHICLE_ADD)) {
 		body = cJSON_CreateObject();
 		cJSON_AddStringToObject(body, "vin", arg);
 		if (o.model)
@@ -371,16 +368,16 @@ run(int argc, char **argv)
 			cJSON_AddStringToObject(body, "production_date", o.production_date);
 		if ((rc = kcs_call(&cl, KCS_VEHICLE_ADD, NULL, body, &res)) == KCS_OK)
 			rc = kcs_print(res);
-	} else if (IS("vehicle", "import")) {
+	} else if ((command == C_VEHICLE_IMPORT)) {
 		rc = vehicle_import(&cl, arg);
-	} else if (IS("vehicle", "show")) {
+	} else if ((command == C_VEHICLE_SHOW)) {
 		char vin[18];
 
 		if ((rc = kcs_vin_parse(arg, vin)) != KCS_OK)
 			goto out;
 		if ((rc = kcs_call(&cl, KCS_VEHICLE_GET, vin, NULL, &res)) == KCS_OK)
 			rc = kcs_print(res);
-	} else if (IS("audit", "verify")) {
+	} else if ((command == C_AUDIT_VERIFY)) {
 		if ((rc = kcs_call(&cl, KCS_AUDIT_VERIFY, NULL, NULL, &res)) == KCS_OK) {
 			rc = kcs_print(res);
 			if (!kcs_json_bool(res, "intact")) {
@@ -393,7 +390,6 @@ run(int argc, char **argv)
 			}
 		}
 	}
-#undef IS
 out:
 	cJSON_Delete(body);
 	cJSON_Delete(res);

@@ -8,23 +8,62 @@
 
 #include "kcs.h"
 
-static const char usage[] =
-    "usage: kcs-hotline [--url URL] [--token-file FILE] COMMAND [OPTIONS]\n"
+/* every input field: option, JSON name; --state is both the form's US state
+ * and, for orders, the order state */
+static const char *const fields[][2] = {
+	{ "sdrm-id", "sdrm_id" }, { "email", "email" }, { "last-name", "last_name" },
+	{ "first-name", "first_name" }, { "company", "company" }, { "address", "address" },
+	{ "city", "city" }, { "state", "state" }, { "zip", "zip" }, { "phone", "phone" },
+	{ "comments", "comments" }, { "time-zone", "time_zone" }, { "tan", "tan" },
+	{ "call-id", "call_id" }, { "vin", "vin" }, { "payment-ref", "payment_ref" },
+	{ "tracking", "tracking" }, { "serial", "serial" }, { "public-key", "public_key" },
+};
+#define NFIELDS (sizeof fields / sizeof *fields)
+
+static const struct kcs_command commands[] = {
+	{ "register", NULL, 0, "enter a locksmith's registration form" },
+	{ "resend-link", NULL, 0, "e-mail a new verification link (the old one stops working)" },
+	{ "correct-email", NULL, 0, "correct a mistyped e-mail address before it is verified" },
+	{ "redeem", NULL, 0, "check a caller's TAN with the SDRM ID; answers a call record" },
+	{ "check-vin", NULL, 0, "is a VIN registered, and has it a free key position?" },
+	{ "order-key", NULL, 0, "order a blank key for a VIN on a call; answers the Key Code once" },
+	{ "order-keywriter", NULL, 0, "order a key writer on a call" },
+	{ "ship", "ORDER_ID", -1, "mark an order shipped (a key writer also registers its device)" },
+	{ "orders", NULL, 0, "list orders as JSON lines (filters: --sdrm-id --vin --state)" },
+	{ NULL, NULL, 0, NULL }
+};
+
+/* for each command: its route, the JSON fields it sends, and of those the
+ * ones that make standard input worth reading */
+static const struct how {
+	enum kcs_route route;
+	const char *send, *required;
+} how[] = {
+	{ KCS_REGISTER,
+	  " sdrm_id email last_name first_name company address city state zip phone comments time_zone"
+	  " signature_confirmed ",
+	  " sdrm_id email last_name first_name address city state zip phone time_zone " },
+	{ KCS_RESEND_LINK, " sdrm_id ", " sdrm_id " },
+	{ KCS_CORRECT_EMAIL, " sdrm_id email ", " sdrm_id email " },
+	{ KCS_REDEEM, " tan sdrm_id ", " tan sdrm_id " },
+	{ KCS_CHECK_VIN, " vin ", " vin " },
+	{ KCS_ORDER_KEY, " call_id vin payment_ref address_confirmed ", " call_id vin payment_ref " },
+	{ KCS_ORDER_KEYWRITER, " call_id payment_ref address_confirmed ", " call_id payment_ref " },
+	{ KCS_SHIP, " order_id tracking serial public_key ", " tracking " },
+	{ KCS_ORDERS, "", "" },
+};
+
+static void
+usage(void)
+{
+	fputs("usage: kcs-hotline [--url URL] [--token-file FILE] COMMAND [OPTIONS]\n"
     "\n"
     "The hotline's side of the Key Coding System. Input fields come from the options\n"
     "or from a JSON object on standard input (options win); answers are JSON lines.\n"
     "\n"
-    "Commands:\n"
-    "  register             enter a locksmith's registration form\n"
-    "  resend-link          e-mail a new verification link (the old one stops working)\n"
-    "  correct-email        correct a mistyped e-mail address before it is verified\n"
-    "  check-vin            is a VIN registered, and has it a free key position?\n"
-    "  redeem               check a caller's TAN with the SDRM ID; answers a call record\n"
-    "  order-key            order a blank key for a VIN on a call; answers the Key Code once\n"
-    "  order-keywriter      order a key writer on a call\n"
-    "  ship ORDER_ID        mark an order shipped (a key writer also registers its device)\n"
-    "  orders               list orders as JSON lines (filters: --sdrm-id --vin --state)\n"
-    "\n"
+	    "Commands:\n", stdout);
+	kcs_command_help(stdout, commands);
+	fputs("\n"
     "Registration fields (JSON name in brackets):\n"
     "      --sdrm-id ID        SDRM ID, in the SDRM directory (sdrm_id)\n"
     "      --email ADDRESS     the locksmith's e-mail address, the LSID (email)\n"
@@ -63,43 +102,8 @@ static const char usage[] =
     "  -V, --version           show the version\n"
     "\n"
     "Exit status: 0 done, 1 refused by a rule, 2 usage, 3 invalid input, 4 not permitted,\n"
-    "5 server unreachable, 6 internal failure (kcs(7)).\n";
-
-/* every input field: option, JSON name; --state is both the form's US state
- * and, for orders, the order state */
-static const char *const fields[][2] = {
-	{ "sdrm-id", "sdrm_id" }, { "email", "email" }, { "last-name", "last_name" },
-	{ "first-name", "first_name" }, { "company", "company" }, { "address", "address" },
-	{ "city", "city" }, { "state", "state" }, { "zip", "zip" }, { "phone", "phone" },
-	{ "comments", "comments" }, { "time-zone", "time_zone" }, { "tan", "tan" },
-	{ "call-id", "call_id" }, { "vin", "vin" }, { "payment-ref", "payment_ref" },
-	{ "tracking", "tracking" }, { "serial", "serial" }, { "public-key", "public_key" },
-};
-#define NFIELDS (sizeof fields / sizeof *fields)
-
-struct command {
-	const char *name;
-	enum kcs_route route;
-	const char *send;     /* JSON fields sent */
-	const char *required; /* of those, the ones that make stdin worth reading */
-};
-
-static const struct command commands[] = {
-	{ "register", KCS_REGISTER,
-	  " sdrm_id email last_name first_name company address city state zip phone comments time_zone"
-	  " signature_confirmed ",
-	  " sdrm_id email last_name first_name address city state zip phone time_zone " },
-	{ "resend-link", KCS_RESEND_LINK, " sdrm_id ", " sdrm_id " },
-	{ "correct-email", KCS_CORRECT_EMAIL, " sdrm_id email ", " sdrm_id email " },
-	{ "redeem", KCS_REDEEM, " tan sdrm_id ", " tan sdrm_id " },
-	{ "check-vin", KCS_CHECK_VIN, " vin ", " vin " },
-	{ "order-key", KCS_ORDER_KEY, " call_id vin payment_ref address_confirmed ",
-	  " call_id vin payment_ref " },
-	{ "order-keywriter", KCS_ORDER_KEYWRITER, " call_id payment_ref address_confirmed ",
-	  " call_id payment_ref " },
-	{ "ship", KCS_SHIP, " order_id tracking serial public_key ", " tracking " },
-	{ "orders", KCS_ORDERS, "", "" },
-};
+    "5 server unreachable, 6 internal failure (kcs(7)).\n", stdout);
+}
 
 static int
 has(const char *list, const char *name)
@@ -143,7 +147,8 @@ run(int argc, char **argv)
 	enum { O_URL = 256, O_TOKEN, O_CONFIRMED, O_SIGNED, O_FIELD };
 	struct option opts[NFIELDS + 7];
 	const char *url = NULL, *token_file = NULL, *val[NFIELDS] = { 0 }, *arg = NULL;
-	const struct command *cmd = NULL;
+	const struct kcs_command *command;
+	const struct how *cmd;
 	struct kcs_client cl = { 0 };
 	cJSON *in = NULL, *body = NULL, *res = NULL;
 	int c, idx, rc, confirmed = 0, signed_ = 0;
@@ -165,29 +170,20 @@ run(int argc, char **argv)
 		case O_CONFIRMED: confirmed = 1; break;
 		case O_SIGNED: signed_ = 1; break;
 		case O_FIELD: val[idx - 4] = optarg; break;
-		case 'h': fputs(usage, stdout); return KCS_OK;
+		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-hotline " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
 		}
 	}
-	if (optind >= argc)
-		return kcs_usage_error("a command is required");
-	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-		if (strcmp(argv[optind], commands[i].name) == 0)
-			cmd = &commands[i];
-	if (!cmd)
-		return kcs_usage_error("unknown command '%s'", argv[optind]);
-	optind++;
-	if (strcmp(cmd->name, "ship") == 0 && optind < argc)
-		arg = argv[optind++];
-	if (optind != argc)
-		return kcs_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!(command = kcs_command(commands, argc - optind, argv + optind, &arg)))
+		return KCS_EUSAGE;
+	cmd = &how[command - commands];
 
 	/* a piped object is read only when a required field has no option */
 	for (size_t i = 0; i < NFIELDS && !in; i++)
 		if (!val[i] && has(cmd->required, fields[i][1]) && !(in = kcs_json_stdin()))
 			return kcs_errcode();
-	if (!in && strcmp(cmd->name, "ship") == 0 && !arg && !(in = kcs_json_stdin()))
+	if (!in && cmd->route == KCS_SHIP && !arg && !(in = kcs_json_stdin()))
 		return kcs_errcode();
 	body = cJSON_CreateObject();
 	for (size_t i = 0; i < NFIELDS; i++) {
@@ -218,11 +214,11 @@ run(int argc, char **argv)
 	}
 	if ((rc = kcs_client_open(&cl, url)) != KCS_OK || (rc = kcs_client_token(&cl, token_file)) != KCS_OK)
 		goto out;
-	if (strcmp(cmd->name, "orders") == 0) {
+	if (cmd->route == KCS_ORDERS) {
 		rc = list_orders(&cl, val);
 		goto out;
 	}
-	if (strcmp(cmd->name, "check-vin") == 0) {
+	if (cmd->route == KCS_CHECK_VIN) {
 		char vin[18];
 
 		if ((rc = kcs_vin_parse(kcs_json_str(body, "vin") ? kcs_json_str(body, "vin") : "", vin)) != KCS_OK)

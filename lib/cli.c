@@ -109,3 +109,90 @@ kcs_parse_fd(const char *arg, const char *field, int *fd)
 	*fd = (int)v;
 	return KCS_OK;
 }
+
+/* How many of its words name matches at the start of argv; -1 if not all. */
+static int
+words_match(const char *name, int argc, char **argv)
+{
+	int n = 0;
+
+	while (*name) {
+		size_t len = strcspn(name, " ");
+
+		if (n >= argc || strlen(argv[n]) != len || strncmp(argv[n], name, len) != 0)
+			return -1;
+		n++;
+		name += len;
+		name += *name == ' ';
+	}
+	return n;
+}
+
+const struct kcs_command *
+kcs_command(const struct kcs_command *t, int argc, char **argv, const char **operand)
+{
+	const struct kcs_command *best = NULL;
+	int used = -1, ops, max;
+
+	*operand = NULL;
+	for (const struct kcs_command *c = t; c->name; c++) {
+		int n = words_match(c->name, argc, argv);
+
+		if (n > used) {
+			used = n;
+			best = c;
+		}
+	}
+	/* the default command takes no words */
+	if (best && !best->name[0] && argc > 0)
+		best = NULL;
+	if (!best) {
+		char group[64] = "";
+
+		/* a first word that starts commands, without the second */
+		for (const struct kcs_command *c = t; argc && c->name; c++)
+			if (strncmp(c->name, argv[0], strlen(argv[0])) == 0 && c->name[strlen(argv[0])] == ' ') {
+				snprintf(group, sizeof group, "%s", argv[0]);
+				break;
+			}
+		if (group[0] && argc == 1)
+			return kcs_usage_error("'%s' needs a subcommand", group), NULL;
+		return argc ? (kcs_usage_error("unknown command '%s%s%s'", argv[0], group[0] ? " " : "",
+		    group[0] ? argv[1] : ""), NULL) : (kcs_usage_error("a command is required"), NULL);
+	}
+	ops = argc - used;
+	max = best->nargs < 0 ? 1 : best->nargs;
+	if (ops > max || ops < best->nargs) {
+		kcs_usage_error("'%s' %s", best->name[0] ? best->name : kcs_prog(),
+		    ops < best->nargs ? "needs an argument" : max ? "takes one argument" : "takes no argument");
+		return NULL;
+	}
+	if (ops)
+		*operand = argv[used];
+	return best;
+}
+
+void
+kcs_command_help(FILE *f, const struct kcs_command *t)
+{
+	for (const struct kcs_command *c = t; c->name; c++) {
+		char left[160];
+		const char *h = c->help;
+		int n = snprintf(left, sizeof left, "%s%s%s", c->name[0] ? c->name : "(none)",
+		    c->args ? " " : "", c->args ? c->args : "");
+
+		if (n > 28)
+			fprintf(f, "  %s\n  %-28s ", left, "");
+		else
+			fprintf(f, "  %-28s ", left);
+		for (;;) {
+			size_t len = strcspn(h, "\n");
+
+			fprintf(f, "%.*s\n", (int)len, h);
+			if (!h[len])
+				break;
+			h += len + 1;
+			fprintf(f, "  %-28s ", "");
+		}
+	}
+}

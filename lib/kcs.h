@@ -120,6 +120,18 @@ int kcs_session_drop(void);
 int kcs_tty_line(const char *prompt, const char *field, char *buf, size_t cap); /* echoed */
 int kcs_parse_fd(const char *arg, const char *field, int *fd);
 
+/* A client's commands, in one table ended by a NULL name. */
+struct kcs_command {
+	const char *name; /* its words, "operator add"; "" for none (the tool's default) */
+	const char *args; /* its operand and options, for the help; NULL for none */
+	int nargs;        /* operands: 0, 1, or -1 for an optional one */
+	const char *help; /* what it does; "\n" starts another line */
+};
+/* The command argv (the words after the options) names, and its operand:
+ * NULL, with a usage error, when none matches or the operands do not fit. */
+const struct kcs_command *kcs_command(const struct kcs_command *t, int argc, char **argv, const char **operand);
+void kcs_command_help(FILE *f, const struct kcs_command *t);
+
 /* vin.c: North American VIN rules. */
 int kcs_vin_parse(const char *in, char out[18]);
 
