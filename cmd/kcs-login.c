@@ -10,16 +10,26 @@
 
 #include "kcs.h"
 
-static const char usage[] =
-    "usage: kcs-login [OPTIONS]                   log in (both steps)\n"
-    "       kcs-login password [OPTIONS]          change the password\n"
-    "       kcs-login status                      show the account (Locksmith box)\n"
-    "       kcs-login logout                      end the session\n"
-    "       kcs-login verify-address [CODE]       enter the code from the letter\n"
-    "       kcs-login orders                      list your key and key writer orders\n"
-    "       kcs-login forgot --email ADDRESS      e-mail a password reset code\n"
-    "       kcs-login reset --email ADDRESS --code CODE   set a new password with it\n"
-    "\n"
+enum { C_LOGIN, C_PASSWORD, C_STATUS, C_LOGOUT, C_VERIFY_ADDRESS, C_ORDERS, C_FORGOT, C_RESET };
+
+static const struct kcs_command commands[] = {
+	[C_LOGIN] = { "", "[OPTIONS]", 0, "log in (both steps)" },
+	[C_PASSWORD] = { "password", "[OPTIONS]", 0, "change the password" },
+	[C_STATUS] = { "status", NULL, 0, "show the account (Locksmith box)" },
+	[C_LOGOUT] = { "logout", NULL, 0, "end the session" },
+	[C_VERIFY_ADDRESS] = { "verify-address", "[CODE]", -1, "enter the code from the letter" },
+	[C_ORDERS] = { "orders", NULL, 0, "list your key and key writer orders" },
+	[C_FORGOT] = { "forgot", "--email ADDRESS", 0, "e-mail a password reset code" },
+	[C_RESET] = { "reset", "--email ADDRESS --code CODE", 0, "set a new password with it" },
+	{ NULL, NULL, 0, NULL }
+};
+
+static void
+usage(void)
+{
+	fputs("usage: kcs-login [OPTIONS] [COMMAND]\n\nCommands:\n", stdout);
+	kcs_command_help(stdout, commands);
+	fputs(    "\n"
     "Step 1 is the e-mail address (LSID) and password with the login disclaimer\n"
     "accepted; step 2 is the SDRM ID and SDRM password. A temporary password is\n"
     "changed at first login. The session is kept in $XDG_STATE_HOME/kcs/session.\n"
@@ -43,7 +53,8 @@ static const char usage[] =
     "\n"
     "Exit status: 0 done, 1 refused by a rule (locked, used, expired), 2 usage,\n"
     "3 invalid input, 4 not permitted (wrong credentials, not logged in),\n"
-    "5 server unreachable, 6 internal failure (kcs(7)).\n";
+    "5 server unreachable, 6 internal failure (kcs(7)).\n", stdout);
+}
 
 static struct {
 	const char *url, *email, *sdrm_id, *code;
@@ -320,7 +331,8 @@ run(int argc, char **argv)
 		{ "code", required_argument, NULL, O_CODE },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
-	const char *cmd = NULL, *arg = NULL;
+	const struct kcs_command *cmd;
+	const char *arg = NULL;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
@@ -337,43 +349,27 @@ run(int argc, char **argv)
 		case O_NPWF: o.new_pw.file = optarg; break;
 		case O_NPWD: rc = fdopt(optarg, "new-password-fd", &o.new_pw); break;
 		case O_CODE: o.code = optarg; break;
-		case 'h': fputs(usage, stdout); return KCS_OK;
+		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-login " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
 		}
 		if (rc != KCS_OK)
 			return rc;
 	}
-	if (optind < argc)
-		cmd = argv[optind++];
-	if (optind < argc)
-		arg = argv[optind++];
-	if (optind < argc)
-		return kcs_usage_error("unexpected argument '%s'", argv[optind]);
-	if (arg && (!cmd || strcmp(cmd, "verify-address") != 0))
-		return kcs_usage_error("unexpected argument '%s'", arg);
-	if (cmd && strcmp(cmd, "password") && strcmp(cmd, "status") && strcmp(cmd, "logout") &&
-	    strcmp(cmd, "orders") &&
-	    strcmp(cmd, "verify-address") && strcmp(cmd, "forgot") && strcmp(cmd, "reset"))
-		return kcs_usage_error("unknown command '%s'", cmd);
+	if (!(cmd = kcs_command(commands, argc - optind, argv + optind, &arg)))
+		return KCS_EUSAGE;
 	if (kcs_crypto_init() != KCS_OK || kcs_client_open(&cl, o.url) != KCS_OK)
 		return kcs_errcode();
-	if (!cmd)
-		rc = login();
-	else if (strcmp(cmd, "password") == 0)
-		rc = change_password();
-	else if (strcmp(cmd, "status") == 0)
-		rc = simple(KCS_ME, NULL);
-	else if (strcmp(cmd, "logout") == 0)
-		rc = logout();
-	else if (strcmp(cmd, "orders") == 0)
-		rc = orders();
-	else if (strcmp(cmd, "verify-address") == 0)
-		rc = verify_address(arg);
-	else if (strcmp(cmd, "forgot") == 0)
-		rc = forgot();
-	else
-		rc = reset();
+	switch (cmd - commands) {
+	case C_LOGIN: rc = login(); break;
+	case C_PASSWORD: rc = change_password(); break;
+	case C_STATUS: rc = simple(KCS_ME, NULL); break;
+	case C_LOGOUT: rc = logout(); break;
+	case C_ORDERS: rc = orders(); break;
+	case C_VERIFY_ADDRESS: rc = verify_address(arg); break;
+	case C_FORGOT: rc = forgot(); break;
+	default: rc = reset();
+	}
 	cJSON_Delete(in);
 	kcs_client_close(&cl);
 	return rc;

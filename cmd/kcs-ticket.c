@@ -7,26 +7,34 @@
 
 #include "kcs.h"
 
-static const char usage[] =
-    "usage: kcs-ticket [--accept-disclaimer] [--url URL]\n"
-    "       kcs-ticket status [--url URL]\n"
-    "\n"
-    "Request a security ticket (TAN) for one call to the hotline, after accepting\n"
-    "the ticket disclaimer (shown and asked on a terminal; --accept-disclaimer for\n"
-    "scripts). Prints {\"tan\":...,\"expires_at\":...}. A new ticket cancels the\n"
-    "previous one. Needs a full login (kcs-login) and an Active account.\n"
-    "\n"
-    "  status                 the current ticket's state and remaining time\n"
-    "\n"
-    "Options:\n"
-    "      --accept-disclaimer  accept the ticket disclaimer without showing it\n"
-    "      --url URL            kcsd's URL (default: the session's, $KCS_URL, the config's url)\n"
-    "  -h, --help               show this help\n"
-    "  -V, --version            show the version\n"
-    "\n"
-    "Exit status: 0 done, 1 refused by a rule, 2 usage, 3 invalid input, 4 not permitted\n"
-    "(not logged in, Inactive account, disclaimer not accepted), 5 server unreachable,\n"
-    "6 internal failure (kcs(7)).\n";
+static const struct kcs_command commands[] = {
+	{ "", "[--accept-disclaimer]", 0,
+	    "request a security ticket (TAN) for one call to the hotline, after\n"
+	    "accepting the ticket disclaimer" },
+	{ "status", NULL, 0, "the current ticket's state and remaining time" },
+	{ NULL, NULL, 0, NULL }
+};
+
+static void
+usage(void)
+{
+	fputs("usage: kcs-ticket [--accept-disclaimer] [--url URL] [status]\n\nCommands:\n", stdout);
+	kcs_command_help(stdout, commands);
+	fputs("\n"
+	    "The disclaimer is shown and asked on a terminal (--accept-disclaimer for\n"
+	    "scripts). Prints {\"tan\":...,\"expires_at\":...}. A new ticket cancels the\n"
+	    "previous one. Needs a full login (kcs-login) and an Active account.\n"
+	    "\n"
+	    "Options:\n"
+	    "      --accept-disclaimer  accept the ticket disclaimer without showing it\n"
+	    "      --url URL            kcsd's URL (default: the session's, $KCS_URL, the config's url)\n"
+	    "  -h, --help               show this help\n"
+	    "  -V, --version            show the version\n"
+	    "\n"
+	    "Exit status: 0 done, 1 refused by a rule, 2 usage, 3 invalid input, 4 not permitted\n"
+	    "(not logged in, Inactive account, disclaimer not accepted), 5 server unreachable,\n"
+	    "6 internal failure (kcs(7)).\n", stdout);
+}
 
 static int
 run(int argc, char **argv)
@@ -37,7 +45,8 @@ run(int argc, char **argv)
 		{ "accept-disclaimer", no_argument, NULL, O_ACCEPT },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
-	const char *url = NULL, *cmd = NULL;
+	const char *url = NULL, *arg = NULL;
+	const struct kcs_command *cmd;
 	struct kcs_client cl = { 0 };
 	cJSON *d = NULL, *body = NULL, *res = NULL;
 	long long version = 0;
@@ -47,20 +56,16 @@ run(int argc, char **argv)
 		switch (c) {
 		case O_URL: url = optarg; break;
 		case O_ACCEPT: accept = 1; break;
-		case 'h': fputs(usage, stdout); return KCS_OK;
+		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-ticket " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
 		}
 	}
-	if (optind < argc)
-		cmd = argv[optind++];
-	if (optind < argc)
-		return kcs_usage_error("unexpected argument '%s'", argv[optind]);
-	if (cmd && strcmp(cmd, "status") != 0)
-		return kcs_usage_error("unknown command '%s'", cmd);
+	if (!(cmd = kcs_command(commands, argc - optind, argv + optind, &arg)))
+		return KCS_EUSAGE;
 	if ((rc = kcs_client_open(&cl, url)) != KCS_OK || (rc = kcs_client_session(&cl)) != KCS_OK)
 		goto out;
-	if (cmd) {
+	if (cmd->name[0]) {
 		if ((rc = kcs_call(&cl, KCS_TICKET_STATUS, NULL, NULL, &res)) == KCS_OK)
 			rc = kcs_print(res);
 		goto out;

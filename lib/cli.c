@@ -178,7 +178,7 @@ kcs_command_help(FILE *f, const struct kcs_command *t)
 	for (const struct kcs_command *c = t; c->name; c++) {
 		char left[160];
 		const char *h = c->help;
-		int n = snprintf(left, sizeof left, "%s%s%s", c->name[0] ? c->name : "(none)",
+		int n = snprintf(left, sizeof left, "%s%s%s", c->name[0] ? c->name : kcs_prog(),
 		    c->args ? " " : "", c->args ? c->args : "");
 
 		if (n > 28)
