@@ -96,8 +96,12 @@ endif
 lint:
 	mandoc -Tlint -Wwarning $(MANS)
 
-bench: all
+bench: all $(B)/bench/mhd_const
 	scripts/bench $(B)
+
+$(B)/bench/mhd_const: tests/bench/mhd_const.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALLCFLAGS) $(ALLLDFLAGS) -o $@ $< $(shell pkg-config --libs libmicrohttpd) -lpthread
 
 # libFuzzer on the parsers of untrusted text (clang): FUZZ_SECONDS=N
 FUZZ_SECONDS ?= 60
