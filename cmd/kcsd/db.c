@@ -76,28 +76,10 @@ db_rollback(struct dbtx *tx)
 	tx->db->ops->rollback(tx);
 }
 
-static int
-run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, types);
-	rc = tx->db->ops->run(tx, fn, arg, sql, types, ap);
-	va_end(ap);
-	return rc;
-}
-
 int
-db_mark(struct dbtx *tx)
+db_vquery(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, va_list ap)
 {
-	return run(tx, NULL, NULL, "SAVEPOINT handler", "") < 0 ? DB_ERROR : DB_OK;
-}
-
-int
-db_undo(struct dbtx *tx)
-{
-	return run(tx, NULL, NULL, "ROLLBACK TO SAVEPOINT handler", "") < 0 ? DB_ERROR : DB_OK;
+	return tx->db->ops->run(tx, fn, arg, sql, types, ap);
 }
 
 int
@@ -107,7 +89,7 @@ db_exec(struct dbtx *tx, const char *sql, const char *types, ...)
 	int rc;
 
 	va_start(ap, types);
-	rc = tx->db->ops->run(tx, NULL, NULL, sql, types, ap);
+	rc = db_vquery(tx, NULL, NULL, sql, types, ap);
 	va_end(ap);
 	return rc;
 }
@@ -119,15 +101,21 @@ db_query(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *
 	int rc;
 
 	va_start(ap, types);
-	rc = tx->db->ops->run(tx, fn, arg, sql, types, ap);
+	rc = db_vquery(tx, fn, arg, sql, types, ap);
 	va_end(ap);
 	return rc;
 }
 
 int
-db_vquery(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, va_list ap)
+db_mark(struct dbtx *tx)
 {
-	return tx->db->ops->run(tx, fn, arg, sql, types, ap);
+	return db_exec(tx, "SAVEPOINT handler", "") < 0 ? DB_ERROR : DB_OK;
+}
+
+int
+db_undo(struct dbtx *tx)
+{
+	return db_exec(tx, "ROLLBACK TO SAVEPOINT handler", "") < 0 ? DB_ERROR : DB_OK;
 }
 
 const char *
