@@ -77,8 +77,9 @@ int store_acceptance_add(struct dbtx *tx, long long account, const char *kind,
     long long version, long long now, long long *id);
 
 int store_outbox_add(struct dbtx *tx, const char *kind, const char *to, const char *subject,
-    const uint8_t *sealed, size_t len, const char *file, long long now, long long *id);
+    const uint8_t *sealed, size_t len, const char *spool, const char *file, long long now, long long *id);
 int store_outbox_list(struct dbtx *tx, cJSON **rows);
+int store_outbox_unspooled(struct dbtx *tx, const char *spool, cJSON **rows);
 int store_outbox_get(struct dbtx *tx, long long id, cJSON **row);
 
 int store_vehicle_add(struct dbtx *tx, const char *vin, const char *model, const char *date,

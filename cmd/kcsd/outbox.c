@@ -42,7 +42,7 @@ put(struct req *r, const char *kind, const char *to, const char *subject, const 
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(name, sizeof name, "%s-%s.%s", stamp, hex, strcmp(kind, "email") == 0 ? "eml" : "txt");
-	rc = store_outbox_add(r->tx, kind, to, subject, sealed, clen, name, r->now, &id);
+	rc = store_outbox_add(r->tx, kind, to, subject, sealed, clen, K.cf.spool, name, r->now, &id);
 	free(sealed);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
@@ -191,7 +191,7 @@ outbox_sweep(void)
 	}
 	if (store_begin(&K.st, &tx) != STORE_OK)
 		return -1;
-	if (store_outbox_list(tx, &rows) != STORE_OK) {
+	if (store_outbox_unspooled(tx, K.cf.spool, &rows) != STORE_OK) {
 		store_rollback(tx);
 		return -1;
 	}
@@ -202,8 +202,7 @@ outbox_sweep(void)
 		cJSON *m;
 
 		snprintf(path, sizeof path, "%s/%s", K.cf.spool, name ? name : "");
-		if (!name || strchr(name, '/') || cJSON_IsNumber(cJSON_GetObjectItem(it, "delivered_at")) ||
-		    access(path, F_OK) == 0 || kcs_json_int(it, "id", &id) != 0 || open_message(tx, id, &m) != STORE_OK)
+		if (!name || strchr(name, '/') || access(path, F_OK) == 0 || kcs_json_int(it, "id", &id) != 0 || open_message(tx, id, &m) != STORE_OK)
 			continue;
 		if (spool_file(name, kcs_json_str(m, "message")) == KCS_OK)
 			n++;

@@ -215,6 +215,9 @@ const char *const kcsd_migrations_sqlite[] = {
 	" hash TEXT NOT NULL);"
 	"INSERT INTO audit_head (one, seq, hash) SELECT 1, coalesce(max(id), 0),"
 	" coalesce((SELECT hash FROM audit ORDER BY id DESC LIMIT 1), '') FROM audit;",
+	/* 5: the spool a message was written to: with several kcsd, each
+	 * mends its own at start */
+	"ALTER TABLE outbox ADD COLUMN spool TEXT;",
 	NULL
 };
 
@@ -389,5 +392,6 @@ const char *const kcsd_migrations_pg[] = {
 	"SELECT 1",
 	"SELECT 1",
 	"SELECT 1",
+	"ALTER TABLE outbox ADD COLUMN spool text;",
 	NULL
 };

@@ -9,11 +9,19 @@
 
 int
 store_outbox_add(struct dbtx *tx, const char *kind, const char *to, const char *subject,
-    const uint8_t *sealed, size_t len, const char *file, long long now, long long *id)
+    const uint8_t *sealed, size_t len, const char *spool, const char *file, long long now, long long *id)
 {
-	return insert_id(tx, id, "INSERT INTO outbox (kind, recipient, subject, sealed, file, created_at)"
-	    " VALUES (?, ?, ?, ?, ?, ?) RETURNING id", "sssbsi", kind, to, subject, sealed, len, file, now);
+	return insert_id(tx, id, "INSERT INTO outbox (kind, recipient, subject, sealed, spool, file, created_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id", "sssbssi", kind, to, subject, sealed, len, spool, file, now);
+}
 
+/* The undelivered messages spooled to spool (or before spools were
+ * recorded): those a node may have to write again at start. */
+int
+store_outbox_unspooled(struct dbtx *tx, const char *spool, cJSON **out)
+{
+	return rows(tx, out, "SELECT id, file FROM outbox WHERE delivered_at IS NULL"
+	    " AND (spool IS NULL OR spool = ?) ORDER BY id", "s", spool);
 }
 
 int

@@ -139,3 +139,14 @@ hotline2() { KCS_URL=$URL2 KCS_TOKEN_FILE=$T/operator.token "$B/kcs-hotline" "$@
 	grep -q 'store postgresql://kcs:\*\*\*@' "$T/kcsd2.log"
 	refute grep -q not-for-the-log "$T/kcsd2.log"
 }
+
+@test "each node mends only its own spool at start" {
+	stop_second
+	add_sdrm g36d27a9
+	register g36d27a9 j@example.com > /dev/null
+	[ "$(ls "$T/spool" | wc -l)" -eq 2 ]
+	start_second
+	# the second node does not write the first node's messages
+	[ -z "$(ls "$T/spool2" 2> /dev/null)" ]
+	refute grep -q 'wrote .* missing' "$T/kcsd2.log"
+}

@@ -310,14 +310,20 @@ outbox_and_audit(void **state)
 	cJSON *r, *bad = cJSON_CreateArray();
 
 	(void)state;
-	assert_int_equal(store_outbox_add(tx, "email", "j@example.com", "Hi", sealed, sizeof sealed, "f.eml", now, &id),
+	assert_int_equal(store_outbox_add(tx, "email", "j@example.com", "Hi", sealed, sizeof sealed, "/s", "f.eml", now, &id),
 	    STORE_OK);
-	assert_int_equal(store_outbox_add(tx, "fax", "j", "Hi", sealed, sizeof sealed, "f", now, &n), STORE_CONFLICT);
+	assert_int_equal(store_outbox_add(tx, "fax", "j", "Hi", sealed, sizeof sealed, "/s", "f", now, &n), STORE_CONFLICT);
 	assert_int_equal(store_outbox_get(tx, id, &r), STORE_OK);
 	assert_int_equal(strlen(kcs_json_str(r, "sealed")), 2 * sizeof sealed); /* bytes as hex */
 	cJSON_Delete(r);
 	assert_int_equal(store_outbox_get(tx, id + 1000, &r), STORE_NOTFOUND);
 	assert_int_equal(store_outbox_list(tx, &r), STORE_OK);
+	cJSON_Delete(r);
+	assert_int_equal(store_outbox_unspooled(tx, "/s", &r), STORE_OK);
+	assert_int_equal(cJSON_GetArraySize(r), 1);
+	cJSON_Delete(r);
+	assert_int_equal(store_outbox_unspooled(tx, "/elsewhere", &r), STORE_OK);
+	assert_int_equal(cJSON_GetArraySize(r), 0);
 	cJSON_Delete(r);
 	/* the first entry is the store's creation; then any */
 	assert_int_equal(store_audit(tx, "test", "store.initialised", "s", NULL, now), STORE_OK);
