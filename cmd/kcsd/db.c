@@ -52,12 +52,6 @@ db_close(struct db *db)
 	}
 }
 
-const char *
-db_engine(const struct db *db)
-{
-	return db->engine;
-}
-
 int
 db_begin(struct db *db, struct dbtx **tx)
 {
@@ -116,12 +110,6 @@ int
 db_undo(struct dbtx *tx)
 {
 	return db_exec(tx, "ROLLBACK TO SAVEPOINT handler", "") < 0 ? DB_ERROR : DB_OK;
-}
-
-const char *
-db_errmsg(const struct dbtx *tx)
-{
-	return tx->err;
 }
 
 int

@@ -46,7 +46,6 @@ struct db_schema {
 int db_open(struct db **db, const char *url, int create, int conns, const struct db_schema *schema,
     char *err, size_t errlen);
 void db_close(struct db *db);
-const char *db_engine(const struct db *db); /* "sqlite" or "postgresql" */
 
 /* A read-write transaction on a connection of the pool, until commit or
  * rollback. Types of bound values: s (const char *, NULL binds NULL),
@@ -59,7 +58,6 @@ int db_undo(struct dbtx *tx);
 int db_exec(struct dbtx *tx, const char *sql, const char *types, ...);
 int db_query(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, ...);
 int db_vquery(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, va_list ap);
-const char *db_errmsg(const struct dbtx *tx);
 
 /* An online copy of the whole database to path (SQLite) or a dump
  * (PostgreSQL), consistent as of one moment, while others write. */

@@ -280,32 +280,35 @@ lite_run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *
 	return stop ? stop : sqlite3_changes(l->db);
 }
 
-/* SQLite's online backup: pages are copied a few at a time, the lock given
- * back in between, so that writers go on; a page they change meanwhile is
- * copied again. The copy is consistent as of its end. */
+/* SQLite's online backup, from a connection of its own (never the one a
+ * transaction is open on, whose uncommitted pages it would copy): pages are
+ * copied a few at a time, the lock given back in between, so that writers
+ * go on; a page they change meanwhile is copied again. The copy is
+ * consistent as of its end. */
 static int
 lite_backup(struct db *d, const char *path, char *err, size_t n)
 {
 	struct lite *l = d->impl;
-	sqlite3 *to;
+	sqlite3 *from = NULL, *to = NULL;
 	sqlite3_backup *b;
 	int rc;
 
-	if (sqlite3_open_v2(path, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-		snprintf(err, n, "%s: %s", path, to ? sqlite3_errmsg(to) : "cannot open");
+	if (sqlite3_open_v2(sqlite3_db_filename(l->db, "main"), &from, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_open_v2(path, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
+	    !(b = sqlite3_backup_init(to, "main", from, "main"))) {
+		snprintf(err, n, "%s: %s", path, to ? sqlite3_errmsg(to) : from ? sqlite3_errmsg(from) : "cannot open");
+		sqlite3_close(from);
 		sqlite3_close(to);
 		return DB_ERROR;
 	}
-	if (!(b = sqlite3_backup_init(to, "main", l->db, "main"))) {
-		snprintf(err, n, "%s: %s", path, sqlite3_errmsg(to));
-		sqlite3_close(to);
-		return DB_ERROR;
-	}
-	while ((rc = sqlite3_backup_step(b, 64)) == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+	/* busy, as during a checkpoint: tried again for ten seconds at most */
+	for (int busy = 0; (rc = sqlite3_backup_step(b, 64)) == SQLITE_OK ||
+	    ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && busy++ < 2000);)
 		sqlite3_sleep(5);
 	sqlite3_backup_finish(b);
 	if (rc != SQLITE_DONE)
 		snprintf(err, n, "%s: %s", path, sqlite3_errstr(rc));
+	sqlite3_close(from);
 	sqlite3_close(to);
 	return rc == SQLITE_DONE ? DB_OK : DB_ERROR;
 }

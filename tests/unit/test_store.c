@@ -335,6 +335,33 @@ outbox_and_audit(void **state)
 	cJSON_Delete(bad);
 }
 
+/* the online copy, taken while a transaction is open: it holds what was
+ * committed, not what the open transaction wrote */
+static void
+backup(void **state)
+{
+	static char buf[8 << 20];
+	char out[96], err[256];
+	long long id = 0;
+	size_t n;
+	FILE *f;
+
+	(void)state;
+	snprintf(out, sizeof out, "/tmp/kcs-store-backup.%ld", (long)getpid());
+	unlink(out);
+	assert_int_equal(store_begin(&st, &tx), STORE_OK);
+	assert_int_equal(store_operator_add(tx, "uncommitted", "operator", H("unc"), now, &id), STORE_OK);
+	assert_int_equal(db_backup(st.db, out, err, sizeof err), DB_OK);
+	store_rollback(tx);
+	assert_non_null(f = fopen(out, "r"));
+	n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	unlink(out);
+	assert_true(n > 0);
+	if (path[0]) /* a SQLite copy is the plain file */
+		assert_null(memmem(buf, n, "uncommitted", 11));
+}
+
 int
 main(void)
 {
@@ -344,6 +371,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(codes_sessions_failures, begin, rollback),
 		cmocka_unit_test_setup_teardown(tickets_calls_orders, begin, rollback),
 		cmocka_unit_test_setup_teardown(outbox_and_audit, begin, rollback),
+		cmocka_unit_test(backup),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, open_store, close_store);
