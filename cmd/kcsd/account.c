@@ -821,7 +821,7 @@ reset_worker(void *arg)
 		memset(&r, 0, sizeof r);
 		r.now = (long long)time(NULL);
 		snprintf(r.actor, sizeof r.actor, "anonymous");
-		if (store_begin(&K.st, &r.tx) != STORE_OK) {
+		if (store_begin(&K.st, DB_WRITE, &r.tx) != STORE_OK) {
 			fprintf(stderr, "kcsd: password reset: the store is busy; the request is dropped\n");
 		} else if (reset_send(&r, mail) != 0) {
 			store_rollback(r.tx);

@@ -53,9 +53,15 @@ db_close(struct db *db)
 }
 
 int
-db_begin(struct db *db, struct dbtx **tx)
+db_begin(struct db *db, enum db_mode mode, struct dbtx **tx)
 {
-	return db->ops->begin(db, tx);
+	return db->ops->begin(db, (int)mode, tx);
+}
+
+int
+db_wants_write(const struct dbtx *tx)
+{
+	return tx->wants_write;
 }
 
 int

@@ -47,10 +47,14 @@ int db_open(struct db **db, const char *url, int create, int conns, const struct
     char *err, size_t errlen);
 void db_close(struct db *db);
 
-/* A read-write transaction on a connection of the pool, until commit or
- * rollback. Types of bound values: s (const char *, NULL binds NULL),
+/* A transaction on a connection of the pool, until commit or rollback.
+ * DB_WRITE: read-write. DB_READ: reads only, several at once beside the
+ * writers; a write in it fails with DB_RETRY and db_wants_write says so:
+ * run the work again in a DB_WRITE transaction. Types of bound values: s (const char *, NULL binds NULL),
  * i (long long), n (long long, 0 binds NULL), b (const void *, size_t). */
-int db_begin(struct db *db, struct dbtx **tx);
+enum db_mode { DB_WRITE, DB_READ };
+int db_begin(struct db *db, enum db_mode mode, struct dbtx **tx);
+int db_wants_write(const struct dbtx *tx);
 int db_commit(struct dbtx *tx); /* the connection goes back in either case */
 void db_rollback(struct dbtx *tx);
 int db_mark(struct dbtx *tx);   /* a savepoint: db_undo goes back to it */

@@ -10,7 +10,7 @@ struct db_ops {
 	int (*open)(struct db *db, const char *target, int create, int conns, char *err, size_t n);
 	int (*migrate)(struct db *db, const char *const *migrations, char *err, size_t n);
 	void (*close)(struct db *db);
-	int (*begin)(struct db *db, struct dbtx **tx);
+	int (*begin)(struct db *db, int mode, struct dbtx **tx);
 	int (*commit)(struct dbtx *tx);
 	void (*rollback)(struct dbtx *tx);
 	/* a statement: rows to fn if given; changed rows, or DB_* */
@@ -27,6 +27,8 @@ struct db {
 struct dbtx {
 	struct db *db;
 	void *conn;
+	int read;        /* a DB_READ transaction */
+	int wants_write; /* it tried to write */
 	char err[320];
 };
 

@@ -25,10 +25,18 @@
 #define OID_NUMERIC 1700
 #define MIGRATION_LOCK "4242420"
 
+/* statements prepared on a connection, found by the address of their SQL
+ * text (the store's SQL is constant) and checked against a copy */
+#define CACHED 96
+
 struct pgconn {
 	PGconn *c;
 	int failed; /* a statement asked for a retry: what follows is moot */
 	struct dbtx tx;
+	char *prepared[CACHED];
+	const char *key[CACHED];
+	char names[CACHED][8];
+	int nprepared;
 };
 
 struct pg {
@@ -93,14 +101,25 @@ bad:
 	return DB_ERROR;
 }
 
+/* The server forgets prepared statements with the session. */
+static void
+forget(struct pgconn *pc)
+{
+	for (int i = 0; i < pc->nprepared; i++)
+		free(pc->prepared[i]);
+	pc->nprepared = 0;
+}
+
 static void
 pg_close(struct db *d)
 {
 	struct pg *p = d->impl;
 
-	for (int i = 0; i < p->n; i++)
+	for (int i = 0; i < p->n; i++) {
+		forget(&p->conns[i]);
 		if (p->conns[i].c)
 			PQfinish(p->conns[i].c);
+	}
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	free(p->url);
@@ -218,7 +237,7 @@ pg_migrate(struct db *d, const char *const *m, char *err, size_t n)
 }
 
 static int
-pg_begin(struct db *d, struct dbtx **tx)
+pg_begin(struct db *d, int mode, struct dbtx **tx)
 {
 	struct pg *p = d->impl;
 	struct pgconn *pc;
@@ -231,15 +250,22 @@ pg_begin(struct db *d, struct dbtx **tx)
 	pthread_mutex_unlock(&p->mu);
 	pc->failed = 0;
 	pc->tx.err[0] = '\0';
-	if (!pc->c)
+	pc->tx.read = mode == DB_READ;
+	pc->tx.wants_write = 0;
+	if (!pc->c) {
 		pc->c = connect_to(p->url, pc->tx.err, sizeof pc->tx.err);
-	else if (PQstatus(pc->c) != CONNECTION_OK)
+	} else if (PQstatus(pc->c) != CONNECTION_OK) {
+		forget(pc);
 		PQreset(pc->c);
+	}
 	*tx = &pc->tx;
-	if (!pc->c || (rc = simple(&pc->tx, "BEGIN ISOLATION LEVEL SERIALIZABLE")) != DB_OK) {
+	if (!pc->c || (rc = simple(&pc->tx, mode == DB_READ ? "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY"
+	    : "BEGIN ISOLATION LEVEL SERIALIZABLE")) != DB_OK) {
 		rc = DB_RETRY; /* the server is away: say busy, try again */
-		if (pc->c && PQstatus(pc->c) != CONNECTION_OK)
+		if (pc->c && PQstatus(pc->c) != CONNECTION_OK) {
+			forget(pc);
 			PQreset(pc->c);
+		}
 		fprintf(stderr, "kcsd: store: begin: %s\n", pc->tx.err);
 		pthread_mutex_lock(&p->mu);
 		p->free[p->nfree++] = (int)(pc - p->conns);
@@ -283,11 +309,38 @@ pg_rollback(struct dbtx *tx)
 	give_back(tx);
 }
 
+/* The name of sql's statement prepared on pc (prepared now if it is new),
+ * or NULL: run it unprepared. */
+static const char *
+prepared(struct pgconn *pc, const char *sql, const char *text, int np, const Oid *types)
+{
+	PGresult *res;
+	char *name;
+	int ok;
+
+	for (int i = 0; i < pc->nprepared; i++)
+		if (pc->key[i] == sql && strcmp(pc->prepared[i], sql) == 0)
+			return pc->names[i];
+	if (pc->nprepared == CACHED)
+		return NULL;
+	name = pc->names[pc->nprepared];
+	snprintf(name, sizeof pc->names[0], "k%d", pc->nprepared);
+	res = PQprepare(pc->c, name, text, np, types);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok || !(pc->prepared[pc->nprepared] = strdup(sql)))
+		return NULL;
+	pc->key[pc->nprepared] = sql;
+	pc->nprepared++;
+	return name;
+}
+
 static int
 pg_run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, va_list ap)
 {
 	struct pgconn *pc = tx->conn;
 	int np = (int)strlen(types), rc = 0, stop = 0, writes;
+	const char *name, *state;
 	Oid ptypes[32];
 	const char *vals[32];
 	int lens[32], fmts[32];
@@ -329,11 +382,16 @@ pg_run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *ty
 		}
 	}
 	/* a statement that fails must not end the transaction, as in SQLite:
-	 * a write runs under a savepoint of its own, taken back if it fails */
-	writes = strncmp(sql, "INSERT", 6) == 0 || strncmp(sql, "UPDATE", 6) == 0 || strncmp(sql, "DELETE", 6) == 0;
+	 * a write runs under a savepoint of its own, taken back if it fails
+	 * (in a read transaction, a write ends it: it runs again as a write) */
+	writes = !tx->read && (strncmp(sql, "INSERT", 6) == 0 || strncmp(sql, "UPDATE", 6) == 0 ||
+	    strncmp(sql, "DELETE", 6) == 0);
 	if (writes && !pc->failed)
 		PQclear(PQexec(pc->c, "SAVEPOINT statement"));
-	res = PQexecParams(pc->c, text, np, ptypes, vals, lens, fmts, 0);
+	if ((name = pc->failed ? NULL : prepared(pc, sql, text, np, ptypes)))
+		res = PQexecPrepared(pc->c, name, np, vals, lens, fmts, 0);
+	else
+		res = PQexecParams(pc->c, text, np, ptypes, vals, lens, fmts, 0);
 	free(text);
 	if (writes && !pc->failed)
 		PQclear(PQexec(pc->c, PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK
@@ -390,6 +448,11 @@ pg_run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *ty
 	}
 	default:
 		rc = code(res);
+		if (tx->read && (state = PQresultErrorField(res, PG_DIAG_SQLSTATE)) && strcmp(state, "25006") == 0) {
+			/* a write in a READ ONLY transaction */
+			tx->wants_write = 1;
+			rc = DB_RETRY;
+		}
 		/* after a serialization failure the transaction is lost: what
 		 * fails after it fails for that reason */
 		if (rc == DB_RETRY)

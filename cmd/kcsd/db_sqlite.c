@@ -1,8 +1,13 @@
-/* db_sqlite.c: the SQLite engine. One connection, one transaction at a
- * time (SQLite has one writer): begin takes the connection's lock, commit
- * or rollback gives it back. */
+/* db_sqlite.c: the SQLite engine, in WAL mode. Writes: one connection,
+ * one write transaction at a time (SQLite has one writer), taken under a
+ * lock. Reads: connections of their own that may not write (query_only),
+ * as many as run at once, each reading one snapshot while the writer goes
+ * on. A write tried in a read transaction is DB_RETRY, and the transaction
+ * says it wants to write (db_wants_write). Each connection keeps its
+ * prepared statements. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +17,28 @@
 
 #include "db_impl.h"
 
-struct lite {
+/* prepared statements kept per connection, found by the address of their
+ * SQL text (the store's SQL is constant) and checked against it */
+#define CACHED 96
+
+struct cached {
+	const char *sql;
+	sqlite3_stmt *s;
+};
+
+struct conn {
 	sqlite3 *db;
-	pthread_mutex_t mu;
 	struct dbtx tx;
+	struct cached cache[CACHED];
+	struct conn *next, *all; /* idle readers; every reader */
+};
+
+struct lite {
+	char *path;
+	pthread_mutex_t mu; /* the writer's */
+	struct conn w;
+	pthread_mutex_t rmu; /* the readers' */
+	struct conn *idle, *readers;
 };
 
 static void
@@ -35,34 +58,113 @@ code(int rc)
 	}
 }
 
+/* The statement for sql on c, prepared once; *kept: it stays with c
+ * (reset after use), else it is finalized after use. */
+static sqlite3_stmt *
+prepare(struct conn *c, const char *sql, int *kept)
+{
+	size_t h = ((uintptr_t)sql >> 4) % CACHED;
+	sqlite3_stmt *s = NULL;
+
+	*kept = 0;
+	for (size_t i = 0; i < CACHED; i++) {
+		struct cached *e = &c->cache[(h + i) % CACHED];
+
+		if (!e->s) {
+			if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+				return NULL;
+			e->sql = sql;
+			e->s = s;
+			*kept = 1;
+			return s;
+		}
+		if (e->sql == sql && strcmp(sqlite3_sql(e->s), sql) == 0) {
+			*kept = 1;
+			return e->s;
+		}
+	}
+	return sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) == SQLITE_OK ? s : NULL;
+}
+
+static void
+done(sqlite3_stmt *s, int kept)
+{
+	if (kept) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	} else {
+		sqlite3_finalize(s);
+	}
+}
+
+/* A statement without values or rows (BEGIN, COMMIT, ...). */
+static int
+simple(struct conn *c, const char *sql)
+{
+	int kept, rc;
+	sqlite3_stmt *s = prepare(c, sql, &kept);
+
+	if (!s)
+		return sqlite3_errcode(c->db);
+	rc = sqlite3_step(s);
+	done(s, kept);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static int
+connect_to(struct lite *l, struct conn *c, struct db *d, int create, int read)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+
+	c->tx.db = d;
+	c->tx.conn = c;
+	c->tx.read = read;
+	if (sqlite3_open_v2(l->path, &c->db, flags, NULL) != SQLITE_OK ||
+	    sqlite3_exec(c->db, read ? "PRAGMA query_only = ON"
+		: "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;",
+		NULL, NULL, NULL) != SQLITE_OK)
+		return DB_ERROR;
+	sqlite3_busy_timeout(c->db, 5000);
+	return DB_OK;
+}
+
+static void
+disconnect(struct conn *c)
+{
+	for (int i = 0; i < CACHED; i++)
+		sqlite3_finalize(c->cache[i].s);
+	sqlite3_close(c->db);
+}
+
 static int
 lite_open(struct db *d, const char *path, int create, int conns, char *err, size_t n)
 {
 	struct lite *l = calloc(1, sizeof *l);
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 
 	(void)conns;
-	if (!l) {
+	/* no process-wide lock around every allocation to count them (before
+	 * SQLite's first use; later it is refused and changes nothing) */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (!l || !(l->path = strdup(path))) {
 		snprintf(err, n, "out of memory");
+		free(l);
 		return DB_ERROR;
 	}
 	if (!create && access(path, F_OK) != 0) {
 		snprintf(err, n, "%s: %s (create it with kcsd init)", path, strerror(errno));
+		free(l->path);
 		free(l);
 		return DB_ERROR;
 	}
-	if (sqlite3_open_v2(path, &l->db, flags, NULL) != SQLITE_OK ||
-	    sqlite3_exec(l->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-		" PRAGMA secure_delete = ON;", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, n, "%s: %s", path, l->db ? sqlite3_errmsg(l->db) : "cannot open");
-		sqlite3_close(l->db);
+	if (connect_to(l, &l->w, d, create, 0) != DB_OK) {
+		snprintf(err, n, "%s: %s", path, l->w.db ? sqlite3_errmsg(l->w.db) : "cannot open");
+		sqlite3_close(l->w.db);
+		free(l->path);
 		free(l);
 		return DB_ERROR;
 	}
-	sqlite3_busy_timeout(l->db, 5000);
 	pthread_mutex_init(&l->mu, NULL);
-	l->tx.db = d;
-	l->tx.conn = l;
+	pthread_mutex_init(&l->rmu, NULL);
 	d->impl = l;
 	return DB_OK;
 }
@@ -72,8 +174,15 @@ lite_close(struct db *d)
 {
 	struct lite *l = d->impl;
 
-	sqlite3_close(l->db);
+	for (struct conn *c = l->readers, *next; c; c = next) {
+		next = c->all;
+		disconnect(c);
+		free(c);
+	}
+	disconnect(&l->w);
 	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->rmu);
+	free(l->path);
 	free(l);
 }
 
@@ -94,11 +203,12 @@ static int
 lite_migrate(struct db *d, const char *const *m, char *err, size_t n)
 {
 	struct lite *l = d->impl;
+	sqlite3 *db = l->w.db;
 	sqlite3_stmt *s;
 	int version = 0, known;
 
-	if (sqlite3_prepare_v2(l->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK) {
-		snprintf(err, n, "user_version: %s", sqlite3_errmsg(l->db));
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK) {
+		snprintf(err, n, "user_version: %s", sqlite3_errmsg(db));
 		return DB_ERROR;
 	}
 	if (sqlite3_step(s) == SQLITE_ROW)
@@ -116,67 +226,117 @@ lite_migrate(struct db *d, const char *const *m, char *err, size_t n)
 		int bad = 0;
 
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-		if (sqlite3_exec(l->db, "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(l->db, m[v], NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(l->db, "PRAGMA foreign_key_check", count_rows, &bad, NULL) != SQLITE_OK || bad ||
-		    sqlite3_exec(l->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		if (sqlite3_exec(db, "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, m[v], NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, "PRAGMA foreign_key_check", count_rows, &bad, NULL) != SQLITE_OK || bad ||
+		    sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 			if (bad)
 				snprintf(err, n, "migration %d: %d foreign key violations", v + 1, bad);
 			else
-				snprintf(err, n, "migration %d: %s", v + 1, sqlite3_errmsg(l->db));
-			sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+				snprintf(err, n, "migration %d: %s", v + 1, sqlite3_errmsg(db));
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			return DB_ERROR;
 		}
 	}
-	if (sqlite3_exec(l->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, n, "foreign_keys: %s", sqlite3_errmsg(l->db));
+	if (sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, n, "foreign_keys: %s", sqlite3_errmsg(db));
 		return DB_ERROR;
 	}
 	return DB_OK;
 }
 
-static int
-lite_begin(struct db *d, struct dbtx **tx)
+/* An idle reader, or a new one. */
+static struct conn *
+reader(struct db *d)
 {
 	struct lite *l = d->impl;
+	struct conn *c;
+
+	pthread_mutex_lock(&l->rmu);
+	if ((c = l->idle))
+		l->idle = c->next;
+	pthread_mutex_unlock(&l->rmu);
+	if (c)
+		return c;
+	if (!(c = calloc(1, sizeof *c)))
+		return NULL;
+	if (connect_to(l, c, d, 0, 1) != DB_OK) {
+		fprintf(stderr, "kcsd: store: a reader: %s\n", c->db ? sqlite3_errmsg(c->db) : "cannot open");
+		sqlite3_close(c->db);
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_lock(&l->rmu);
+	c->all = l->readers;
+	l->readers = c;
+	pthread_mutex_unlock(&l->rmu);
+	return c;
+}
+
+static void
+release(struct conn *c)
+{
+	struct lite *l = c->tx.db->impl;
+
+	if (!c->tx.read) {
+		pthread_mutex_unlock(&l->mu);
+		return;
+	}
+	pthread_mutex_lock(&l->rmu);
+	c->next = l->idle;
+	l->idle = c;
+	pthread_mutex_unlock(&l->rmu);
+}
+
+static int
+lite_begin(struct db *d, int mode, struct dbtx **tx)
+{
+	struct lite *l = d->impl;
+	struct conn *c;
 	int rc;
 
-	pthread_mutex_lock(&l->mu);
-	l->tx.err[0] = '\0';
-	if ((rc = sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK) {
-		seterr(&l->tx, l->db, "begin");
-		pthread_mutex_unlock(&l->mu);
+	if (mode == DB_READ) {
+		if (!(c = reader(d)))
+			return DB_ERROR;
+	} else {
+		pthread_mutex_lock(&l->mu);
+		c = &l->w;
+	}
+	c->tx.err[0] = '\0';
+	c->tx.wants_write = 0;
+	if ((rc = simple(c, mode == DB_READ ? "BEGIN" : "BEGIN IMMEDIATE")) != SQLITE_OK) {
+		seterr(&c->tx, c->db, "begin");
+		release(c);
 		return code(rc) == DB_RETRY ? DB_RETRY : DB_ERROR;
 	}
-	*tx = &l->tx;
+	*tx = &c->tx;
 	return DB_OK;
 }
 
 static int
 lite_commit(struct dbtx *tx)
 {
-	struct lite *l = tx->conn;
+	struct conn *c = tx->conn;
 	int rc = DB_OK, e;
 
-	if ((e = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
-		seterr(tx, l->db, "commit");
-		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	if ((e = simple(c, "COMMIT")) != SQLITE_OK) {
+		seterr(tx, c->db, "commit");
+		simple(c, "ROLLBACK");
 		rc = code(e) == DB_RETRY ? DB_RETRY : DB_ERROR;
 	}
-	pthread_mutex_unlock(&l->mu);
+	release(c);
 	return rc;
 }
 
 static void
 lite_rollback(struct dbtx *tx)
 {
-	struct lite *l = tx->conn;
+	struct conn *c = tx->conn;
 
-	sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
-	pthread_mutex_unlock(&l->mu);
+	simple(c, "ROLLBACK");
+	release(c);
 }
-
 static int
 bind(sqlite3_stmt *s, const char *types, va_list ap)
 {
@@ -218,19 +378,19 @@ bind(sqlite3_stmt *s, const char *types, va_list ap)
 static int
 lite_run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, va_list ap)
 {
-	struct lite *l = tx->conn;
+	struct conn *c = tx->conn;
 	sqlite3_stmt *s;
 	struct db_value v[32];
 	const char *names[32];
-	int rc, ncols, stop = 0;
+	int rc, ncols, kept, stop = 0;
 
-	if (sqlite3_prepare_v2(l->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		seterr(tx, l->db, "prepare");
+	if (!(s = prepare(c, sql, &kept))) {
+		seterr(tx, c->db, "prepare");
 		return DB_ERROR;
 	}
 	if (bind(s, types, ap) != SQLITE_OK) {
-		seterr(tx, l->db, "bind");
-		sqlite3_finalize(s);
+		seterr(tx, c->db, "bind");
+		done(s, kept);
 		return DB_ERROR;
 	}
 	ncols = sqlite3_column_count(s);
@@ -268,16 +428,21 @@ lite_run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *
 		stop = fn(arg, ncols, names, v);
 	}
 	if (rc != SQLITE_DONE) {
-		int c = code(rc);
+		int e = code(rc);
 
-		snprintf(tx->err, sizeof tx->err, "%s", sqlite3_errmsg(l->db));
-		if (c == DB_ERROR)
+		snprintf(tx->err, sizeof tx->err, "%s", sqlite3_errmsg(c->db));
+		done(s, kept);
+		if ((rc & 0xff) == SQLITE_READONLY && tx->read) {
+			/* a write in a read transaction: run it again as a write */
+			tx->wants_write = 1;
+			return DB_RETRY;
+		}
+		if (e == DB_ERROR)
 			fprintf(stderr, "kcsd: store: step: %s\n", tx->err);
-		sqlite3_finalize(s);
-		return c;
+		return e;
 	}
-	sqlite3_finalize(s);
-	return stop ? stop : sqlite3_changes(l->db);
+	done(s, kept);
+	return stop ? stop : sqlite3_changes(c->db);
 }
 
 /* SQLite's online backup, from a connection of its own (never the one a
@@ -293,7 +458,7 @@ lite_backup(struct db *d, const char *path, char *err, size_t n)
 	sqlite3_backup *b;
 	int rc;
 
-	if (sqlite3_open_v2(sqlite3_db_filename(l->db, "main"), &from, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	if (sqlite3_open_v2(l->path, &from, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
 	    sqlite3_open_v2(path, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
 	    !(b = sqlite3_backup_init(to, "main", from, "main"))) {
 		snprintf(err, n, "%s: %s", path, to ? sqlite3_errmsg(to) : from ? sqlite3_errmsg(from) : "cannot open");

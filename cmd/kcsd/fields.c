@@ -254,7 +254,7 @@ pw_enter(struct req *r)
 static int
 pw_leave(struct req *r)
 {
-	int rc = store_begin(&K.st, &r->tx);
+	int rc = store_begin(&K.st, DB_WRITE, &r->tx);
 
 	if (rc == STORE_OK && (rc = store_mark(r->tx)) != STORE_OK) {
 		store_rollback(r->tx);

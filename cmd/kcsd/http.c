@@ -23,44 +23,50 @@ struct route {
 	const char *method, *path; /* a path ending in a wildcard segment takes one more */
 	enum auth auth;
 	int (*fn)(struct req *);
-	int slow; /* hashes a password: runs in the password pool, not a network thread */
+	int kind;
 };
 
+/* R_READ: runs in a read transaction, beside writers and other readers (if
+ * it writes after all, a session's last use say, it runs again in a write
+ * transaction). R_SLOW: hashes a password: runs in the password pool, not
+ * a network thread. */
+enum { R_WRITE, R_READ, R_SLOW };
+
 static const struct route routes[] = {
-	{ "GET", "/v1/health", A_BARE, h_health, 0 },
-	{ "GET", "/v1/disclaimers/*", A_NONE, h_disclaimer, 0 },
-	{ "POST", "/v1/admin/operators", A_ADMIN, h_operator_add, 0 },
-	{ "GET", "/v1/admin/operators", A_ADMIN, h_operator_list, 0 },
-	{ "DELETE", "/v1/admin/operators/*", A_ADMIN, h_operator_remove, 0 },
-	{ "POST", "/v1/admin/sdrm", A_ADMIN, h_sdrm_add, 1 },
-	{ "DELETE", "/v1/admin/sdrm/*", A_ADMIN, h_sdrm_remove, 0 },
-	{ "GET", "/v1/admin/outbox", A_ADMIN, h_outbox_list, 0 },
-	{ "GET", "/v1/admin/outbox/*", A_ADMIN, h_outbox_get, 0 },
-	{ "GET", "/v1/admin/audit/verify", A_ADMIN, h_audit_verify, 0 },
-	{ "POST", "/v1/hotline/locksmiths", A_OPERATOR, h_register, 0 },
-	{ "POST", "/v1/hotline/locksmiths/resend-link", A_OPERATOR, h_resend_link, 0 },
-	{ "POST", "/v1/hotline/locksmiths/email", A_OPERATOR, h_correct_email, 0 },
-	{ "DELETE", "/v1/admin/accounts/*", A_ADMIN, h_account_close, 0 },
-	{ "GET", "/v1/hotline/vehicles/*", A_OPERATOR, h_vehicle_check, 0 },
-	{ "GET", "/verify-email", A_NONE, h_verify_email, 1 },
-	{ "POST", "/v1/login", A_NONE, h_login, 1 },
-	{ "POST", "/v1/login/sdrm", A_SDRM_STEP, h_login_sdrm, 1 },
-	{ "POST", "/v1/password", A_ANY_SESSION, h_password, 1 },
-	{ "POST", "/v1/logout", A_ANY_SESSION, h_logout, 0 },
-	{ "GET", "/v1/me", A_FULL, h_status, 0 },
-	{ "POST", "/v1/me/verify-address", A_FULL, h_verify_address, 0 },
-	{ "POST", "/v1/password-reset", A_NONE, h_reset_request, 0 },
-	{ "POST", "/v1/password-reset/confirm", A_NONE, h_reset_confirm, 1 },
-	{ "POST", "/v1/admin/vehicles", A_ADMIN, h_vehicle_add, 0 },
-	{ "GET", "/v1/admin/vehicles/*", A_ADMIN, h_vehicle_get, 0 },
-	{ "POST", "/v1/tickets", A_FULL, h_ticket_issue, 0 },
-	{ "GET", "/v1/tickets/current", A_FULL, h_ticket_status, 0 },
-	{ "GET", "/v1/me/orders", A_FULL, h_my_orders, 0 },
-	{ "POST", "/v1/hotline/redeem", A_OPERATOR, h_redeem, 0 },
-	{ "POST", "/v1/hotline/orders/key", A_OPERATOR, h_order_key, 0 },
-	{ "POST", "/v1/hotline/orders/keywriter", A_OPERATOR, h_order_keywriter, 0 },
-	{ "POST", "/v1/hotline/ship", A_OPERATOR, h_ship, 0 },
-	{ "GET", "/v1/hotline/orders", A_OPERATOR, h_orders, 0 },
+	{ "GET", "/v1/health", A_BARE, h_health, R_READ },
+	{ "GET", "/v1/disclaimers/*", A_NONE, h_disclaimer, R_READ },
+	{ "POST", "/v1/admin/operators", A_ADMIN, h_operator_add, R_WRITE },
+	{ "GET", "/v1/admin/operators", A_ADMIN, h_operator_list, R_READ },
+	{ "DELETE", "/v1/admin/operators/*", A_ADMIN, h_operator_remove, R_WRITE },
+	{ "POST", "/v1/admin/sdrm", A_ADMIN, h_sdrm_add, R_SLOW },
+	{ "DELETE", "/v1/admin/sdrm/*", A_ADMIN, h_sdrm_remove, R_WRITE },
+	{ "GET", "/v1/admin/outbox", A_ADMIN, h_outbox_list, R_READ },
+	{ "GET", "/v1/admin/outbox/*", A_ADMIN, h_outbox_get, R_WRITE },
+	{ "GET", "/v1/admin/audit/verify", A_ADMIN, h_audit_verify, R_READ },
+	{ "POST", "/v1/hotline/locksmiths", A_OPERATOR, h_register, R_WRITE },
+	{ "POST", "/v1/hotline/locksmiths/resend-link", A_OPERATOR, h_resend_link, R_WRITE },
+	{ "POST", "/v1/hotline/locksmiths/email", A_OPERATOR, h_correct_email, R_WRITE },
+	{ "DELETE", "/v1/admin/accounts/*", A_ADMIN, h_account_close, R_WRITE },
+	{ "GET", "/v1/hotline/vehicles/*", A_OPERATOR, h_vehicle_check, R_READ },
+	{ "GET", "/verify-email", A_NONE, h_verify_email, R_SLOW },
+	{ "POST", "/v1/login", A_NONE, h_login, R_SLOW },
+	{ "POST", "/v1/login/sdrm", A_SDRM_STEP, h_login_sdrm, R_SLOW },
+	{ "POST", "/v1/password", A_ANY_SESSION, h_password, R_SLOW },
+	{ "POST", "/v1/logout", A_ANY_SESSION, h_logout, R_WRITE },
+	{ "GET", "/v1/me", A_FULL, h_status, R_READ },
+	{ "POST", "/v1/me/verify-address", A_FULL, h_verify_address, R_WRITE },
+	{ "POST", "/v1/password-reset", A_NONE, h_reset_request, R_WRITE },
+	{ "POST", "/v1/password-reset/confirm", A_NONE, h_reset_confirm, R_SLOW },
+	{ "POST", "/v1/admin/vehicles", A_ADMIN, h_vehicle_add, R_WRITE },
+	{ "GET", "/v1/admin/vehicles/*", A_ADMIN, h_vehicle_get, R_READ },
+	{ "POST", "/v1/tickets", A_FULL, h_ticket_issue, R_WRITE },
+	{ "GET", "/v1/tickets/current", A_FULL, h_ticket_status, R_READ },
+	{ "GET", "/v1/me/orders", A_FULL, h_my_orders, R_READ },
+	{ "POST", "/v1/hotline/redeem", A_OPERATOR, h_redeem, R_WRITE },
+	{ "POST", "/v1/hotline/orders/key", A_OPERATOR, h_order_key, R_WRITE },
+	{ "POST", "/v1/hotline/orders/keywriter", A_OPERATOR, h_order_keywriter, R_WRITE },
+	{ "POST", "/v1/hotline/ship", A_OPERATOR, h_ship, R_WRITE },
+	{ "GET", "/v1/hotline/orders", A_OPERATOR, h_orders, R_READ },
 };
 
 struct conn {
@@ -186,6 +192,11 @@ reaper(void *arg)
 			wake.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&reap.cv, &reap.mu, &wake);
+		/* request log lines a busy moment left behind, if no one is
+		 * writing (which may block: the reaper must not) */
+		pthread_mutex_unlock(&reap.mu);
+		kcsd_log_flush(0);
+		pthread_mutex_lock(&reap.mu);
 	}
 	pthread_mutex_unlock(&reap.mu);
 	return NULL;
@@ -358,24 +369,29 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 /* One run of a route in one transaction. What authentication wrote (a
  * session's last use) stands whatever the handler answers; what the
  * handler wrote stands if it succeeds, or if it asks to keep a failure on
- * record. */
+ * record. A read transaction has nothing to keep, and ends when it
+ * tried to write: the caller runs it again in a write transaction. */
 static int
-run_route(struct req *r, struct MHD_Connection *c, const struct route *rt)
+run_route(struct req *r, struct MHD_Connection *c, const struct route *rt, enum db_mode mode)
 {
 	int status, rc;
 
-	if ((rc = store_begin(&K.st, &r->tx)) != STORE_OK)
+	if ((rc = store_begin(&K.st, mode, &r->tx)) != STORE_OK)
 		return store_fail(r, rc == STORE_RETRY ? rc : STORE_RETRY);
 	status = authenticate(r, c, rt->auth);
 	if (status == 0) {
-		if (store_mark(r->tx) != STORE_OK)
+		if (mode == DB_WRITE && store_mark(r->tx) != STORE_OK)
 			status = store_fail(r, STORE_ERROR);
-		else if ((status = rt->fn(r)) >= 400 && !r->keep && r->tx && store_undo(r->tx) != STORE_OK)
+		else if ((status = rt->fn(r)) >= 400 && mode == DB_WRITE && !r->keep && r->tx &&
+		    store_undo(r->tx) != STORE_OK)
 			status = store_fail(r, STORE_ERROR);
 	}
-	if (!r->tx) {
+	if (r->tx && store_wants_write(r->tx)) {
+		r->retry = r->upgrade = 1;
+		store_rollback(r->tx);
+	} else if (!r->tx) {
 		/* lost while a password was hashed: the failure says so */
-	} else if ((status >= 500 && !r->keep) || r->head || r->retry) {
+	} else if (mode == DB_READ || (status >= 500 && !r->keep) || r->head || r->retry) {
 		store_rollback(r->tx);
 	} else if ((rc = store_commit(r->tx)) != STORE_OK) {
 		cJSON_Delete(r->out);
@@ -403,7 +419,7 @@ forget(struct req *r)
 	r->ecode[0] = r->efield[0] = r->emsg[0] = '\0';
 	r->role[0] = r->stage[0] = r->actor[0] = '\0';
 	r->op_id = r->account_id = r->session_id = 0;
-	r->keep = r->retry = 0;
+	r->keep = r->retry = 0; /* r->upgrade stays */
 }
 
 static const struct route *
@@ -456,16 +472,21 @@ dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
 		return rt->fn(r);
 	/* a transaction the engine could not serialize with others (several
 	 * kcsd on one database) runs again, up to RETRIES times, after a
-	 * random pause that grows (to 128 ms), so that the contenders part */
+	 * random pause that grows (to 128 ms), so that the contenders part;
+	 * a read that had to write runs again at once, as a write */
 	for (int attempt = 1;; attempt++) {
-		long ms = 1L << (attempt < 7 ? attempt : 7);
-		struct timespec pause = { 0, (long)randombytes_uniform((uint32_t)ms * 1000000u) };
+		int upgrade = r->upgrade;
 
-		status = run_route(r, c, rt);
+		status = run_route(r, c, rt, rt->kind == R_READ && !r->upgrade ? DB_READ : DB_WRITE);
 		if (!r->retry || attempt == RETRIES)
 			break;
 		forget(r);
-		nanosleep(&pause, NULL);
+		if (r->upgrade == upgrade) {
+			long ms = 1L << (attempt < 7 ? attempt : 7);
+			struct timespec pause = { 0, (long)randombytes_uniform((uint32_t)ms * 1000000u) };
+
+			nanosleep(&pause, NULL);
+		}
 	}
 	return status;
 }
@@ -572,7 +593,7 @@ log_request(struct req *r, struct conn *x, int status)
 	 * forge or split log lines) shown as '?' */
 	loggable(r->method, method, sizeof method);
 	loggable(r->path, path, sizeof path);
-	fprintf(stderr, "%s %s %s %s %d %ldms%s%s\n", when, r->ip, method, path, status, ms,
+	kcsd_log("%s %s %s %s %d %ldms%s%s\n", when, r->ip, method, path, status, ms,
 	    r->ecode[0] ? " " : "", r->ecode);
 }
 
@@ -713,7 +734,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	if (!r->ip[0])
 		snprintf(r->ip, sizeof r->ip, "-");
 	track_busy(c, 1);
-	if ((rt = route_of(r, &known)) && rt->slow && !x->nul) {
+	if ((rt = route_of(r, &known)) && rt->kind == R_SLOW && !x->nul) {
 		x->c = c;
 		MHD_suspend_connection(c);
 		if (pool_add(x))
@@ -759,6 +780,7 @@ kcsd_http_stop(struct MHD_Daemon *d)
 	pthread_cond_signal(&reap.cv);
 	pthread_mutex_unlock(&reap.mu);
 	pthread_join(reap.thread, NULL);
+	kcsd_log_flush(1);
 }
 
 struct MHD_Daemon *
@@ -777,7 +799,7 @@ kcsd_http_start(int fd, const char *cert, const char *key)
 		{ MHD_OPTION_CONNECTION_TIMEOUT, K.cf.connection_timeout, NULL },
 		{ MHD_OPTION_CONNECTION_LIMIT, K.cf.connection_limit, NULL },
 		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, K.cf.per_ip_limit, NULL },
-		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_done, NULL },
 		{ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL },
 		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL },

@@ -22,7 +22,8 @@ struct store {
 int store_open(struct store *st, const char *url, int create, int conns);
 void store_audit_key(const uint8_t key[KCS_KEY_LEN]); /* the key of the audit chain's hashes */
 void store_close(struct store *st);
-int store_begin(struct store *st, struct dbtx **tx);
+int store_begin(struct store *st, enum db_mode mode, struct dbtx **tx);
+int store_wants_write(const struct dbtx *tx);
 int store_commit(struct dbtx *tx);
 void store_rollback(struct dbtx *tx);
 int store_mark(struct dbtx *tx);
@@ -168,6 +169,7 @@ struct req {
 	struct dbtx *tx; /* the transaction the request runs in */
 	int head; /* a HEAD request: answered as GET, its changes undone */
 	int retry; /* the engine asks for the transaction to run again */
+	int upgrade; /* a read that had to write: it runs as a write from now on */
 	int keep; /* keep the handler's writes though the answer is an error (failure counters) */
 	char ecode[32], efield[64], emsg[400];
 	cJSON *edetail; /* added to the error object as "invalid" (per-entry errors) */
@@ -190,6 +192,10 @@ enum message {
 	MSG_KEY_ORDER, MSG_KEY_SLIP, MSG_KEYWRITER_ORDER, MSG_KEYWRITER_SLIP
 };
 int send_message(struct req *r, enum message m, const char *to, const char *address_block, ...);
+
+/* log.c: a line of the request log (ending in a newline) */
+void kcsd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void kcsd_log_flush(int wait);
 
 /* outbox.c */
 int outbox_email(struct req *r, const char *to, const char *subject, const char *body);

@@ -162,7 +162,7 @@ init(void)
 	kcs_keyed_hash(K.pepper, token, hash);
 	d = cJSON_CreateObject();
 	cJSON_AddStringToObject(d, "db", pg ? "postgresql" : path);
-	if ((rc = store_begin(&K.st, &tx)) == STORE_OK) {
+	if ((rc = store_begin(&K.st, DB_WRITE, &tx)) == STORE_OK) {
 		if (store_admin_count(tx, &n) != STORE_OK || n > 0 ||
 		    store_operator_add(tx, "admin", "admin", hash, now, &id) != STORE_OK ||
 		    store_audit(tx, "kcsd", "store.initialised", pg ? "postgresql" : path, d, now) != STORE_OK) {

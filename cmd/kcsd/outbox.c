@@ -189,7 +189,7 @@ outbox_sweep(void)
 				unlinkat(dirfd(d), e->d_name, 0);
 		closedir(d);
 	}
-	if (store_begin(&K.st, &tx) != STORE_OK)
+	if (store_begin(&K.st, DB_READ, &tx) != STORE_OK)
 		return -1;
 	if (store_outbox_unspooled(tx, K.cf.spool, &rows) != STORE_OK) {
 		store_rollback(tx);

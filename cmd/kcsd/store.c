@@ -159,13 +159,20 @@ store_close(struct store *st)
 }
 
 int
-store_begin(struct store *st, struct dbtx **tx)
+store_begin(struct store *st, enum db_mode mode, struct dbtx **tx)
 {
-	int rc = db_begin(st->db, tx);
+	int rc = db_begin(st->db, mode, tx);
 
 	if (rc != DB_OK)
 		*tx = NULL;
 	return rc;
+}
+
+/* A write was tried in a DB_READ transaction: run it again as DB_WRITE. */
+int
+store_wants_write(const struct dbtx *tx)
+{
+	return db_wants_write(tx);
 }
 
 int

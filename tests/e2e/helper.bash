@@ -107,6 +107,42 @@ audit_unguard() {
 	fi
 }
 
+# hold_store / release_store: another client holds a write transaction on
+# the store (SQLite: the write lock; PostgreSQL: the sessions table against
+# writers) until released; its PID in HOLD_PID.
+HOLD_PID=
+hold_store() {
+	mkfifo "$T/hold"
+	if [ "$ENGINE" = pg ]; then
+		psql -X -q "$DB" < "$T/hold" > /dev/null &
+	else
+		sqlite3 "$DB" < "$T/hold" > /dev/null &
+	fi
+	HOLD_PID=$!
+	exec 5> "$T/hold"
+	if [ "$ENGINE" = pg ]; then
+		printf 'BEGIN;\nLOCK TABLE sessions IN EXCLUSIVE MODE;\n' >&5
+	else
+		printf 'BEGIN IMMEDIATE;\n' >&5
+	fi
+	for _ in $(seq 100); do
+		if [ "$ENGINE" = pg ]; then
+			[ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'sessions'::regclass
+				AND mode = 'ExclusiveLock' AND granted")" = 1 ] && return
+		else
+			sqlite3 -cmd '.timeout 0' "$DB" 'BEGIN IMMEDIATE; ROLLBACK' 2> /dev/null || return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+release_store() {
+	echo 'COMMIT;' >&5
+	exec 5>&-
+	wait "$HOLD_PID"
+	HOLD_PID=
+}
+
 stop_kcsd() {
 	if [ -n "$KCSD_PID" ]; then
 		kill "$KCSD_PID" 2>/dev/null || true
@@ -116,6 +152,7 @@ stop_kcsd() {
 }
 
 teardown() {
+	[ -z "$HOLD_PID" ] || release_store
 	stop_kcsd
 }
 

@@ -293,3 +293,25 @@ except socket.timeout:
 	klogin status > /dev/null
 	[ "$(sql 'SELECT last_used_at FROM sessions ORDER BY id DESC LIMIT 1')" -gt "$used" ]
 }
+
+@test "a read is not held up by a write transaction; a read that must write waits for it" {
+	setup_kcsd "session_touch = 2"
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	login g36d27a9 j@example.com > /dev/null
+	hold_store
+	run klogin status
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .status <<< "$output")" = Active ]
+	# answered while the other transaction still held the store
+	kill -0 "$HOLD_PID"
+	# the session's last use is due: the read writes it, once the store is free
+	sleep 2.1
+	klogin status > "$T/status" &
+	reader=$!
+	sleep 0.5
+	kill -0 "$reader"
+	release_store
+	wait "$reader"
+	[ "$(jq -r .status "$T/status")" = Active ]
+}

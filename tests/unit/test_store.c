@@ -76,7 +76,7 @@ static int
 begin(void **state)
 {
 	(void)state;
-	return store_begin(&st, &tx) == STORE_OK ? 0 : -1;
+	return store_begin(&st, DB_WRITE, &tx) == STORE_OK ? 0 : -1;
 }
 
 static int
@@ -349,7 +349,7 @@ backup(void **state)
 	(void)state;
 	snprintf(out, sizeof out, "/tmp/kcs-store-backup.%ld", (long)getpid());
 	unlink(out);
-	assert_int_equal(store_begin(&st, &tx), STORE_OK);
+	assert_int_equal(store_begin(&st, DB_WRITE, &tx), STORE_OK);
 	assert_int_equal(store_operator_add(tx, "uncommitted", "operator", H("unc"), now, &id), STORE_OK);
 	assert_int_equal(db_backup(st.db, out, err, sizeof err), DB_OK);
 	store_rollback(tx);
