@@ -3,7 +3,14 @@
  * processes, work in parallel. Transactions are SERIALIZABLE: a rule that
  * reads and then writes holds as if transactions ran one at a time, and a
  * transaction the server cannot order with others fails with 40001, which
- * is DB_RETRY: the caller runs it again. */
+ * is DB_RETRY: the caller runs it again.
+ *
+ * Write transactions take turns, across all kcsd: each begins by locking
+ * kcs_schema (a LOCK statement, which comes before the transaction's
+ * snapshot), so that it sees what the one before it wrote. Every write
+ * appends to the one audit chain, whose head row each would otherwise
+ * take from the others and fail on; in turn, none fails and none runs
+ * twice. Read transactions (READ ONLY) run beside them and each other. */
 #include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -260,7 +267,7 @@ pg_begin(struct db *d, int mode, struct dbtx **tx)
 	}
 	*tx = &pc->tx;
 	if (!pc->c || (rc = simple(&pc->tx, mode == DB_READ ? "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY"
-	    : "BEGIN ISOLATION LEVEL SERIALIZABLE")) != DB_OK) {
+	    : "BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE kcs_schema IN EXCLUSIVE MODE")) != DB_OK) {
 		rc = DB_RETRY; /* the server is away: say busy, try again */
 		if (pc->c && PQstatus(pc->c) != CONNECTION_OK) {
 			forget(pc);
