@@ -306,9 +306,8 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 {
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	char hash[KCS_HASH_HEX];
-	cJSON *o;
-	long long created = 0, last = 0, revoked = 0;
-	const char *stage;
+	struct operator_row op;
+	struct session_row s;
 	int rc;
 
 	if (need == A_NONE || need == A_BARE)
@@ -318,40 +317,34 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 		    ? "not logged in" : "an operator or administrator token is required");
 	kcs_keyed_hash(K.pepper, h + 7, hash);
 	if (need == A_ADMIN || need == A_OPERATOR) {
-		if ((rc = store_operator_by_token(r->tx, hash, &o)) == STORE_NOTFOUND)
+		if ((rc = store_operator_by_token(r->tx, hash, &op)) == STORE_NOTFOUND)
 			return fail(r, 401, "unauthorized", NULL, "the token is not valid");
 		if (rc != STORE_OK)
 			return store_fail(r, rc);
-		kcs_json_int(o, "id", &r->op_id);
-		snprintf(r->role, sizeof r->role, "%s", kcs_json_str(o, "role"));
-		snprintf(r->actor, sizeof r->actor, "%s:%s", r->role, kcs_json_str(o, "name"));
-		cJSON_Delete(o);
+		r->op_id = op.id;
+		snprintf(r->role, sizeof r->role, "%s", op.role);
+		snprintf(r->actor, sizeof r->actor, "%s:%s", op.role, op.name);
 		if (need == A_ADMIN && strcmp(r->role, "admin") != 0)
 			return fail(r, 403, "forbidden", NULL, "this needs an administrator token");
 		if (need == A_OPERATOR && strcmp(r->role, "operator") != 0)
 			return fail(r, 403, "forbidden", NULL, "this needs a hotline operator token");
 		return 0;
 	}
-	if ((rc = store_session_get(r->tx, hash, &o)) == STORE_NOTFOUND)
+	if ((rc = store_session_get(r->tx, hash, &s)) == STORE_NOTFOUND)
 		return fail(r, 401, "unauthorized", NULL, "not logged in (unknown session)");
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
-	kcs_json_int(o, "id", &r->session_id);
-	kcs_json_int(o, "account_id", &r->account_id);
-	kcs_json_int(o, "created_at", &created);
-	kcs_json_int(o, "last_used_at", &last);
-	kcs_json_int(o, "revoked_at", &revoked);
-	stage = kcs_json_str(o, "stage");
-	snprintf(r->stage, sizeof r->stage, "%s", stage ? stage : "");
-	cJSON_Delete(o);
+	r->session_id = s.id;
+	r->account_id = s.account_id;
+	snprintf(r->stage, sizeof r->stage, "%s", s.stage);
 	snprintf(r->actor, sizeof r->actor, "account:%lld", r->account_id);
-	if (revoked)
+	if (s.revoked_at)
 		return fail(r, 401, "session_revoked", NULL, "the session has ended: log in again");
-	if (r->now - last >= K.cf.session_idle || r->now - created >= K.cf.session_max)
+	if (r->now - s.last_used_at >= K.cf.session_idle || r->now - s.created_at >= K.cf.session_max)
 		return fail(r, 401, "session_expired", NULL, "the session has expired: log in again");
 	/* a read does not write: the last use is recorded when it is
 	 * session_touch seconds old, not on every request */
-	if (r->now - last >= K.cf.session_touch &&
+	if (r->now - s.last_used_at >= K.cf.session_touch &&
 	    (rc = store_session_touch(r->tx, r->session_id, r->now)) != STORE_OK)
 		return store_fail(r, rc);
 	if (need == A_SDRM_STEP && strcmp(r->stage, "sdrm") != 0)

@@ -31,7 +31,12 @@ int store_undo(struct dbtx *tx);
 
 int store_operator_add(struct dbtx *tx, const char *name, const char *role,
     const char *token_hash, long long now, long long *id);
-int store_operator_by_token(struct dbtx *tx, const char *token_hash, cJSON **row);
+/* the operator (or administrator) a token belongs to */
+struct operator_row {
+	long long id;
+	char name[128], role[16];
+};
+int store_operator_by_token(struct dbtx *tx, const char *token_hash, struct operator_row *row);
 int store_operator_list(struct dbtx *tx, cJSON **rows);
 int store_operator_get(struct dbtx *tx, long long id, cJSON **row);
 int store_operator_remove(struct dbtx *tx, long long id, long long now);
@@ -62,7 +67,12 @@ int store_code_void(struct dbtx *tx, long long account, const char *purpose, lon
 
 int store_session_add(struct dbtx *tx, long long account, const char *hash,
     const char *stage, long long now);
-int store_session_get(struct dbtx *tx, const char *hash, cJSON **row);
+/* a session, by its token's hash; times are 0 when not set */
+struct session_row {
+	long long id, account_id, created_at, last_used_at, revoked_at;
+	char stage[16]; /* password, sdrm or full */
+};
+int store_session_get(struct dbtx *tx, const char *hash, struct session_row *row);
 int store_session_touch(struct dbtx *tx, long long id, long long now);
 int store_session_stage(struct dbtx *tx, long long id, const char *stage);
 int store_session_revoke(struct dbtx *tx, long long id, long long now);

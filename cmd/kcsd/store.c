@@ -99,6 +99,24 @@ row(struct dbtx *tx, cJSON **out, const char *sql, const char *types, ...)
 }
 
 int
+typed_row(struct dbtx *tx, db_row_fn fill, void *out, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = db_vquery(tx, fill, out, sql, types, ap);
+	va_end(ap);
+	return rc == 1 ? STORE_OK : rc < 0 ? rc : STORE_NOTFOUND;
+}
+
+void
+copy_text(char *to, size_t n, const struct db_value *v)
+{
+	snprintf(to, n, "%.*s", v->type == DB_TEXT ? (int)v->n : 0, v->type == DB_TEXT ? v->p : "");
+}
+
+int
 rows(struct dbtx *tx, cJSON **out, const char *sql, const char *types, ...)
 {
 	va_list ap;

@@ -134,10 +134,26 @@ store_session_add(struct dbtx *tx, long long account, const char *hash, const ch
 	return rc < 0 ? rc : STORE_OK;
 }
 
-int
-store_session_get(struct dbtx *tx, const char *hash, cJSON **out)
+static int
+session_fill(void *arg, int n, const char *const *names, const struct db_value *v)
 {
-	return row(tx, out, "SELECT id, account_id, stage, created_at, last_used_at, revoked_at"
+	struct session_row *s = arg;
+
+	(void)n;
+	(void)names;
+	s->id = v[0].i;
+	s->account_id = v[1].i;
+	copy_text(s->stage, sizeof s->stage, &v[2]);
+	s->created_at = v[3].i;
+	s->last_used_at = v[4].i;
+	s->revoked_at = v[5].i;
+	return 1;
+}
+
+int
+store_session_get(struct dbtx *tx, const char *hash, struct session_row *out)
+{
+	return typed_row(tx, session_fill, out, "SELECT id, account_id, stage, created_at, last_used_at, revoked_at"
 	    " FROM sessions WHERE token_hash = ?", "s", hash);
 }
 

@@ -15,10 +15,23 @@ store_operator_add(struct dbtx *tx, const char *name, const char *role,
 	    " VALUES (?, ?, ?, ?) RETURNING id", "sssi", name, role, token_hash, now);
 }
 
-int
-store_operator_by_token(struct dbtx *tx, const char *token_hash, cJSON **out)
+static int
+operator_fill(void *arg, int n, const char *const *names, const struct db_value *v)
 {
-	return row(tx, out, "SELECT id, name, role FROM operators"
+	struct operator_row *o = arg;
+
+	(void)n;
+	(void)names;
+	o->id = v[0].i;
+	copy_text(o->name, sizeof o->name, &v[1]);
+	copy_text(o->role, sizeof o->role, &v[2]);
+	return 1;
+}
+
+int
+store_operator_by_token(struct dbtx *tx, const char *token_hash, struct operator_row *out)
+{
+	return typed_row(tx, operator_fill, out, "SELECT id, name, role FROM operators"
 	    " WHERE token_hash = ? AND removed_at IS NULL", "s", token_hash);
 }
 

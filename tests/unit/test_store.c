@@ -111,6 +111,7 @@ static void
 operators(void **state)
 {
 	long long id = 0, id2 = 0, n = 0;
+	struct operator_row op;
 	cJSON *o;
 
 	(void)state;
@@ -118,10 +119,11 @@ operators(void **state)
 	assert_true(id > 0);
 	assert_int_equal(store_operator_add(tx, "bob", "operator", H("alice"), now, &id2), STORE_CONFLICT);
 	assert_int_equal(store_operator_add(tx, "eve", "root", H("eve"), now, &id2), STORE_CONFLICT);
-	assert_int_equal(store_operator_by_token(tx, H("alice"), &o), STORE_OK);
-	assert_string_equal(kcs_json_str(o, "name"), "alice");
-	cJSON_Delete(o);
-	assert_int_equal(store_operator_by_token(tx, H("nobody"), &o), STORE_NOTFOUND);
+	assert_int_equal(store_operator_by_token(tx, H("alice"), &op), STORE_OK);
+	assert_string_equal(op.name, "alice");
+	assert_string_equal(op.role, "operator");
+	assert_true(op.id == id);
+	assert_int_equal(store_operator_by_token(tx, H("nobody"), &op), STORE_NOTFOUND);
 	assert_int_equal(store_admin_count(tx, &n), STORE_OK);
 	assert_int_equal(store_operator_remove(tx, id, now), STORE_OK);
 	assert_int_equal(store_operator_remove(tx, id, now), STORE_NOTFOUND);
@@ -173,6 +175,7 @@ static void
 codes_sessions_failures(void **state)
 {
 	long long id, n = 0;
+	struct session_row s;
 	cJSON *o;
 
 	(void)state;
@@ -194,10 +197,11 @@ codes_sessions_failures(void **state)
 	assert_int_equal(store_session_add(tx, id, H("sess"), "sdrm", now), STORE_OK);
 	assert_int_equal(store_session_add(tx, id, H("sess"), "sdrm", now), STORE_CONFLICT);
 	assert_int_equal(store_session_add(tx, id, H("sess2"), "root", now), STORE_CONFLICT);
-	assert_int_equal(store_session_get(tx, H("sess"), &o), STORE_OK);
-	kcs_json_int(o, "id", &n);
-	cJSON_Delete(o);
-	assert_int_equal(store_session_get(tx, H("none"), &o), STORE_NOTFOUND);
+	assert_int_equal(store_session_get(tx, H("sess"), &s), STORE_OK);
+	n = s.id;
+	assert_true(s.account_id == id && s.created_at == now && s.last_used_at == now && s.revoked_at == 0);
+	assert_string_equal(s.stage, "sdrm");
+	assert_int_equal(store_session_get(tx, H("none"), &s), STORE_NOTFOUND);
 	assert_int_equal(store_session_touch(tx, n, now + 5), STORE_OK);
 	assert_int_equal(store_session_stage(tx, n, "full"), STORE_OK);
 	assert_int_equal(store_session_revoke(tx, n, now), STORE_OK);
