@@ -354,8 +354,11 @@ run(int argc, char **argv)
 			goto out;
 		snprintf(path, sizeof path, "%lld", id);
 		if ((rc = kcs_call(&cl, KCS_OUTBOX_GET, path, NULL, &res)) == KCS_OK) {
-			if (o.raw)
-				fputs(kcs_json_str(res, "message") ? kcs_json_str(res, "message") : "", stdout);
+			if (o.raw && !kcs_json_str(res, "message"))
+				rc = kcs_fail(KCS_EREFUSED, "id", "message %lld is %s: its body is destroyed", id,
+				    kcs_json_str(res, "status") ? kcs_json_str(res, "status") : "gone");
+			else if (o.raw)
+				fputs(kcs_json_str(res, "message"), stdout);
 			else
 				rc = kcs_print(res);
 		}

@@ -167,25 +167,6 @@ status_exit(long status)
 	}
 }
 
-/* The host of an http:// URL is a loopback address: 127.0.0.0/8, [::1] or
- * localhost (a name is not resolved: it could resolve anywhere). */
-static int
-plain_loopback(const char *url)
-{
-	const char *h = url + 7;
-	char host[256];
-	size_t n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#");
-	struct in_addr a;
-
-	if (n >= sizeof host)
-		return 0;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
-		return 1;
-	return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
-}
-
 int
 kcs_request(struct kcs_client *cl, const char *method, const char *path,
     const cJSON *body, cJSON **out)
@@ -205,7 +186,7 @@ kcs_request(struct kcs_client *cl, const char *method, const char *path,
 	cJSON_Delete(cl->error);
 	cl->error = NULL;
 	/* a token is a credential: in the clear only to this machine */
-	if (cl->token[0] && strncmp(cl->url, "http://", 7) == 0 && !plain_loopback(cl->url))
+	if (cl->token[0] && strncmp(cl->url, "http://", 7) == 0 && !kcs_url_loopback(cl->url))
 		return kcs_fail(KCS_EUSAGE, "url", "%s: a token is sent over plain HTTP only to a loopback "
 		    "address; use https://", cl->url);
 	snprintf(url, sizeof url, "%s%s", cl->url, path);

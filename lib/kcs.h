@@ -160,5 +160,6 @@ void kcs_business_day(time_t start, int days, char out[11]); /* UTC date, weeken
 int kcs_date_parse(const char *in, const char *field); /* YYYY-MM-DD, a real day */
 size_t kcs_utf8_len(const char *s); /* code points; (size_t)-1 if not valid UTF-8 */
 const char *kcs_text_check(const char *s); /* NULL, or why the text is refused */
+int kcs_url_loopback(const char *url);     /* its host is 127.0.0.0/8, [::1] or localhost */
 
 #endif

@@ -1,7 +1,10 @@
 /* util.c: time and text helpers. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+
+#include <arpa/inet.h>
 
 #include "kcs.h"
 
@@ -120,4 +123,27 @@ kcs_date_parse(const char *in, const char *field)
 	if (y < 1900 || back.tm_year != y - 1900 || back.tm_mon != m - 1 || back.tm_mday != d)
 		return kcs_fail(KCS_EINVALID, field, "%s is not a day of the calendar", in);
 	return KCS_OK;
+}
+
+/* The host of a URL (scheme://host...) is a loopback address: 127.0.0.0/8,
+ * [::1] or localhost (a name is not resolved: it could resolve anywhere). */
+int
+kcs_url_loopback(const char *url)
+{
+	const char *h = strstr(url, "://");
+	char host[256];
+	size_t n;
+	struct in_addr a;
+
+	if (!h)
+		return 0;
+	h += 3;
+	n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#");
+	if (n >= sizeof host || memchr(h, '@', strcspn(h, "/?#")))
+		return 0; /* user@host: not for a loopback exception */
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+		return 1;
+	return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }

@@ -42,6 +42,10 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "call_lifetime", &cf->call_lifetime, 900, 1, 86400 },
 		{ "redeem_failures", &cf->redeem_failures, 5, 1, 1000 },
 		{ "redeem_cooldown", &cf->redeem_cooldown, 900, 1, 7 * 86400 },
+		{ "smtp_timeout", &cf->smtp_timeout, 30, 1, 600 },
+		{ "smtp_retry", &cf->smtp_retry, 60, 1, 86400 },
+		{ "smtp_retry_max", &cf->smtp_retry_max, 1800, 1, 7 * 86400 },
+		{ "smtp_give_up", &cf->smtp_give_up, 4 * 86400, 60, 30 * 86400 },
 		{ "argon2_opslimit", &ops, ops, crypto_pwhash_OPSLIMIT_MIN, 64 },
 		{ "argon2_memlimit_kib", &memkib, memkib, 8, 4 << 20 },
 	};
@@ -58,6 +62,10 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "tls_cert", cf->tls_cert, sizeof cf->tls_cert },
 		{ "tls_key", cf->tls_key, sizeof cf->tls_key },
 		{ "mail_from", cf->mail_from, sizeof cf->mail_from },
+		{ "smtp_url", cf->smtp_url, sizeof cf->smtp_url },
+		{ "smtp_user", cf->smtp_user, sizeof cf->smtp_user },
+		{ "smtp_password_file", cf->smtp_password_file, sizeof cf->smtp_password_file },
+		{ "smtp_ca_file", cf->smtp_ca_file, sizeof cf->smtp_ca_file },
 	};
 	const char *v;
 

@@ -88,10 +88,16 @@ int store_acceptance_add(struct dbtx *tx, long long account, const char *kind,
     long long version, long long now, long long *id);
 
 int store_outbox_add(struct dbtx *tx, const char *kind, const char *to, const char *subject,
-    const uint8_t *sealed, size_t len, const char *spool, const char *file, long long now, long long *id);
+    const uint8_t *sealed, size_t len, const char *spool, const char *file, const char *message_id,
+    long long now, long long *id);
 int store_outbox_list(struct dbtx *tx, cJSON **rows);
-int store_outbox_unspooled(struct dbtx *tx, const char *spool, cJSON **rows);
+int store_outbox_unspooled(struct dbtx *tx, const char *spool, int emails, cJSON **rows);
 int store_outbox_get(struct dbtx *tx, long long id, cJSON **row);
+int store_outbox_claim(struct dbtx *tx, long long now, long long *id);
+int store_outbox_result(struct dbtx *tx, long long id, const char *status, const char *result, long long next,
+    long long now);
+int store_outbox_stale(struct dbtx *tx, long long since, cJSON **rows);
+int store_outbox_next_due(struct dbtx *tx, long long *when, int *none);
 
 int store_vehicle_add(struct dbtx *tx, const char *vin, const char *model, const char *date,
     const uint8_t *secret, size_t slen, const uint8_t *cut, size_t clen, long long now);
@@ -141,6 +147,8 @@ int store_audit_verify(struct dbtx *tx, long long *entries, cJSON *bad_ids);
 struct kcsd_conf {
 	char db[1024], key_file[1024], spool[1024], listen[256], public_url[512];
 	char tls_cert[1024], tls_key[1024], mail_from[256];
+	char smtp_url[512], smtp_user[256], smtp_password_file[1024], smtp_ca_file[1024];
+	long smtp_timeout, smtp_retry, smtp_retry_max, smtp_give_up;
 	long threads, hash_slots, request_timeout, max_body, connection_timeout, connection_limit, per_ip_limit;
 	long session_idle, session_max, session_touch, email_link_lifetime, reset_lifetime, reset_interval;
 	long lockout_failures, lockout_cooldown;
@@ -187,6 +195,7 @@ struct req {
 		char *name, *text;
 	} spool[8]; /* messages stored by this request, spooled after its commit */
 	int nspool;
+	int mailed; /* it stored an e-mail for the mailer */
 };
 
 int fail(struct req *r, int status, const char *code, const char *field, const char *fmt, ...)
@@ -212,6 +221,14 @@ int outbox_email(struct req *r, const char *to, const char *subject, const char 
 int outbox_letter(struct req *r, const char *to_name, const char *subject, const char *address_block,
     const char *body);
 int outbox_open(struct req *r, long long id, cJSON **msg);
+int outbox_read(struct dbtx *tx, long long id, cJSON **msg);
+void outbox_wipe(cJSON *msg);
+void outbox_unspool(const char *file);
+
+/* mailer.c: e-mail delivery over SMTP, when smtp_url is set */
+int mailer_start(void);
+void mailer_stop(void);
+void mailer_kick(void);
 void outbox_spool(struct req *r);
 void outbox_discard(struct req *r);
 int outbox_sweep(void);

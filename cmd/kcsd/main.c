@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <curl/curl.h>
 #include <sodium.h>
 
 #include "kcsd.h"
@@ -283,12 +284,19 @@ run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* a write beyond a file-size limit fails with EFBIG, not the process */
 	signal(SIGXFSZ, SIG_IGN);
+	/* libcurl's global state, before any thread: the mailer's */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || mailer_start() != KCS_OK) {
+		store_close(&K.st);
+		return kcs_errcode() ? kcs_errcode() : kcs_fail(KCS_EINTERNAL, NULL, "libcurl failed to start");
+	}
 	if (listen_on(&ss, K.cf.listen, &lfd) != KCS_OK) {
+		mailer_stop();
 		store_close(&K.st);
 		return kcs_errcode();
 	}
 	if (!(d = kcsd_http_start(lfd, cert_pem, key_pem))) {
 		close(lfd);
+		mailer_stop();
 		store_close(&K.st);
 		return kcs_fail(KCS_EINTERNAL, "listen", "the HTTP server failed to start on %s", K.cf.listen);
 	}
@@ -306,12 +314,14 @@ run(int argc, char **argv)
 		snprintf(line, sizeof line, "%s\n", url);
 		if (kcs_write_private(url_file, line, strlen(line)) != KCS_OK) {
 			kcsd_http_stop(d);
+			mailer_stop();
 			store_close(&K.st);
 			return kcs_errcode();
 		}
 	}
 	if (reset_worker_start() != 0) {
 		kcsd_http_stop(d);
+		mailer_stop();
 		store_close(&K.st);
 		return kcs_fail(KCS_EINTERNAL, NULL, "cannot start the password reset worker");
 	}
@@ -320,6 +330,7 @@ run(int argc, char **argv)
 	fprintf(stderr, "kcsd: %s: shutting down\n", strsignal(sig));
 	kcsd_http_stop(d);
 	reset_worker_stop();
+	mailer_stop();
 	store_close(&K.st);
 	sodium_memzero(&K.pepper, sizeof K.pepper);
 	sodium_memzero(&K.master, sizeof K.master);

@@ -218,6 +218,17 @@ const char *const kcsd_migrations_sqlite[] = {
 	/* 5: the spool a message was written to: with several kcsd, each
 	 * mends its own at start */
 	"ALTER TABLE outbox ADD COLUMN spool TEXT;",
+	/* 6: delivery over SMTP: where each message stands, its tries, the
+	 * server's last answer, its Message-ID */
+	"ALTER TABLE outbox ADD COLUMN status TEXT NOT NULL DEFAULT 'queued'"
+	" CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'unknown'));"
+	"ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE outbox ADD COLUMN next_attempt_at INTEGER;"
+	"ALTER TABLE outbox ADD COLUMN claimed_at INTEGER;"
+	"ALTER TABLE outbox ADD COLUMN message_id TEXT;"
+	"ALTER TABLE outbox ADD COLUMN result TEXT;"
+	"UPDATE outbox SET status = 'sent' WHERE delivered_at IS NOT NULL;"
+	"CREATE INDEX outbox_due ON outbox(status, next_attempt_at);",
 	NULL
 };
 
@@ -393,5 +404,14 @@ const char *const kcsd_migrations_pg[] = {
 	"SELECT 1",
 	"SELECT 1",
 	"ALTER TABLE outbox ADD COLUMN spool text;",
+	"ALTER TABLE outbox ADD COLUMN status text NOT NULL DEFAULT 'queued'"
+	" CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'unknown'));"
+	"ALTER TABLE outbox ADD COLUMN attempts bigint NOT NULL DEFAULT 0;"
+	"ALTER TABLE outbox ADD COLUMN next_attempt_at bigint;"
+	"ALTER TABLE outbox ADD COLUMN claimed_at bigint;"
+	"ALTER TABLE outbox ADD COLUMN message_id text;"
+	"ALTER TABLE outbox ADD COLUMN result text;"
+	"UPDATE outbox SET status = 'sent' WHERE delivered_at IS NOT NULL;"
+	"CREATE INDEX outbox_due ON outbox(status, next_attempt_at);",
 	NULL
 };

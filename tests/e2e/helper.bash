@@ -143,6 +143,57 @@ release_store() {
 	HOLD_PID=
 }
 
+# start_smtp [OPTION...]: the test SMTP server (tests/smtp.py, options as
+# there) in $T/smtp, its URL in SMTP_URL; stop_smtp stops it.
+SMTP_PID=
+start_smtp() {
+	T=$BATS_TEST_TMPDIR
+	mkdir -p "$T/smtp"
+	rm -f "$T/smtp/port"
+	/usr/bin/python3 "$TOP/tests/smtp.py" "$T/smtp" "$@" 2>> "$T/smtp.log" &
+	SMTP_PID=$!
+	for _ in $(seq 200); do
+		[ -s "$T/smtp/port" ] && break
+		kill -0 "$SMTP_PID" 2>/dev/null || { cat "$T/smtp.log" >&2; return 1; }
+		sleep 0.05
+	done
+	[ -s "$T/smtp/port" ] || { cat "$T/smtp.log" >&2; return 1; }
+	SMTP_URL="smtp://127.0.0.1:$(cat "$T/smtp/port")/kcs.test"
+}
+stop_smtp() {
+	if [ -n "$SMTP_PID" ]; then
+		kill "$SMTP_PID" 2>/dev/null || true
+		wait "$SMTP_PID" 2>/dev/null || true
+		SMTP_PID=
+	fi
+}
+
+# The number of messages the SMTP server took; with N, waits (10 s at
+# most) until it took N.
+mails() { # [N]
+	local n
+	for _ in $(seq 200); do
+		n=$(cat "$T/smtp/delivered" 2>/dev/null | wc -l)
+		[ -z "${1:-}" ] || [ "$n" -ge "$1" ] && break
+		sleep 0.05
+	done
+	echo "$n"
+}
+
+# The file of the newest message the SMTP server took for ADDRESS.
+mail_file() { # ADDRESS
+	local n
+	n=$(awk -v to="$1" '$3 == to { n = $1 } END { print n }' "$T/smtp/delivered" 2>/dev/null)
+	[ -n "$n" ] && echo "$T/smtp/Maildir/new/$n.eml"
+}
+
+# A message's body, decoded (quoted-printable, UTF-8).
+mail_body() { # FILE
+	/usr/bin/python3 -c 'import email, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"))
+sys.stdout.write(m.get_payload(decode=True).decode(m.get_content_charset() or "ascii"))' "$1"
+}
+
 stop_kcsd() {
 	if [ -n "$KCSD_PID" ]; then
 		kill "$KCSD_PID" 2>/dev/null || true
@@ -154,6 +205,7 @@ stop_kcsd() {
 teardown() {
 	[ -z "$HOLD_PID" ] || release_store
 	stop_kcsd
+	stop_smtp
 }
 
 # refute CMD...: fails the test when CMD succeeds. (A command negated with
@@ -190,12 +242,17 @@ register() { # SDRM_ID EMAIL
 	form "$1" "$2" | hotline register
 }
 
+# A message as text: an e-mail's quoted-printable decoded.
+qp_text() {
+	perl -MMIME::QuotedPrint -0777 -pe '$_ = decode_qp($_) if /^Content-Transfer-Encoding: quoted-printable\r?$/m'
+}
+
 # The text of the newest outbox message to RECIPIENT.
 message() {
 	local id
 	id=$(admin outbox list | jq -r --arg to "$1" 'select(.recipient == $to) | .id' | tail -n 1)
 	[ -n "$id" ] || return 1
-	admin outbox show --raw "$id"
+	admin outbox show --raw "$id" | qp_text
 }
 
 verify_link() { # EMAIL: the link in the verification e-mail
@@ -229,7 +286,7 @@ reset_code() { # EMAIL: the code in the newest password reset e-mail (waits for 
 		sleep 0.05
 	done
 	[ -n "$id" ] || return 1
-	admin outbox show --raw "$id" | grep -o -- '--code [0-9A-Z-]*' | cut -d' ' -f2
+	admin outbox show --raw "$id" | qp_text | grep -o -- '--code [0-9A-Z-]*' | cut -d' ' -f2
 }
 
 address_code() { # "Joern Wellniak": the code in the newest letter

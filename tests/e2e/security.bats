@@ -122,7 +122,7 @@ load helper
 		"$(cat "$T/temp.pw")" "$(cat "$T/new.pw")" "$(cat "$T/sdrm-g36d27a9.pw")"
 		"$(cat "$T/admin.token")" "$(cat "$T/operator.token")"
 		"$(jq -r .token "$T/state/kcs/session")"
-		"$(grep -ho 'token=[0-9a-f]*' "$T"/spool/*.eml | head -n 1 | cut -d= -f2)"
+		"$(cat "$T"/spool/*.eml | qp_text | grep -o 'token=[0-9a-f]*' | head -n 1 | cut -d= -f2)"
 		"$(grep -ho '[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{2\}' "$T"/spool/*.txt | head -n 1)"
 		"$reset"
 	)

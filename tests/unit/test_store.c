@@ -314,21 +314,67 @@ outbox_and_audit(void **state)
 	cJSON *r, *bad = cJSON_CreateArray();
 
 	(void)state;
-	assert_int_equal(store_outbox_add(tx, "email", "j@example.com", "Hi", sealed, sizeof sealed, "/s", "f.eml", now, &id),
-	    STORE_OK);
-	assert_int_equal(store_outbox_add(tx, "fax", "j", "Hi", sealed, sizeof sealed, "/s", "f", now, &n), STORE_CONFLICT);
+	assert_int_equal(store_outbox_add(tx, "email", "j@example.com", "Hi", sealed, sizeof sealed, "/s", "f.eml",
+	    "<m1@kcs>", now, &id), STORE_OK);
+	assert_int_equal(store_outbox_add(tx, "fax", "j", "Hi", sealed, sizeof sealed, "/s", "f", NULL, now, &n),
+	    STORE_CONFLICT);
 	assert_int_equal(store_outbox_get(tx, id, &r), STORE_OK);
 	assert_int_equal(strlen(kcs_json_str(r, "sealed")), 2 * sizeof sealed); /* bytes as hex */
+	assert_string_equal(kcs_json_str(r, "status"), "queued");
 	cJSON_Delete(r);
 	assert_int_equal(store_outbox_get(tx, id + 1000, &r), STORE_NOTFOUND);
 	assert_int_equal(store_outbox_list(tx, &r), STORE_OK);
 	cJSON_Delete(r);
-	assert_int_equal(store_outbox_unspooled(tx, "/s", &r), STORE_OK);
+	/* e-mails are spooled again only when there is no SMTP */
+	assert_int_equal(store_outbox_unspooled(tx, "/s", 1, &r), STORE_OK);
 	assert_int_equal(cJSON_GetArraySize(r), 1);
 	cJSON_Delete(r);
-	assert_int_equal(store_outbox_unspooled(tx, "/elsewhere", &r), STORE_OK);
+	assert_int_equal(store_outbox_unspooled(tx, "/s", 0, &r), STORE_OK);
 	assert_int_equal(cJSON_GetArraySize(r), 0);
 	cJSON_Delete(r);
+	assert_int_equal(store_outbox_unspooled(tx, "/elsewhere", 1, &r), STORE_OK);
+	assert_int_equal(cJSON_GetArraySize(r), 0);
+	cJSON_Delete(r);
+	/* delivery: taken once; queued again for later; then sent, its body gone */
+	{
+		long long taken = 0, due = -1;
+		int none = 0;
+
+		assert_int_equal(store_outbox_next_due(tx, &due, &none), STORE_OK);
+		assert_true(!none && due == 0);
+		assert_int_equal(store_outbox_claim(tx, now, &taken), STORE_OK);
+		assert_true(taken == id);
+		assert_int_equal(store_outbox_claim(tx, now, &taken), STORE_NOTFOUND);
+		assert_int_equal(store_outbox_result(tx, id, "queued", "450 busy", now + 60, now), STORE_OK);
+		assert_int_equal(store_outbox_result(tx, id, "sent", "250", 0, now), STORE_NOTFOUND); /* not sending */
+		assert_int_equal(store_outbox_claim(tx, now, &taken), STORE_NOTFOUND);           /* not due */
+		assert_int_equal(store_outbox_next_due(tx, &due, &none), STORE_OK);
+		assert_true(due == now + 60);
+		assert_int_equal(store_outbox_claim(tx, now + 60, &taken), STORE_OK);
+		assert_int_equal(store_outbox_result(tx, id, "sent", "250 accepted", 0, now + 60), STORE_OK);
+		assert_int_equal(store_outbox_get(tx, id, &r), STORE_OK);
+		assert_string_equal(kcs_json_str(r, "status"), "sent");
+		assert_string_equal(kcs_json_str(r, "sealed"), "");
+		kcs_json_int(r, "attempts", &n);
+		assert_int_equal(n, 2);
+		cJSON_Delete(r);
+		assert_int_equal(store_outbox_next_due(tx, &due, &none), STORE_OK);
+		assert_true(none);
+		/* a delivery left in sending turns unknown once stale */
+		assert_int_equal(store_outbox_add(tx, "email", "k@example.com", "Hi", sealed, sizeof sealed, "/s",
+		    "g.eml", "<m2@kcs>", now, &id), STORE_OK);
+		assert_int_equal(store_outbox_claim(tx, now, &taken), STORE_OK);
+		assert_int_equal(store_outbox_stale(tx, now, &r), STORE_OK);
+		assert_int_equal(cJSON_GetArraySize(r), 0);
+		cJSON_Delete(r);
+		assert_int_equal(store_outbox_stale(tx, now + 1, &r), STORE_OK);
+		assert_int_equal(cJSON_GetArraySize(r), 1);
+		cJSON_Delete(r);
+		assert_int_equal(store_outbox_get(tx, id, &r), STORE_OK);
+		assert_string_equal(kcs_json_str(r, "status"), "unknown");
+		assert_string_equal(kcs_json_str(r, "sealed"), "");
+		cJSON_Delete(r);
+	}
 	/* the first entry is the store's creation; then any */
 	assert_int_equal(store_audit(tx, "test", "store.initialised", "s", NULL, now), STORE_OK);
 	for (int i = 0; i < 5; i++)

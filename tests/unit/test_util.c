@@ -88,6 +88,22 @@ utf8_lengths(void **state)
 	assert_int_equal(kcs_utf8_len("\xed\xa0\x80"), (size_t)-1); /* a surrogate */
 }
 
+static void
+loopback_urls(void **state)
+{
+	(void)state;
+	assert_true(kcs_url_loopback("http://127.0.0.1:8425/v1"));
+	assert_true(kcs_url_loopback("smtp://127.9.8.7/kcs.test"));
+	assert_true(kcs_url_loopback("smtp://LOCALHOST:2525"));
+	assert_true(kcs_url_loopback("http://[::1]:80/"));
+	assert_false(kcs_url_loopback("smtp://mail.example.com/kcs"));
+	assert_false(kcs_url_loopback("smtp://128.0.0.1/"));
+	assert_false(kcs_url_loopback("smtp://localhost.example.com/"));
+	assert_false(kcs_url_loopback("http://127.0.0.1@evil.example/"));
+	assert_false(kcs_url_loopback("http://127.0.0.1.evil.example/"));
+	assert_false(kcs_url_loopback("127.0.0.1"));
+}
+
 int
 main(void)
 {
@@ -96,6 +112,7 @@ main(void)
 		cmocka_unit_test(dates),
 		cmocka_unit_test(text_rule),
 		cmocka_unit_test(utf8_lengths),
+		cmocka_unit_test(loopback_urls),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
