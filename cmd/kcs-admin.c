@@ -33,7 +33,7 @@ static const struct kcs_command commands[] = {
 	    "import JSON lines {\"sdrm_id\":..,\"password\":..}; all or none" },
 	[C_SDRM_REMOVE] = { "sdrm remove", "SDRM_ID", 1, "remove an SDRM ID that no account uses" },
 	[C_OUTBOX_LIST] = { "outbox list", NULL, 0, "list stored e-mails and letters as JSON lines" },
-	[C_OUTBOX_SHOW] = { "outbox show", "ID [--raw]", 1, "show one message (--raw: the message text only)" },
+	[C_OUTBOX_SHOW] = { "outbox show", "ID", 1, "show one message: where it stands, not its text" },
 	[C_VEHICLE_ADD] = { "vehicle add", "VIN --model MODEL --production-date YYYY-MM-DD", 1,
 	    "register a vehicle (keys 1 and 2 are its delivered keys)" },
 	[C_VEHICLE_IMPORT] = { "vehicle import", "FILE [--skip-invalid]", 1,
@@ -65,7 +65,6 @@ usage(void)
     "      --role ROLE          operator add: operator (default) or admin\n"
     "      --password-file FILE read the secret from FILE\n"
     "      --password-fd N      read the secret from file descriptor N\n"
-    "      --raw                outbox show: print the message text, not JSON\n"
     "      --model MODEL        vehicle add: the model\n"
     "      --production-date D  vehicle add: the production date, YYYY-MM-DD\n"
     "      --skip-invalid       vehicle import: import the valid lines, report the others\n"
@@ -79,7 +78,7 @@ usage(void)
 static struct {
 	const char *url, *token_file, *db, *key, *role, *pw_file;
 	const char *model, *production_date;
-	int pw_fd, raw, skip;
+	int pw_fd, skip;
 } o = { .pw_fd = -1 };
 
 /* kcsd makes the store and its key: init runs "kcsd init", found beside
@@ -250,13 +249,13 @@ vehicle_import(struct kcs_client *cl, const char *file)
 static int
 run(int argc, char **argv)
 {
-	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_RAW, O_MODEL, O_DATE, O_SKIP };
+	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_MODEL, O_DATE, O_SKIP };
 	static const struct option opts[] = {
 		{ "url", required_argument, NULL, O_URL }, { "token-file", required_argument, NULL, O_TOKEN },
 		{ "db", required_argument, NULL, O_DB }, { "key", required_argument, NULL, O_KEY },
 		{ "role", required_argument, NULL, O_ROLE },
 		{ "password-file", required_argument, NULL, O_PWFILE },
-		{ "password-fd", required_argument, NULL, O_PWFD }, { "raw", no_argument, NULL, O_RAW },
+		{ "password-fd", required_argument, NULL, O_PWFD },
 		{ "model", required_argument, NULL, O_MODEL },
 		{ "production-date", required_argument, NULL, O_DATE },
 		{ "skip-invalid", no_argument, NULL, O_SKIP },
@@ -281,7 +280,6 @@ run(int argc, char **argv)
 			if ((rc = kcs_parse_fd(optarg, "password-fd", &o.pw_fd)) != KCS_OK)
 				return rc;
 			break;
-		case O_RAW: o.raw = 1; break;
 		case O_MODEL: o.model = optarg; break;
 		case O_DATE: o.production_date = optarg; break;
 		case O_SKIP: o.skip = 1; break;
@@ -353,15 +351,8 @@ run(int argc, char **argv)
 		if ((rc = kcs_id_parse(arg, "id", &id)) != KCS_OK)
 			goto out;
 		snprintf(path, sizeof path, "%lld", id);
-		if ((rc = kcs_call(&cl, KCS_OUTBOX_GET, path, NULL, &res)) == KCS_OK) {
-			if (o.raw && !kcs_json_str(res, "message"))
-				rc = kcs_fail(KCS_EREFUSED, "id", "message %lld is %s: its body is destroyed", id,
-				    kcs_json_str(res, "status") ? kcs_json_str(res, "status") : "gone");
-			else if (o.raw)
-				fputs(kcs_json_str(res, "message"), stdout);
-			else
-				rc = kcs_print(res);
-		}
+		if ((rc = kcs_call(&cl, KCS_OUTBOX_GET, path, NULL, &res)) == KCS_OK)
+			rc = kcs_print(res);
 	} else if ((command == C_VEHICLE_ADD)) {
 		body = cJSON_CreateObject();
 		cJSON_AddStringToObject(body, "vin", arg);

@@ -5,7 +5,7 @@ _kcs_words() {
 	kcsd)
 		echo "--config --db --key --spool --listen --tls-cert --tls-key --url-file --help --version" ;;
 	kcs-admin)
-		echo "--url --token-file --db --key --role --password-file --password-fd --raw --model
+		echo "--url --token-file --db --key --role --password-file --password-fd --model
 		      --production-date --skip-invalid --help --version" ;;
 	kcs-hotline)
 		echo "--url --token-file --sdrm-id --email --last-name --first-name --company --address

@@ -276,11 +276,14 @@ h_outbox_get(struct req *r)
 
 	if ((rc = parse_id(r, "id", &id)))
 		return rc;
-	if ((rc = outbox_open(r, id, &r->out)) == 404)
+	if ((rc = store_outbox_get(r->tx, id, &r->out)) == STORE_NOTFOUND)
 		return fail(r, 404, "not_found", "id", "no message %lld", id);
-	if (rc)
-		return rc;
-	return audit_event(r, "outbox.read", r->arg, NULL) ?: 200;
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	/* what it is and where it stands; never its body, which may carry a
+	 * link, a password, a code or a Key Code meant for someone else */
+	cJSON_DeleteItemFromObject(r->out, "sealed");
+	return 200;
 }
 
 int

@@ -41,7 +41,7 @@ static const struct route routes[] = {
 	{ "POST", "/v1/admin/sdrm", A_ADMIN, h_sdrm_add, R_SLOW },
 	{ "DELETE", "/v1/admin/sdrm/*", A_ADMIN, h_sdrm_remove, R_WRITE },
 	{ "GET", "/v1/admin/outbox", A_ADMIN, h_outbox_list, R_READ },
-	{ "GET", "/v1/admin/outbox/*", A_ADMIN, h_outbox_get, R_WRITE },
+	{ "GET", "/v1/admin/outbox/*", A_ADMIN, h_outbox_get, R_READ },
 	{ "GET", "/v1/admin/audit/verify", A_ADMIN, h_audit_verify, R_READ },
 	{ "POST", "/v1/hotline/locksmiths", A_OPERATOR, h_register, R_WRITE },
 	{ "POST", "/v1/hotline/locksmiths/resend-link", A_OPERATOR, h_resend_link, R_WRITE },

@@ -220,7 +220,6 @@ void kcsd_log_flush(int wait);
 int outbox_email(struct req *r, const char *to, const char *subject, const char *body);
 int outbox_letter(struct req *r, const char *to_name, const char *subject, const char *address_block,
     const char *body);
-int outbox_open(struct req *r, long long id, cJSON **msg);
 int outbox_read(struct dbtx *tx, long long id, cJSON **msg);
 void outbox_wipe(cJSON *msg);
 void outbox_unspool(const char *file);

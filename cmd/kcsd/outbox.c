@@ -30,7 +30,7 @@ put(struct req *r, const char *kind, const char *to, const char *subject, const 
 	time_t now = (time_t)r->now;
 	struct spool *p;
 	long long id;
-	int rc;
+	int rc, mailed;
 
 	if (!sealed)
 		return fail(r, 500, "internal", NULL, "out of memory");
@@ -44,12 +44,14 @@ put(struct req *r, const char *kind, const char *to, const char *subject, const 
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(name, sizeof name, "%s-%s.%s", stamp, hex, strcmp(kind, "email") == 0 ? "eml" : "txt");
-	rc = store_outbox_add(r->tx, kind, to, subject, sealed, clen, K.cf.spool, name, msgid, r->now, &id);
+	/* an e-mail the mailer delivers has no copy in the spool */
+	mailed = strcmp(kind, "email") == 0 && K.cf.smtp_url[0];
+	rc = store_outbox_add(r->tx, kind, to, subject, sealed, clen, K.cf.spool, mailed ? "" : name, msgid,
+	    r->now, &id);
 	free(sealed);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
-	if (strcmp(kind, "email") == 0 && K.cf.smtp_url[0]) {
-		/* the mailer delivers it: no copy in the spool */
+	if (mailed) {
 		r->mailed = 1;
 		return 0;
 	}
@@ -284,16 +286,6 @@ outbox_wipe(cJSON *msg)
 	if (cJSON_IsString(t))
 		sodium_memzero(t->valuestring, strlen(t->valuestring));
 	cJSON_Delete(msg);
-}
-
-int
-outbox_open(struct req *r, long long id, cJSON **msg)
-{
-	int rc = outbox_read(r->tx, id, msg);
-
-	if (rc == STORE_CONFLICT)
-		return fail(r, 500, "internal", NULL, "outbox message %lld is damaged or does not open with this key", id);
-	return rc == STORE_OK ? 0 : store_fail(r, rc);
 }
 
 /* At start: leftovers of an interrupted write go, and an undelivered

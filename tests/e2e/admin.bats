@@ -114,20 +114,27 @@ setup() {
 	[ "$status" -eq 1 ]
 }
 
-@test "outbox: e-mails are RFC 5322, letters plain text; sealed in the store" {
+@test "outbox: e-mails are RFC 5322, letters plain text; sealed in the store; no API shows their text" {
 	add_operator
 	add_sdrm g36d27a9
 	register g36d27a9 j@example.com > /dev/null
 	run admin outbox show 1
 	[ "$status" -eq 0 ]
-	msg=$(jq -r .message <<< "$output")
+	[ "$(jq -r .recipient <<< "$output")" = j@example.com ]
+	[ "$(jq -r .status <<< "$output")" = queued ]
+	[ "$(jq -c 'has("message") or has("sealed")' <<< "$output")" = false ]
+	refute grep -q verify-email <<< "$output"
+	msg=$(cat "$T/spool/$(jq -r .file <<< "$output")")
 	grep -q '^To: <j@example.com>' <<< "$msg"
 	grep -q '^Date: ' <<< "$msg"
-	grep -q '^Message-ID: <' <<< "$msg"
-	run admin outbox show 2 --raw
-	[[ "$output" == *"Sacramento, CA 95814"* ]]
+	grep -qF "Message-ID: $(jq -r .message_id <<< "$output")" <<< "$msg"
+	message "Joern Wellniak" | grep -q "Sacramento, CA 95814"
+	run admin outbox list
+	refute grep -q verify-email <<< "$output"
 	run admin outbox show 99
 	[ "$status" -eq 1 ]
+	run admin outbox show 1 --raw
+	[ "$status" -eq 2 ]
 	refute grep -aq verify-email <(store_bytes)
 }
 

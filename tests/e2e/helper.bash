@@ -247,12 +247,21 @@ qp_text() {
 	perl -MMIME::QuotedPrint -0777 -pe '$_ = decode_qp($_) if /^Content-Transfer-Encoding: quoted-printable\r?$/m'
 }
 
-# The text of the newest outbox message to RECIPIENT.
-message() {
-	local id
-	id=$(admin outbox list | jq -r --arg to "$1" 'select(.recipient == $to) | .id' | tail -n 1)
-	[ -n "$id" ] || return 1
-	admin outbox show --raw "$id" | qp_text
+# The text of the newest message to RECIPIENT, from the spool directory
+# (the delivery channel when there is no SMTP), as the operator's mailer or
+# printer takes it: the outbox API shows no message's text. With
+# "reset", the newest password reset e-mail. Waits (5 s at most) for it:
+# reset e-mails are written by a worker after the answer.
+message() { # RECIPIENT [reset]
+	local file
+	for _ in $(seq 100); do
+		file=$(admin outbox list | jq -r --arg to "$1" --arg kind "${2:-}" \
+			'select(.recipient == $to and (.subject | test($kind; "i"))) | .file' | tail -n 1)
+		[ -n "$file" ] && [ -e "$T/spool/$file" ] && break
+		sleep 0.05
+	done
+	[ -n "$file" ] && [ -e "$T/spool/$file" ] || return 1
+	qp_text < "$T/spool/$file"
 }
 
 verify_link() { # EMAIL: the link in the verification e-mail
@@ -278,15 +287,7 @@ outbox_count() { # [N]
 }
 
 reset_code() { # EMAIL: the code in the newest password reset e-mail (waits for it)
-	local id
-	for _ in $(seq 100); do
-		id=$(admin outbox list | jq -r --arg to "$1" \
-			'select(.recipient == $to and (.subject | test("reset"))) | .id' | tail -n 1)
-		[ -n "$id" ] && break
-		sleep 0.05
-	done
-	[ -n "$id" ] || return 1
-	admin outbox show --raw "$id" | qp_text | grep -o -- '--code [0-9A-Z-]*' | cut -d' ' -f2
+	message "$1" reset | grep -o -- '--code [0-9A-Z-]*' | cut -d' ' -f2
 }
 
 address_code() { # "Joern Wellniak": the code in the newest letter
