@@ -23,8 +23,8 @@ enum {
 static const struct kcs_command commands[] = {
 	[C_INIT] = { "init", "--db FILE|URL [--key FILE]", 0,
 	    "create the store and the server key file (kcsd init);\nprints the first administrator token once" },
-	[C_OPERATOR_ADD] = { "operator add", "NAME [--role operator|admin]", 1,
-	    "add a hotline operator; prints its token once" },
+	[C_OPERATOR_ADD] = { "operator add", "NAME [--role operator|mailroom|admin]", 1,
+	    "add a hotline operator, a mail room or an administrator;\nprints its token once" },
 	[C_OPERATOR_LIST] = { "operator list", NULL, 0, "list operators as JSON lines" },
 	[C_OPERATOR_REMOVE] = { "operator remove", "ID", 1, "remove an operator; its token stops working" },
 	[C_SDRM_ADD] = { "sdrm add", "SDRM_ID [--password-file FILE | --password-fd N]", 1,
@@ -62,7 +62,7 @@ usage(void)
     "                           token_file, or $KCS_TOKEN)\n"
     "      --db FILE            init: the store to create\n"
     "      --key FILE           init: the key file to create (default: kcs.key beside the store)\n"
-    "      --role ROLE          operator add: operator (default) or admin\n"
+    "      --role ROLE          operator add: operator (default), mailroom or admin\n"
     "      --password-file FILE read the secret from FILE\n"
     "      --password-fd N      read the secret from file descriptor N\n"
     "      --model MODEL        vehicle add: the model\n"

@@ -1,4 +1,4 @@
-# bash completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login, kcs-ticket
+# bash completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login, kcs-mailroom, kcs-ticket
 
 _kcs_words() {
 	case $1 in
@@ -15,6 +15,8 @@ _kcs_words() {
 		echo "--url --email --sdrm-id --accept-disclaimer --password-file --password-fd
 		      --sdrm-password-file --sdrm-password-fd --new-password-file --new-password-fd
 		      --code --help --version" ;;
+	kcs-mailroom)
+		echo "--url --token-file --help --version" ;;
 	kcs-ticket)
 		echo "--accept-disclaimer --url --help --version" ;;
 	esac
@@ -31,7 +33,7 @@ _kcs() {
 	--spool)
 		mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
 	--role)
-		mapfile -t COMPREPLY < <(compgen -W "operator admin" -- "$cur"); return ;;
+		mapfile -t COMPREPLY < <(compgen -W "operator mailroom admin" -- "$cur"); return ;;
 	--time-zone)
 		mapfile -t COMPREPLY < <(compgen -W "Eastern Central Mountain Arizona Pacific Alaska Hawaii Atlantic Chamorro Samoa" -- "$cur"); return ;;
 	esac
@@ -68,10 +70,12 @@ _kcs() {
 			order-keywriter ship orders" ;;
 	kcs-login)
 		[ $n -eq 0 ] && words="password status logout orders verify-address forgot reset" ;;
+	kcs-mailroom)
+		[ $n -eq 0 ] && words="list print sent" ;;
 	kcs-ticket)
 		[ $n -eq 0 ] && words="status" ;;
 	esac
 	mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }
 
-complete -F _kcs kcsd kcs-admin kcs-hotline kcs-login kcs-ticket
+complete -F _kcs kcsd kcs-admin kcs-hotline kcs-login kcs-mailroom kcs-ticket

@@ -1,6 +1,6 @@
-# fish completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login, kcs-ticket
+# fish completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login, kcs-mailroom, kcs-ticket
 
-for c in kcsd kcs-admin kcs-hotline kcs-login kcs-ticket
+for c in kcsd kcs-admin kcs-hotline kcs-login kcs-mailroom kcs-ticket
     complete -c $c -s h -l help -d 'Show help'
     complete -c $c -s V -l version -d 'Show version'
 end
@@ -19,7 +19,7 @@ complete -c kcs-admin -l url -x -d 'kcsd URL'
 complete -c kcs-admin -l token-file -r -F -d 'Administrator token'
 complete -c kcs-admin -l db -r -F -d 'init: store to create'
 complete -c kcs-admin -l key -r -F -d 'init: key file to create'
-complete -c kcs-admin -l role -x -a 'operator admin' -d 'operator add: role'
+complete -c kcs-admin -l role -x -a 'operator mailroom admin' -d 'operator add: role'
 complete -c kcs-admin -l password-file -r -F -d 'Secret from file'
 complete -c kcs-admin -l password-fd -x -d 'Secret from file descriptor'
 complete -c kcs-admin -l model -x -d 'vehicle add: model'
@@ -85,3 +85,10 @@ complete -c kcs-ticket -f
 complete -c kcs-ticket -n __fish_use_subcommand -a status -d 'The current ticket'
 complete -c kcs-ticket -l accept-disclaimer -d 'Accept the ticket disclaimer'
 complete -c kcs-ticket -l url -x -d 'kcsd URL'
+
+complete -c kcs-mailroom -f
+complete -c kcs-mailroom -l url -x -d 'kcsd URL'
+complete -c kcs-mailroom -l token-file -r -F -d 'Mail room token'
+complete -c kcs-mailroom -n __fish_use_subcommand -a list -d 'Letters waiting to be printed'
+complete -c kcs-mailroom -n __fish_use_subcommand -a print -d 'A letter\'s text, for the printer'
+complete -c kcs-mailroom -n __fish_use_subcommand -a sent -d 'Mark a letter posted'

@@ -40,6 +40,9 @@ static const struct {
 	[KCS_VEHICLE_ADD] = { "POST", "/v1/admin/vehicles" },
 	[KCS_VEHICLE_GET] = { "GET", "/v1/admin/vehicles/" },
 	[KCS_AUDIT_VERIFY] = { "GET", "/v1/admin/audit/verify" },
+	[KCS_LETTERS] = { "GET", "/v1/mailroom/letters" },
+	[KCS_LETTER] = { "GET", "/v1/mailroom/letters/" },
+	[KCS_LETTER_SENT] = { "POST", "/v1/mailroom/sent" },
 };
 
 int

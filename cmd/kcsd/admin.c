@@ -49,8 +49,8 @@ h_operator_add(struct req *r)
 		return rc;
 	if (!role)
 		role = "operator";
-	if (strcmp(role, "operator") != 0 && strcmp(role, "admin") != 0)
-		return fail(r, 400, "invalid", "role", "must be 'operator' or 'admin'");
+	if (strcmp(role, "operator") != 0 && strcmp(role, "admin") != 0 && strcmp(role, "mailroom") != 0)
+		return fail(r, 400, "invalid", "role", "must be 'operator', 'mailroom' or 'admin'");
 	kcs_token_new(token, sizeof token);
 	kcs_keyed_hash(K.pepper, token, hash);
 	if ((rc = store_operator_add(r->tx, name, role, hash, r->now, &id)) != STORE_OK)

@@ -17,7 +17,7 @@
 #include "kcsd.h"
 
 /* A_BARE: no authentication and no store transaction (health checks) */
-enum auth { A_BARE, A_NONE, A_ADMIN, A_OPERATOR, A_ANY_SESSION, A_SDRM_STEP, A_FULL };
+enum auth { A_BARE, A_NONE, A_ADMIN, A_OPERATOR, A_MAILROOM, A_ANY_SESSION, A_SDRM_STEP, A_FULL };
 
 struct route {
 	const char *method, *path; /* a path ending in a wildcard segment takes one more */
@@ -43,6 +43,9 @@ static const struct route routes[] = {
 	{ "GET", "/v1/admin/outbox", A_ADMIN, h_outbox_list, R_READ },
 	{ "GET", "/v1/admin/outbox/*", A_ADMIN, h_outbox_get, R_READ },
 	{ "GET", "/v1/admin/audit/verify", A_ADMIN, h_audit_verify, R_READ },
+	{ "GET", "/v1/mailroom/letters", A_MAILROOM, h_letters, R_READ },
+	{ "GET", "/v1/mailroom/letters/*", A_MAILROOM, h_letter_get, R_WRITE },
+	{ "POST", "/v1/mailroom/sent", A_MAILROOM, h_letter_sent, R_WRITE },
 	{ "POST", "/v1/hotline/locksmiths", A_OPERATOR, h_register, R_WRITE },
 	{ "POST", "/v1/hotline/locksmiths/resend-link", A_OPERATOR, h_resend_link, R_WRITE },
 	{ "POST", "/v1/hotline/locksmiths/email", A_OPERATOR, h_correct_email, R_WRITE },
@@ -314,9 +317,9 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 		return 0;
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7] || strlen(h + 7) > 200)
 		return fail(r, 401, "unauthorized", NULL, need >= A_ANY_SESSION
-		    ? "not logged in" : "an operator or administrator token is required");
+		    ? "not logged in" : "an administrator, operator or mail room token is required");
 	kcs_keyed_hash(K.pepper, h + 7, hash);
-	if (need == A_ADMIN || need == A_OPERATOR) {
+	if (need == A_ADMIN || need == A_OPERATOR || need == A_MAILROOM) {
 		if ((rc = store_operator_by_token(r->tx, hash, &op)) == STORE_NOTFOUND)
 			return fail(r, 401, "unauthorized", NULL, "the token is not valid");
 		if (rc != STORE_OK)
@@ -328,6 +331,8 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 			return fail(r, 403, "forbidden", NULL, "this needs an administrator token");
 		if (need == A_OPERATOR && strcmp(r->role, "operator") != 0)
 			return fail(r, 403, "forbidden", NULL, "this needs a hotline operator token");
+		if (need == A_MAILROOM && strcmp(r->role, "mailroom") != 0)
+			return fail(r, 403, "forbidden", NULL, "this needs a mail room token");
 		return 0;
 	}
 	if ((rc = store_session_get(r->tx, hash, &s)) == STORE_NOTFOUND)

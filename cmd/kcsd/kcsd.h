@@ -91,13 +91,15 @@ int store_outbox_add(struct dbtx *tx, const char *kind, const char *to, const ch
     const uint8_t *sealed, size_t len, const char *spool, const char *file, const char *message_id,
     long long now, long long *id);
 int store_outbox_list(struct dbtx *tx, cJSON **rows);
-int store_outbox_unspooled(struct dbtx *tx, const char *spool, int emails, cJSON **rows);
+int store_outbox_unspooled(struct dbtx *tx, const char *spool, cJSON **rows);
 int store_outbox_get(struct dbtx *tx, long long id, cJSON **row);
 int store_outbox_claim(struct dbtx *tx, long long now, long long *id);
 int store_outbox_result(struct dbtx *tx, long long id, const char *status, const char *result, long long next,
     long long now);
 int store_outbox_stale(struct dbtx *tx, long long since, cJSON **rows);
 int store_outbox_next_due(struct dbtx *tx, long long *when, int *none);
+int store_letters_queued(struct dbtx *tx, cJSON **rows);
+int store_letter_sent(struct dbtx *tx, long long id, long long now);
 
 int store_vehicle_add(struct dbtx *tx, const char *vin, const char *model, const char *date,
     const uint8_t *secret, size_t slen, const uint8_t *cut, size_t clen, long long now);
@@ -253,6 +255,9 @@ int h_sdrm_add(struct req *r);
 int h_sdrm_remove(struct req *r);
 int h_outbox_list(struct req *r);
 int h_outbox_get(struct req *r);
+int h_letters(struct req *r);
+int h_letter_get(struct req *r);
+int h_letter_sent(struct req *r);
 int h_audit_verify(struct req *r);
 int h_register(struct req *r);
 int h_verify_email(struct req *r);

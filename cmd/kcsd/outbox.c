@@ -1,9 +1,9 @@
 /* outbox.c: e-mails and letters. Each is stored sealed (master key) in the
  * same transaction as the change that caused it. With smtp_url set, the
- * mailer (mailer.c) delivers e-mails and destroys their bodies; else, and
- * for letters, each is also written to the spool directory as a file an
- * operator's mailer or printer takes: RFC 5322 e-mail (7-bit, CRLF), plain
- * text for letters. */
+ * mailer (mailer.c) delivers e-mails and destroys their bodies; else each
+ * e-mail is also written to the spool directory as an RFC 5322 file (7-bit,
+ * CRLF) for the operator's own mailer. Letters (plain text) go to the mail
+ * room (mailroom.c) alone. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +30,7 @@ put(struct req *r, const char *kind, const char *to, const char *subject, const 
 	time_t now = (time_t)r->now;
 	struct spool *p;
 	long long id;
-	int rc, mailed;
+	int rc, mailed, letter;
 
 	if (!sealed)
 		return fail(r, 500, "internal", NULL, "out of memory");
@@ -44,17 +44,18 @@ put(struct req *r, const char *kind, const char *to, const char *subject, const 
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(name, sizeof name, "%s-%s.%s", stamp, hex, strcmp(kind, "email") == 0 ? "eml" : "txt");
-	/* an e-mail the mailer delivers has no copy in the spool */
-	mailed = strcmp(kind, "email") == 0 && K.cf.smtp_url[0];
-	rc = store_outbox_add(r->tx, kind, to, subject, sealed, clen, K.cf.spool, mailed ? "" : name, msgid,
+	/* only an e-mail without SMTP has a copy in the spool: the mailer
+	 * delivers the others, the mail room prints letters */
+	letter = strcmp(kind, "letter") == 0;
+	mailed = !letter && K.cf.smtp_url[0];
+	rc = store_outbox_add(r->tx, kind, to, subject, sealed, clen, K.cf.spool, mailed || letter ? "" : name, msgid,
 	    r->now, &id);
 	free(sealed);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
-	if (mailed) {
-		r->mailed = 1;
+	r->mailed |= mailed;
+	if (mailed || letter)
 		return 0;
-	}
 	p = &r->spool[r->nspool];
 	if (!(p->name = strdup(name)) || !(p->text = strdup(text))) {
 		free(p->name);
@@ -307,7 +308,7 @@ outbox_sweep(void)
 	}
 	if (store_begin(&K.st, DB_READ, &tx) != STORE_OK)
 		return -1;
-	if (store_outbox_unspooled(tx, K.cf.spool, !K.cf.smtp_url[0], &rows) != STORE_OK) {
+	if (store_outbox_unspooled(tx, K.cf.spool, &rows) != STORE_OK) {
 		store_rollback(tx);
 		return -1;
 	}

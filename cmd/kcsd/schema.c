@@ -229,6 +229,19 @@ const char *const kcsd_migrations_sqlite[] = {
 	"ALTER TABLE outbox ADD COLUMN result TEXT;"
 	"UPDATE outbox SET status = 'sent' WHERE delivered_at IS NOT NULL;"
 	"CREATE INDEX outbox_due ON outbox(status, next_attempt_at);",
+	/* 7: the mail room's role; letters are the mail room's, not the spool's */
+	"CREATE TABLE operators_new ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),"
+	" role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'mailroom')),"
+	" token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),"
+	" created_at INTEGER NOT NULL,"
+	" removed_at INTEGER);"
+	"INSERT INTO operators_new (id, name, role, token_hash, created_at, removed_at)"
+	" SELECT id, name, role, token_hash, created_at, removed_at FROM operators;"
+	"DROP TABLE operators;"
+	"ALTER TABLE operators_new RENAME TO operators;"
+	"UPDATE outbox SET file = '' WHERE kind = 'letter';",
 	NULL
 };
 
@@ -413,5 +426,8 @@ const char *const kcsd_migrations_pg[] = {
 	"ALTER TABLE outbox ADD COLUMN result text;"
 	"UPDATE outbox SET status = 'sent' WHERE delivered_at IS NOT NULL;"
 	"CREATE INDEX outbox_due ON outbox(status, next_attempt_at);",
+	"ALTER TABLE operators DROP CONSTRAINT operators_role_check;"
+	"ALTER TABLE operators ADD CONSTRAINT operators_role_check CHECK (role IN ('admin', 'operator', 'mailroom'));"
+	"UPDATE outbox SET file = '' WHERE kind = 'letter';",
 	NULL
 };

@@ -98,16 +98,33 @@ row(struct dbtx *tx, cJSON **out, const char *sql, const char *types, ...)
 	return rc;
 }
 
+struct typed {
+	db_row_fn fill;
+	void *out;
+	int found;
+};
+
+static int
+typed_fill(void *arg, int n, const char *const *names, const struct db_value *v)
+{
+	struct typed *t = arg;
+
+	t->found = 1;
+	t->fill(t->out, n, names, v);
+	return 1;
+}
+
 int
 typed_row(struct dbtx *tx, db_row_fn fill, void *out, const char *sql, const char *types, ...)
 {
+	struct typed t = { fill, out, 0 };
 	va_list ap;
 	int rc;
 
 	va_start(ap, types);
-	rc = db_vquery(tx, fill, out, sql, types, ap);
+	rc = db_vquery(tx, typed_fill, &t, sql, types, ap);
 	va_end(ap);
-	return rc == 1 ? STORE_OK : rc < 0 ? rc : STORE_NOTFOUND;
+	return rc < 0 ? rc : t.found ? STORE_OK : STORE_NOTFOUND;
 }
 
 void

@@ -8,7 +8,7 @@
 #define run db_exec
 /* the first row as an object (STORE_NOTFOUND if none) */
 int row(struct dbtx *tx, cJSON **out, const char *sql, const char *types, ...);
-/* the first row, given to fill (which returns 1) to copy into a typed row */
+/* the first row, given to fill to copy into a typed row (STORE_NOTFOUND if none) */
 int typed_row(struct dbtx *tx, db_row_fn fill, void *out, const char *sql, const char *types, ...);
 /* a text column into a fixed buffer ("" for NULL) */
 void copy_text(char *to, size_t n, const struct db_value *v);

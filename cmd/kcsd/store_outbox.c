@@ -17,14 +17,13 @@ store_outbox_add(struct dbtx *tx, const char *kind, const char *to, const char *
 	    kind, to, subject, sealed, len, spool, file, message_id, now);
 }
 
-/* The queued messages spooled to spool (or before spools were recorded):
- * those a node may have to write again at start; e-mails only if emails. */
+/* The queued messages with a spool file in spool (or from before spools
+ * were recorded): those a node may have to write again at start. */
 int
-store_outbox_unspooled(struct dbtx *tx, const char *spool, int emails, cJSON **out)
+store_outbox_unspooled(struct dbtx *tx, const char *spool, cJSON **out)
 {
-	return rows(tx, out, "SELECT id, file FROM outbox WHERE status = 'queued' AND delivered_at IS NULL"
-	    " AND (spool IS NULL OR spool = ?) AND (kind = 'letter' OR ? = 1) ORDER BY id", "si", spool,
-	    (long long)emails);
+	return rows(tx, out, "SELECT id, file FROM outbox WHERE status = 'queued' AND file <> ''"
+	    " AND (spool IS NULL OR spool = ?) ORDER BY id", "s", spool);
 }
 
 int
@@ -108,4 +107,20 @@ store_outbox_get(struct dbtx *tx, long long id, cJSON **out)
 {
 	return row(tx, out, "SELECT id, kind, recipient, subject, file, message_id, status, attempts, result,"
 	    " created_at, next_attempt_at, delivered_at, sealed FROM outbox WHERE id = ?", "i", id);
+}
+
+/* the mail room: letters waiting to be printed and posted */
+int
+store_letters_queued(struct dbtx *tx, cJSON **out)
+{
+	return rows(tx, out, "SELECT id, recipient, subject, created_at FROM outbox"
+	    " WHERE kind = 'letter' AND status = 'queued' ORDER BY id", "");
+}
+
+/* A letter posted: sent, its body destroyed. */
+int
+store_letter_sent(struct dbtx *tx, long long id, long long now)
+{
+	return changed(run(tx, "UPDATE outbox SET status = 'sent', delivered_at = ?, sealed = ?"
+	    " WHERE id = ? AND kind = 'letter' AND status = 'queued'", "ibi", now, "", (size_t)0, id));
 }

@@ -247,13 +247,18 @@ qp_text() {
 	perl -MMIME::QuotedPrint -0777 -pe '$_ = decode_qp($_) if /^Content-Transfer-Encoding: quoted-printable\r?$/m'
 }
 
-# The text of the newest message to RECIPIENT, from the spool directory
-# (the delivery channel when there is no SMTP), as the operator's mailer or
-# printer takes it: the outbox API shows no message's text. With
+# The text of the newest message to RECIPIENT: an e-mail from the spool
+# directory (the delivery channel when there is no SMTP), as the operator's
+# mailer takes it (the outbox API shows no message's text); a letter (a
+# name, not an address) from the mail room. With
 # "reset", the newest password reset e-mail. Waits (5 s at most) for it:
 # reset e-mails are written by a worker after the answer.
 message() { # RECIPIENT [reset]
 	local file
+	if [[ $1 != *@* ]]; then
+		letter "$1"
+		return
+	fi
 	for _ in $(seq 100); do
 		file=$(admin outbox list | jq -r --arg to "$1" --arg kind "${2:-}" \
 			'select(.recipient == $to and (.subject | test($kind; "i"))) | .file' | tail -n 1)
@@ -262,6 +267,19 @@ message() { # RECIPIENT [reset]
 	done
 	[ -n "$file" ] && [ -e "$T/spool/$file" ] || return 1
 	qp_text < "$T/spool/$file"
+}
+
+# The mail room's token, made when first needed.
+mailroom() {
+	[ -s "$T/mailroom.token" ] || admin operator add mailroom-1 --role mailroom | jq -r .token > "$T/mailroom.token"
+	KCS_TOKEN_FILE=$T/mailroom.token "$B/kcs-mailroom" "$@" < /dev/null
+}
+
+# The text of the newest letter waiting for NAME, printed by the mail room.
+letter() { # NAME
+	local id
+	id=$(mailroom list | jq -r --arg to "$1" 'select(.recipient == $to) | .id' | tail -n 1)
+	[ -n "$id" ] && mailroom print "$id"
 }
 
 verify_link() { # EMAIL: the link in the verification e-mail

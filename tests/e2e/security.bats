@@ -117,13 +117,14 @@ load helper
 	active_locksmith g36d27a9 j@example.com
 	klogin forgot --email j@example.com
 	reset=$(reset_code j@example.com)
+	address_code=$(address_code "Joern Wellniak")
 	stop_kcsd # checkpoint the WAL into the file
 	secrets=(
 		"$(cat "$T/temp.pw")" "$(cat "$T/new.pw")" "$(cat "$T/sdrm-g36d27a9.pw")"
 		"$(cat "$T/admin.token")" "$(cat "$T/operator.token")"
 		"$(jq -r .token "$T/state/kcs/session")"
 		"$(cat "$T"/spool/*.eml | qp_text | grep -o 'token=[0-9a-f]*' | head -n 1 | cut -d= -f2)"
-		"$(grep -ho '[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{2\}' "$T"/spool/*.txt | head -n 1)"
+		"$address_code"
 		"$reset"
 	)
 	for s in "${secrets[@]}"; do

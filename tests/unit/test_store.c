@@ -119,6 +119,7 @@ operators(void **state)
 	assert_true(id > 0);
 	assert_int_equal(store_operator_add(tx, "bob", "operator", H("alice"), now, &id2), STORE_CONFLICT);
 	assert_int_equal(store_operator_add(tx, "eve", "root", H("eve"), now, &id2), STORE_CONFLICT);
+	assert_int_equal(store_operator_add(tx, "mary", "mailroom", H("mary"), now, &id2), STORE_OK);
 	assert_int_equal(store_operator_by_token(tx, H("alice"), &op), STORE_OK);
 	assert_string_equal(op.name, "alice");
 	assert_string_equal(op.role, "operator");
@@ -325,14 +326,26 @@ outbox_and_audit(void **state)
 	assert_int_equal(store_outbox_get(tx, id + 1000, &r), STORE_NOTFOUND);
 	assert_int_equal(store_outbox_list(tx, &r), STORE_OK);
 	cJSON_Delete(r);
-	/* e-mails are spooled again only when there is no SMTP */
-	assert_int_equal(store_outbox_unspooled(tx, "/s", 1, &r), STORE_OK);
+	/* a message without a spool file (a letter, an e-mail for SMTP) is not spooled again */
+	assert_int_equal(store_outbox_add(tx, "letter", "J W", "Code", sealed, sizeof sealed, "/s", "", NULL, now, &n),
+	    STORE_OK);
+	assert_int_equal(store_outbox_unspooled(tx, "/s", &r), STORE_OK);
 	assert_int_equal(cJSON_GetArraySize(r), 1);
 	cJSON_Delete(r);
-	assert_int_equal(store_outbox_unspooled(tx, "/s", 0, &r), STORE_OK);
+	assert_int_equal(store_outbox_unspooled(tx, "/elsewhere", &r), STORE_OK);
 	assert_int_equal(cJSON_GetArraySize(r), 0);
 	cJSON_Delete(r);
-	assert_int_equal(store_outbox_unspooled(tx, "/elsewhere", 1, &r), STORE_OK);
+	/* the mail room: a letter waits, is sent once, its body destroyed */
+	assert_int_equal(store_letters_queued(tx, &r), STORE_OK);
+	assert_int_equal(cJSON_GetArraySize(r), 1);
+	cJSON_Delete(r);
+	assert_int_equal(store_letter_sent(tx, id, now), STORE_NOTFOUND); /* an e-mail */
+	assert_int_equal(store_letter_sent(tx, n, now), STORE_OK);
+	assert_int_equal(store_letter_sent(tx, n, now), STORE_NOTFOUND);
+	assert_int_equal(store_outbox_get(tx, n, &r), STORE_OK);
+	assert_string_equal(kcs_json_str(r, "sealed"), "");
+	cJSON_Delete(r);
+	assert_int_equal(store_letters_queued(tx, &r), STORE_OK);
 	assert_int_equal(cJSON_GetArraySize(r), 0);
 	cJSON_Delete(r);
 	/* delivery: taken once; queued again for later; then sent, its body gone */
