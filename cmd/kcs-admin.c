@@ -17,16 +17,18 @@
 enum {
 	C_INIT, C_OPERATOR_ADD, C_OPERATOR_LIST, C_OPERATOR_REMOVE, C_SDRM_ADD, C_SDRM_IMPORT, C_SDRM_REMOVE,
 	C_OUTBOX_LIST, C_OUTBOX_SHOW, C_VEHICLE_ADD, C_VEHICLE_IMPORT, C_VEHICLE_SHOW, C_ACCOUNT_CLOSE,
-	C_AUDIT_VERIFY
+	C_AUDIT_VERIFY, C_REQUEST_LIST, C_REQUEST_APPROVE, C_REQUEST_REFUSE
 };
 
 static const struct kcs_command commands[] = {
 	[C_INIT] = { "init", "--db FILE|URL [--key FILE]", 0,
-	    "create the store and the server key file (kcsd init);\nprints the first administrator token once" },
+	    "create the store and the server key file (kcsd init);\nprints the two administrators' tokens once" },
 	[C_OPERATOR_ADD] = { "operator add", "NAME [--role operator|mailroom|admin]", 1,
-	    "add a hotline operator, a mail room or an administrator;\nprints its token once" },
+	    "request a hotline operator, a mail room or an administrator;\n"
+	    "prints its token once, which works when another administrator\napproves" },
 	[C_OPERATOR_LIST] = { "operator list", NULL, 0, "list operators as JSON lines" },
-	[C_OPERATOR_REMOVE] = { "operator remove", "ID", 1, "remove an operator; its token stops working" },
+	[C_OPERATOR_REMOVE] = { "operator remove", "ID", 1,
+	    "request an operator's removal; its token stops working when\nanother administrator approves" },
 	[C_SDRM_ADD] = { "sdrm add", "SDRM_ID [--password-file FILE | --password-fd N]", 1,
 	    "add an SDRM ID and its password to the SDRM directory" },
 	[C_SDRM_IMPORT] = { "sdrm import", "FILE", 1,
@@ -43,6 +45,9 @@ static const struct kcs_command commands[] = {
 	[C_ACCOUNT_CLOSE] = { "account close", "SDRM_ID", 1,
 	    "close a locksmith's account: its sessions, tickets and\ncodes end; its SDRM ID and e-mail are free again" },
 	[C_AUDIT_VERIFY] = { "audit verify", NULL, 0, "check the audit log's hash chain" },
+	[C_REQUEST_LIST] = { "request list", NULL, 0, "the requests waiting for approval, as JSON lines" },
+	[C_REQUEST_APPROVE] = { "request approve", "ID", 1, "approve another administrator's request" },
+	[C_REQUEST_REFUSE] = { "request refuse", "ID", 1, "refuse a request" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -302,8 +307,15 @@ run(int argc, char **argv)
 		cJSON_AddStringToObject(body, "name", arg);
 		if (o.role)
 			cJSON_AddStringToObject(body, "role", o.role);
-		if ((rc = kcs_call(&cl, KCS_OPERATOR_ADD, NULL, body, &res)) == KCS_OK)
+		if ((rc = kcs_call(&cl, KCS_OPERATOR_ADD, NULL, body, &res)) == KCS_OK) {
+			long long req = 0;
+
+			kcs_json_int(res, "request_id", &req);
+			if (kcs_is_tty(STDERR_FILENO))
+				fprintf(stderr, "The token works once another administrator approves: "
+				    "kcs-admin request approve %lld\n", req);
 			rc = kcs_print(res);
+		}
 	} else if ((command == C_OPERATOR_LIST)) {
 		if ((rc = kcs_call(&cl, KCS_OPERATOR_LIST, NULL, NULL, &res)) == KCS_OK)
 			rc = kcs_print_each(cJSON_GetObjectItem(res, "operators"));
@@ -314,6 +326,19 @@ run(int argc, char **argv)
 			goto out;
 		snprintf(path, sizeof path, "%lld", id);
 		if ((rc = kcs_call(&cl, KCS_OPERATOR_REMOVE, path, NULL, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if ((command == C_REQUEST_LIST)) {
+		if ((rc = kcs_call(&cl, KCS_REQUESTS, NULL, NULL, &res)) == KCS_OK)
+			rc = kcs_print_each(cJSON_GetObjectItem(res, "requests"));
+	} else if ((command == C_REQUEST_APPROVE || command == C_REQUEST_REFUSE)) {
+		long long id;
+
+		if ((rc = kcs_id_parse(arg, "id", &id)) != KCS_OK)
+			goto out;
+		body = cJSON_CreateObject();
+		cJSON_AddNumberToObject(body, "id", (double)id);
+		if ((rc = kcs_call(&cl, command == C_REQUEST_APPROVE ? KCS_REQUEST_APPROVE : KCS_REQUEST_REFUSE, NULL,
+		    body, &res)) == KCS_OK)
 			rc = kcs_print(res);
 	} else if ((command == C_SDRM_ADD)) {
 		struct kcs_secret_src src = { o.pw_file, o.pw_fd };

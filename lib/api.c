@@ -43,6 +43,9 @@ static const struct {
 	[KCS_LETTERS] = { "GET", "/v1/mailroom/letters" },
 	[KCS_LETTER] = { "GET", "/v1/mailroom/letters/" },
 	[KCS_LETTER_SENT] = { "POST", "/v1/mailroom/sent" },
+	[KCS_REQUESTS] = { "GET", "/v1/admin/requests" },
+	[KCS_REQUEST_APPROVE] = { "POST", "/v1/admin/requests/approve" },
+	[KCS_REQUEST_REFUSE] = { "POST", "/v1/admin/requests/refuse" },
 };
 
 int

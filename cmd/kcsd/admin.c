@@ -13,6 +13,9 @@ h_health(struct req *r)
 	r->out = cJSON_CreateObject();
 	cJSON_AddStringToObject(r->out, "status", "ok");
 	cJSON_AddStringToObject(r->out, "version", KCS_VERSION);
+	/* a weaker mode, said where monitoring sees it */
+	cJSON_AddStringToObject(r->out, "role_changes", K.cf.self_approval
+	    ? "one administrator (admin_self_approval)" : "two administrators");
 	return 200;
 }
 
@@ -34,6 +37,41 @@ parse_id(struct req *r, const char *field, long long *id)
 	return 0;
 }
 
+/* Adding or removing an administrator, an operator or a mail room is a
+ * request by one administrator that another approves (or the same one,
+ * with admin_self_approval = yes); a request expires after
+ * request_lifetime seconds. */
+static int
+request(struct req *r, const char *action, long long operator_id, const char *name, const char *role,
+    cJSON *out)
+{
+	char event[40];
+	long long id, expires = r->now + K.cf.request_lifetime;
+	cJSON *d;
+	int rc;
+
+	if ((rc = store_request_add(r->tx, action, operator_id, r->op_id, r->now, expires, &id)) == STORE_CONFLICT)
+		return fail(r, 409, "pending", "id", "a request for operator %lld waits for approval already",
+		    operator_id);
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "request_id", (double)id);
+	cJSON_AddNumberToObject(d, "id", (double)operator_id);
+	cJSON_AddStringToObject(d, "role", role);
+	snprintf(event, sizeof event, "operator.%s.requested", action);
+	if ((rc = audit_event(r, event, name, d)))
+		return rc;
+	cJSON_AddNumberToObject(out, "request_id", (double)id);
+	cJSON_AddStringToObject(out, "action", action);
+	cJSON_AddNumberToObject(out, "id", (double)operator_id);
+	cJSON_AddStringToObject(out, "name", name);
+	cJSON_AddStringToObject(out, "role", role);
+	cJSON_AddStringToObject(out, "status", "pending");
+	cJSON_AddNumberToObject(out, "expires_at", (double)expires);
+	return 0;
+}
+
 int
 h_operator_add(struct req *r)
 {
@@ -42,7 +80,6 @@ h_operator_add(struct req *r)
 	char token[80], hash[KCS_HASH_HEX];
 	long long id;
 	int rc;
-	cJSON *d;
 
 	if ((rc = only_fields(r, ok)) || (rc = want_text(r, "name", 64, 1, &name)) ||
 	    (rc = want_str(r, "role", 1, 16, 0, &role)))
@@ -53,20 +90,19 @@ h_operator_add(struct req *r)
 		return fail(r, 400, "invalid", "role", "must be 'operator', 'mailroom' or 'admin'");
 	kcs_token_new(token, sizeof token);
 	kcs_keyed_hash(K.pepper, token, hash);
-	if ((rc = store_operator_add(r->tx, name, role, hash, r->now, &id)) != STORE_OK)
+	/* the token is the requester's to hand over; it works once approved */
+	if ((rc = store_operator_add(r->tx, name, role, hash, r->now, 0, &id)) != STORE_OK) {
+		sodium_memzero(token, sizeof token);
 		return store_fail(r, rc);
-	d = cJSON_CreateObject();
-	cJSON_AddNumberToObject(d, "id", (double)id);
-	cJSON_AddStringToObject(d, "name", name);
-	cJSON_AddStringToObject(d, "role", role);
-	if ((rc = audit_event(r, "operator.added", name, cJSON_Duplicate(d, 1)))) {
-		cJSON_Delete(d);
+	}
+	r->out = cJSON_CreateObject();
+	if ((rc = request(r, "add", id, name, role, r->out))) {
+		sodium_memzero(token, sizeof token);
 		return rc;
 	}
-	cJSON_AddStringToObject(d, "token", token);
+	cJSON_AddStringToObject(r->out, "token", token);
 	sodium_memzero(token, sizeof token);
-	r->out = d;
-	return 201;
+	return 202;
 }
 
 int
@@ -85,8 +121,8 @@ h_operator_list(struct req *r)
 int
 h_operator_remove(struct req *r)
 {
-	long long id, admins = 0;
-	cJSON *o, *d;
+	long long id, approved = 0;
+	cJSON *o;
 	int rc;
 
 	if ((rc = parse_id(r, "id", &id)))
@@ -95,27 +131,92 @@ h_operator_remove(struct req *r)
 		return fail(r, 404, "not_found", "id", "no operator %lld", id);
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
-	if (strcmp(kcs_json_str(o, "role"), "admin") == 0 &&
-	    (store_admin_count(r->tx, &admins) != STORE_OK || admins <= 1)) {
+	if (kcs_json_int(o, "approved_at", &approved) != 0 || !approved) {
 		cJSON_Delete(o);
-		return fail(r, 409, "last_admin", "id", "the last administrator cannot be removed");
+		return fail(r, 409, "pending", "id", "operator %lld waits for approval: refuse that request instead", id);
 	}
-	if ((rc = store_operator_remove(r->tx, id, r->now)) != STORE_OK) {
-		cJSON_Delete(o);
-		return store_fail(r, rc);
-	}
-	d = cJSON_CreateObject();
-	cJSON_AddNumberToObject(d, "id", (double)id);
-	cJSON_AddStringToObject(d, "name", kcs_json_str(o, "name"));
-	cJSON_AddStringToObject(d, "role", kcs_json_str(o, "role"));
-	cJSON_AddBoolToObject(d, "removed", 1);
+	r->out = cJSON_CreateObject();
+	rc = request(r, "remove", id, kcs_json_str(o, "name"), kcs_json_str(o, "role"), r->out);
 	cJSON_Delete(o);
-	if ((rc = audit_event(r, "operator.removed", kcs_json_str(d, "name"), cJSON_Duplicate(d, 1)))) {
-		cJSON_Delete(d);
+	return rc ? rc : 202;
+}
+
+int
+h_requests(struct req *r)
+{
+	cJSON *rows;
+	int rc = store_requests_pending(r->tx, r->now, &rows);
+
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	r->out = cJSON_CreateObject();
+	cJSON_AddItemToObject(r->out, "requests", rows);
+	return 200;
+}
+
+static int
+decide(struct req *r, int approve)
+{
+	static const char *const ok[] = { "id", NULL };
+	long long id, by = 0, target = 0, expires = 0, admins = 0;
+	const char *action, *state, *role;
+	char event[40];
+	cJSON *q, *d;
+	int rc;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_int(r, "id", 1, KCS_ID_MAX, 1, &id)))
+		return rc;
+	if ((rc = store_request_get(r->tx, id, &q)) == STORE_NOTFOUND)
+		return fail(r, 404, "not_found", "id", "no request %lld", id);
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	action = kcs_json_str(q, "action");
+	state = kcs_json_str(q, "state");
+	role = kcs_json_str(q, "role");
+	kcs_json_int(q, "requested_by", &by);
+	kcs_json_int(q, "id", &target);
+	kcs_json_int(q, "expires_at", &expires);
+	if (strcmp(state, "pending") != 0)
+		rc = fail(r, 409, "decided", "id", "request %lld is %s already", id, state);
+	else if (expires <= r->now)
+		rc = fail(r, 409, "expired", "id", "request %lld has expired: make it again", id);
+	else if (approve && by == r->op_id && !K.cf.self_approval)
+		rc = fail(r, 403, "second_admin_required", "id",
+		    "another administrator must approve request %lld (you made it)", id);
+	else if (approve && strcmp(action, "remove") == 0 && strcmp(role, "admin") == 0 &&
+	    (store_admin_count(r->tx, &admins) != STORE_OK || admins <= 1))
+		rc = fail(r, 409, "last_admin", "id", "the last administrator cannot be removed");
+	else if ((rc = store_request_decide(r->tx, id, approve ? "approved" : "refused", r->op_id, r->now)) != STORE_OK)
+		rc = store_fail(r, rc);
+	else if (approve && (rc = strcmp(action, "add") == 0 ? store_operator_approve(r->tx, target, r->now)
+	    : store_operator_remove(r->tx, target, r->now)) != STORE_OK)
+		rc = store_fail(r, rc);
+	if (rc) {
+		cJSON_Delete(q);
 		return rc;
 	}
-	r->out = d;
-	return 200;
+	cJSON_DeleteItemFromObject(q, "state");
+	cJSON_AddStringToObject(q, "status", approve ? "approved" : "refused");
+	d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "request_id", (double)id);
+	cJSON_AddNumberToObject(d, "id", (double)target);
+	cJSON_AddStringToObject(d, "role", role);
+	cJSON_AddNumberToObject(d, "requested_by", (double)by);
+	snprintf(event, sizeof event, "operator.%s.%s", action, approve ? "approved" : "refused");
+	r->out = q;
+	return audit_event(r, event, kcs_json_str(q, "name"), d) ?: 200;
+}
+
+int
+h_request_approve(struct req *r)
+{
+	return decide(r, 1);
+}
+
+int
+h_request_refuse(struct req *r)
+{
+	return decide(r, 0);
 }
 
 /* One SDRM entry {sdrm_id, password}, checked; field names are prefixed

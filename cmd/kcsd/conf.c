@@ -22,6 +22,7 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 	struct kcs_conf c;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	long ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, memkib = crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024;
+	char self_approval[8] = "";
 	const struct num nums[] = {
 		{ "threads", &cf->threads, 4, 1, 64 },
 		{ "hash_slots", &cf->hash_slots, cores > 2 ? cores - 1 : 1, 1, 64 },
@@ -42,6 +43,7 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "call_lifetime", &cf->call_lifetime, 900, 1, 86400 },
 		{ "redeem_failures", &cf->redeem_failures, 5, 1, 1000 },
 		{ "redeem_cooldown", &cf->redeem_cooldown, 900, 1, 7 * 86400 },
+		{ "request_lifetime", &cf->request_lifetime, 86400, 60, 30 * 86400 },
 		{ "smtp_timeout", &cf->smtp_timeout, 30, 1, 600 },
 		{ "smtp_retry", &cf->smtp_retry, 60, 1, 86400 },
 		{ "smtp_retry_max", &cf->smtp_retry_max, 1800, 1, 7 * 86400 },
@@ -66,6 +68,7 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "smtp_user", cf->smtp_user, sizeof cf->smtp_user },
 		{ "smtp_password_file", cf->smtp_password_file, sizeof cf->smtp_password_file },
 		{ "smtp_ca_file", cf->smtp_ca_file, sizeof cf->smtp_ca_file },
+		{ "admin_self_approval", self_approval, sizeof self_approval },
 	};
 	const char *v;
 
@@ -113,6 +116,13 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 			kcs_conf_free(&c);
 			return rc;
 		}
+	if (strcmp(self_approval, "yes") != 0 && strcmp(self_approval, "no") != 0 && self_approval[0]) {
+		int rc = kcs_fail(KCS_EINVALID, "admin_self_approval", "%s: must be yes or no", path);
+
+		kcs_conf_free(&c);
+		return rc;
+	}
+	cf->self_approval = strcmp(self_approval, "yes") == 0;
 	cf->argon2_ops = (unsigned long long)ops;
 	cf->argon2_mem = (size_t)memkib * 1024;
 	if (!cf->listen[0])

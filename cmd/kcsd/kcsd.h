@@ -30,7 +30,13 @@ int store_mark(struct dbtx *tx);
 int store_undo(struct dbtx *tx);
 
 int store_operator_add(struct dbtx *tx, const char *name, const char *role,
-    const char *token_hash, long long now, long long *id);
+    const char *token_hash, long long now, int approved, long long *id);
+int store_operator_approve(struct dbtx *tx, long long id, long long now);
+int store_request_add(struct dbtx *tx, const char *action, long long operator_id, long long by, long long now,
+    long long expires, long long *id);
+int store_requests_pending(struct dbtx *tx, long long now, cJSON **rows);
+int store_request_get(struct dbtx *tx, long long id, cJSON **row);
+int store_request_decide(struct dbtx *tx, long long id, const char *state, long long by, long long now);
 /* the operator (or administrator) a token belongs to */
 struct operator_row {
 	long long id;
@@ -151,6 +157,7 @@ struct kcsd_conf {
 	char tls_cert[1024], tls_key[1024], mail_from[256];
 	char smtp_url[512], smtp_user[256], smtp_password_file[1024], smtp_ca_file[1024];
 	long smtp_timeout, smtp_retry, smtp_retry_max, smtp_give_up;
+	long request_lifetime, self_approval; /* admin_self_approval = yes: one administrator approves alone */
 	long threads, hash_slots, request_timeout, max_body, connection_timeout, connection_limit, per_ip_limit;
 	long session_idle, session_max, session_touch, email_link_lifetime, reset_lifetime, reset_interval;
 	long lockout_failures, lockout_cooldown;
@@ -251,6 +258,9 @@ int h_disclaimer(struct req *r);
 int h_operator_add(struct req *r);
 int h_operator_list(struct req *r);
 int h_operator_remove(struct req *r);
+int h_requests(struct req *r);
+int h_request_approve(struct req *r);
+int h_request_refuse(struct req *r);
 int h_sdrm_add(struct req *r);
 int h_sdrm_remove(struct req *r);
 int h_outbox_list(struct req *r);

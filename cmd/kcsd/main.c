@@ -29,8 +29,8 @@ static const char usage[] =
     "       kcsd [-c FILE] init --db FILE [--key FILE]\n"
     "\n"
     "The Key Coding System daemon: holds all state and enforces every rule.\n"
-    "init creates the store, its key file and the first administrator, whose\n"
-    "token it prints once.\n"
+    "init creates the store, its key file and two administrators, whose tokens\n"
+    "it prints once: adding or removing a privileged role takes both.\n"
     "\n"
     "  -c, --config FILE    settings (kcs.conf(5)); default /etc/kcs/kcs.conf if present\n"
     "      --db FILE        the store: a SQLite file (or sqlite:FILE), made by 'kcsd init'\n"
@@ -142,7 +142,7 @@ init(void)
 {
 	const char *path = K.cf.db + (strncmp(K.cf.db, "sqlite:", 7) == 0 ? 7 : 0);
 	int pg = strncmp(K.cf.db, "postgres", 8) == 0;
-	char token[80], hash[KCS_HASH_HEX];
+	char token[2][80], hash[KCS_HASH_HEX];
 	long long id, n = 0, now = (long long)time(NULL);
 	struct dbtx *tx;
 	cJSON *out, *d;
@@ -159,14 +159,19 @@ init(void)
 		unlink(K.cf.key_file);
 		return rc;
 	}
-	kcs_token_new(token, sizeof token);
-	kcs_keyed_hash(K.pepper, token, hash);
 	d = cJSON_CreateObject();
 	cJSON_AddStringToObject(d, "db", pg ? "postgresql" : path);
+	cJSON_AddNumberToObject(d, "administrators", 2);
 	if ((rc = store_begin(&K.st, DB_WRITE, &tx)) == STORE_OK) {
-		if (store_admin_count(tx, &n) != STORE_OK || n > 0 ||
-		    store_operator_add(tx, "admin", "admin", hash, now, &id) != STORE_OK ||
-		    store_audit(tx, "kcsd", "store.initialised", pg ? "postgresql" : path, d, now) != STORE_OK) {
+		/* two administrators: adding or removing a privileged role takes both */
+		int bad = store_admin_count(tx, &n) != STORE_OK || n > 0;
+
+		for (int i = 0; i < 2 && !bad; i++) {
+			kcs_token_new(token[i], sizeof token[i]);
+			kcs_keyed_hash(K.pepper, token[i], hash);
+			bad = store_operator_add(tx, i ? "admin-2" : "admin-1", "admin", hash, now, 1, &id) != STORE_OK;
+		}
+		if (bad || store_audit(tx, "kcsd", "store.initialised", pg ? "postgresql" : path, d, now) != STORE_OK) {
 			store_rollback(tx);
 			rc = n > 0 ? kcs_fail(KCS_EREFUSED, "db", "the store is initialised already")
 			    : kcs_fail(KCS_EINTERNAL, "db", "the store could not be initialised");
@@ -186,7 +191,8 @@ init(void)
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "db", K.cf.db);
 	cJSON_AddStringToObject(out, "key_file", K.cf.key_file);
-	cJSON_AddStringToObject(out, "admin_token", token);
+	cJSON_AddStringToObject(out, "admin_token", token[0]);
+	cJSON_AddStringToObject(out, "second_admin_token", token[1]);
 	sodium_memzero(token, sizeof token);
 	rc = kcs_print(out);
 	cJSON_Delete(out);
@@ -308,6 +314,9 @@ run(int argc, char **argv)
 	if (!K.cf.public_url[0])
 		snprintf(K.cf.public_url, sizeof K.cf.public_url, "%s", url);
 	fprintf(stderr, "kcsd: listening on %s (store %s)\n", url, shown(K.cf.db, dir, sizeof dir));
+	if (K.cf.self_approval)
+		fprintf(stderr, "kcsd: admin_self_approval = yes: one administrator alone may add and remove "
+		    "administrators, operators and the mail room (a weaker mode)\n");
 	if (url_file) {
 		char line[420];
 

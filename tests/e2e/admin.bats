@@ -20,21 +20,42 @@ setup() {
 	[ "$status" -eq 2 ]
 }
 
-@test "operators: tokens shown once, 256-bit, stored hashed; removal stops a token" {
+@test "operators: tokens shown once, 256-bit, stored hashed; a token works once approved, removal stops it" {
 	run admin operator add alice
 	[ "$status" -eq 0 ]
+	[ "$(jq -r .status <<< "$output")" = pending ]
 	token=$(jq -r .token <<< "$output")
 	id=$(jq -r .id <<< "$output")
+	req=$(jq -r .request_id <<< "$output")
 	[ ${#token} -eq 64 ]
+	printf '%s' "$token" > "$T/alice.token"
+	# not approved yet: the token does not work
+	KCS_TOKEN_FILE=$T/alice.token run "$B/kcs-hotline" register --sdrm-id x < /dev/null
+	[ "$status" -eq 4 ]
+	# the request shows what is approved; the other administrator approves it
+	run admin2 request list
+	[ "$(jq -r .name <<< "$output")" = alice ]
+	[ "$(jq -r .role <<< "$output")" = operator ]
+	[ "$(jq -r .requested_by_name <<< "$output")" = admin-1 ]
+	run admin2 request approve "$req"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .status <<< "$output")" = approved ]
 	run admin operator list
 	[ "$status" -eq 0 ]
-	[ "$(jq -s length <<< "$output")" -eq 2 ]
+	[ "$(jq -s length <<< "$output")" -eq 3 ]
 	refute grep -q "$token" <<< "$output"
 	[ "$(sql "SELECT count(*) FROM operators WHERE token_hash = '$token'")" -eq 0 ]
-	printf '%s' "$token" > "$T/alice.token"
 	KCS_TOKEN_FILE=$T/alice.token run "$B/kcs-hotline" register --sdrm-id x < /dev/null
 	[ "$status" -eq 3 ] # reached the handler: the form is incomplete
 	run admin operator remove "$id"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .status <<< "$output")" = pending ]
+	# a removal waits for its approval too
+	KCS_TOKEN_FILE=$T/alice.token run "$B/kcs-hotline" register --sdrm-id x < /dev/null
+	[ "$status" -eq 3 ]
+	run admin operator remove "$id"
+	[ "$status" -eq 1 ]
+	run admin2 request approve "$(admin2 request list | jq -r .request_id)"
 	[ "$status" -eq 0 ]
 	KCS_TOKEN_FILE=$T/alice.token run "$B/kcs-hotline" register --sdrm-id x < /dev/null
 	[ "$status" -eq 4 ]
@@ -44,17 +65,72 @@ setup() {
 	[ "$status" -eq 3 ]
 }
 
-@test "an operator token cannot administer; the last administrator cannot be removed" {
+@test "no one administrator adds or removes a privileged role alone; a request expires; all audited" {
+	for role in operator mailroom admin; do
+		run admin operator add "x-$role" --role "$role"
+		[ "$status" -eq 0 ]
+		req=$(jq -r .request_id <<< "$output")
+		run admin request approve "$req"
+		[ "$status" -eq 4 ]
+		[[ "$output" == *"another administrator must approve"* ]]
+		run admin request refuse "$req"
+		[ "$status" -eq 0 ]
+		[ "$(jq -r .status <<< "$output")" = refused ]
+		run admin2 request approve "$req"
+		[ "$status" -eq 1 ]
+	done
+	[ "$(admin operator list | jq -s 'map(select(.approved_at != null)) | length')" -eq 2 ]
+	# an administrator removing the other alone: not without the other
+	run admin operator remove 2
+	[ "$status" -eq 0 ]
+	run admin request approve "$(jq -r .request_id <<< "$output")"
+	[ "$status" -eq 4 ]
+	# requests expire
+	reconfigure "request_lifetime = 60"
+	run admin operator add late
+	req=$(jq -r .request_id <<< "$output")
+	sql "UPDATE requests SET expires_at = expires_at - 61 WHERE id = $req"
+	run admin2 request approve "$req"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *expired* ]]
+	[ -z "$(admin2 request list | jq -r "select(.request_id == $req)")" ]
+	for e in operator.add.requested operator.add.refused operator.remove.requested; do
+		[ "$(sql "SELECT count(*) FROM audit WHERE event = '$e'")" -ge 1 ]
+	done
+	[ "$(admin audit verify | jq -r .intact)" = true ]
+}
+
+@test "with admin_self_approval = yes one administrator may approve its own requests, and kcsd says so" {
+	reconfigure "admin_self_approval = yes"
+	grep -q 'admin_self_approval = yes: one administrator alone' "$T/kcsd.log"
+	[ "$(curl -fsS "$KCS_URL/v1/health" | jq -r .role_changes)" = "one administrator (admin_self_approval)" ]
+	run admin operator add solo
+	run admin request approve "$(jq -r .request_id <<< "$output")"
+	[ "$status" -eq 0 ]
+	# the last administrator still cannot go
+	run admin operator remove 2
+	run admin request approve "$(jq -r .request_id <<< "$output")"
+	[ "$status" -eq 0 ]
+	run admin operator remove 1
+	run admin request approve "$(jq -r .request_id <<< "$output")"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"last administrator"* ]]
+	run reconfigure "admin_self_approval = maybe"
+	[ "$status" -ne 0 ]
+	grep -q 'admin_self_approval: .*must be yes or no' "$T/kcsd.log"
+}
+
+@test "an operator token cannot administer; a mistyped role is refused" {
 	add_operator
 	KCS_TOKEN_FILE=$T/operator.token run "$B/kcs-admin" operator list
 	[ "$status" -eq 4 ]
 	[[ "$output" == *"administrator token"* ]]
-	run admin operator remove 1
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"last administrator"* ]]
+	KCS_TOKEN_FILE=$T/operator.token run "$B/kcs-admin" request approve 1
+	[ "$status" -eq 4 ]
 	run admin operator add bob --role superuser
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"role:"* ]]
+	[ "$(curl -fsS "$KCS_URL/v1/health" | jq -r .role_changes)" = "two administrators" ]
 }
 
 @test "tokens come from a file, the config or the environment, never argv" {

@@ -23,6 +23,7 @@ setup_kcsd() {
 	fi
 	"$B/kcs-admin" init --db "$DB" --key "$T/kcs.key" > "$T/init.json"
 	jq -r .admin_token "$T/init.json" > "$T/admin.token"
+	jq -r .second_admin_token "$T/init.json" > "$T/admin2.token"
 	{
 		echo "argon2_opslimit = 1"
 		echo "argon2_memlimit_kib = 64"
@@ -219,12 +220,21 @@ refute() {
 
 # The tools, with stdin closed unless a test gives one.
 admin() { KCS_TOKEN_FILE=$T/admin.token "$B/kcs-admin" "$@" < /dev/null; }
+admin2() { KCS_TOKEN_FILE=$T/admin2.token "$B/kcs-admin" "$@" < /dev/null; }
+
+# grant NAME [ROLE]: one administrator asks, the other approves; the token.
+grant() {
+	local out
+	out=$(admin operator add "$1" --role "${2:-operator}") || return 1
+	admin2 request approve "$(jq -r .request_id <<< "$out")" > /dev/null || return 1
+	jq -r .token <<< "$out"
+}
 hotline() { KCS_TOKEN_FILE=$T/operator.token "$B/kcs-hotline" "$@"; }
 klogin() { "$B/kcs-login" "$@" < /dev/null; }
 
 # A hotline operator and an SDRM entry (password in $T/sdrm.pw).
 add_operator() {
-	admin operator add "hotline-1" | jq -r .token > "$T/operator.token"
+	grant hotline-1 > "$T/operator.token"
 }
 add_sdrm() { # ID [PASSWORD]
 	printf '%s' "${2:-sdrm-secret-9}" > "$T/sdrm-$1.pw"
@@ -271,7 +281,7 @@ message() { # RECIPIENT [reset]
 
 # The mail room's token, made when first needed.
 mailroom() {
-	[ -s "$T/mailroom.token" ] || admin operator add mailroom-1 --role mailroom | jq -r .token > "$T/mailroom.token"
+	[ -s "$T/mailroom.token" ] || grant mailroom-1 mailroom > "$T/mailroom.token"
 	KCS_TOKEN_FILE=$T/mailroom.token "$B/kcs-mailroom" "$@" < /dev/null
 }
 

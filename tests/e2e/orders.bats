@@ -321,11 +321,12 @@ ready() { # an Active, logged-in locksmith, an operator, a vehicle
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"call has expired"* ]]
 	# another operator cannot take over a call
-	admin operator add hotline-2 | jq -r .token > "$T/op2.token"
+	grant hotline-2 > "$T/op2.token"
 	c=$(call)
 	KCS_TOKEN_FILE=$T/op2.token run "$B/kcs-hotline" order-key --call-id "$c" --vin "$VIN" \
 		--payment-ref P --address-confirmed < /dev/null
 	[ "$status" -eq 4 ]
+	[[ "$output" == *"taken by another operator"* ]]
 	[ "$(sql 'SELECT count(*) FROM orders')" -eq 1 ]
 }
 

@@ -192,7 +192,7 @@ load helper
 	active_locksmith g36d27a9 j@example.com
 	klogin logout
 	run sql "SELECT event FROM audit"
-	for e in store.initialised operator.added sdrm.added account.registered email.verified \
+	for e in store.initialised operator.add.requested operator.add.approved sdrm.added account.registered email.verified \
 	         login.step1 password.changed login.step2 address.verified logout; do
 		[[ "$output" == *"$e"* ]]
 	done

@@ -115,11 +115,11 @@ operators(void **state)
 	cJSON *o;
 
 	(void)state;
-	assert_int_equal(store_operator_add(tx, "alice", "operator", H("alice"), now, &id), STORE_OK);
+	assert_int_equal(store_operator_add(tx, "alice", "operator", H("alice"), now, 1, &id), STORE_OK);
 	assert_true(id > 0);
-	assert_int_equal(store_operator_add(tx, "bob", "operator", H("alice"), now, &id2), STORE_CONFLICT);
-	assert_int_equal(store_operator_add(tx, "eve", "root", H("eve"), now, &id2), STORE_CONFLICT);
-	assert_int_equal(store_operator_add(tx, "mary", "mailroom", H("mary"), now, &id2), STORE_OK);
+	assert_int_equal(store_operator_add(tx, "bob", "operator", H("alice"), now, 1, &id2), STORE_CONFLICT);
+	assert_int_equal(store_operator_add(tx, "eve", "root", H("eve"), now, 1, &id2), STORE_CONFLICT);
+	assert_int_equal(store_operator_add(tx, "mary", "mailroom", H("mary"), now, 1, &id2), STORE_OK);
 	assert_int_equal(store_operator_by_token(tx, H("alice"), &op), STORE_OK);
 	assert_string_equal(op.name, "alice");
 	assert_string_equal(op.role, "operator");
@@ -132,6 +132,36 @@ operators(void **state)
 	assert_int_equal(store_operator_list(tx, &o), STORE_OK);
 	assert_true(cJSON_IsArray(o));
 	cJSON_Delete(o);
+	/* a requested operator's token works once the request is approved */
+	{
+		long long req = 0, pending = 0, admin = 0;
+
+		assert_int_equal(store_operator_add(tx, "root", "admin", H("root"), now, 1, &admin), STORE_OK);
+		assert_int_equal(store_operator_add(tx, "newbie", "operator", H("newbie"), now, 0, &pending), STORE_OK);
+		assert_int_equal(store_operator_by_token(tx, H("newbie"), &op), STORE_NOTFOUND);
+		assert_int_equal(store_request_add(tx, "add", pending, admin, now, now + 60, &req), STORE_OK);
+		assert_int_equal(store_request_add(tx, "remove", pending, admin, now, now + 60, &n), STORE_CONFLICT);
+		assert_int_equal(store_request_add(tx, "grant", pending, admin, now, now + 60, &n), STORE_CONFLICT);
+		assert_int_equal(store_requests_pending(tx, now, &o), STORE_OK);
+		assert_int_equal(cJSON_GetArraySize(o), 1);
+		assert_string_equal(kcs_json_str(cJSON_GetArrayItem(o, 0), "name"), "newbie");
+		assert_string_equal(kcs_json_str(cJSON_GetArrayItem(o, 0), "requested_by_name"), "root");
+		cJSON_Delete(o);
+		assert_int_equal(store_requests_pending(tx, now + 60, &o), STORE_OK); /* expired */
+		assert_int_equal(cJSON_GetArraySize(o), 0);
+		cJSON_Delete(o);
+		assert_int_equal(store_request_decide(tx, req, "approved", admin, now + 60), STORE_NOTFOUND);
+		assert_int_equal(store_request_decide(tx, req, "maybe", admin, now), STORE_CONFLICT);
+		assert_int_equal(store_request_decide(tx, req, "approved", admin, now), STORE_OK);
+		assert_int_equal(store_request_decide(tx, req, "refused", admin, now), STORE_NOTFOUND);
+		assert_int_equal(store_request_get(tx, req, &o), STORE_OK);
+		assert_string_equal(kcs_json_str(o, "state"), "approved");
+		cJSON_Delete(o);
+		assert_int_equal(store_request_get(tx, req + 1000, &o), STORE_NOTFOUND);
+		assert_int_equal(store_operator_approve(tx, pending, now), STORE_OK);
+		assert_int_equal(store_operator_approve(tx, pending, now), STORE_NOTFOUND);
+		assert_int_equal(store_operator_by_token(tx, H("newbie"), &op), STORE_OK);
+	}
 }
 
 static void
@@ -259,7 +289,7 @@ tickets_calls_orders(void **state)
 	assert_int_equal(store_ticket_cancel_live(tx, acc, now, &n), STORE_OK);
 	assert_int_equal(n, 1);
 
-	assert_int_equal(store_operator_add(tx, "op", "operator", H("op"), now, &op), STORE_OK);
+	assert_int_equal(store_operator_add(tx, "op", "operator", H("op"), now, 1, &op), STORE_OK);
 	assert_int_equal(store_call_add(tx, "0123456789abcdef", t, op, now, now + 60), STORE_OK);
 	assert_int_equal(store_call_add(tx, "0123456789abcdee", t, op, now, now + 60), STORE_CONFLICT);
 	assert_int_equal(store_call_get(tx, "0123456789abcdef", &r), STORE_OK);
@@ -413,7 +443,7 @@ backup(void **state)
 	snprintf(out, sizeof out, "/tmp/kcs-store-backup.%ld", (long)getpid());
 	unlink(out);
 	assert_int_equal(store_begin(&st, DB_WRITE, &tx), STORE_OK);
-	assert_int_equal(store_operator_add(tx, "uncommitted", "operator", H("unc"), now, &id), STORE_OK);
+	assert_int_equal(store_operator_add(tx, "uncommitted", "operator", H("unc"), now, 1, &id), STORE_OK);
 	assert_int_equal(db_backup(st.db, out, err, sizeof err), DB_OK);
 	store_rollback(tx);
 	assert_non_null(f = fopen(out, "r"));
