@@ -52,9 +52,10 @@ _kcs() {
 	case $prog in
 	kcs-admin)
 		case $n in
-		0) words="init operator sdrm vehicle account outbox audit" ;;
+		0) words="init operator request sdrm vehicle account outbox audit" ;;
 		1) case $first in
 		   operator) words="add list remove" ;;
+		   request) words="list approve refuse" ;;
 		   sdrm) words="add import remove" ;;
 		   vehicle) words="add import show" ;;
 		   account) words="close" ;;

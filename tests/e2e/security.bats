@@ -316,3 +316,34 @@ except socket.timeout:
 	wait "$reader"
 	[ "$(jq -r .status "$T/status")" = Active ]
 }
+
+@test "the outside attack run, step by step, fails with one administrator's token alone" {
+	setup_kcsd
+	# an operator and a mail room of its own: tokens that do not work
+	out=$(admin operator add evil-hotline)
+	jq -r .token <<< "$out" > "$T/evil-op.token"
+	run admin request approve "$(jq -r .request_id <<< "$out")"
+	[ "$status" -eq 4 ]
+	out=$(admin operator add evil-mail --role mailroom)
+	jq -r .token <<< "$out" > "$T/evil-mail.token"
+	run admin request approve "$(jq -r .request_id <<< "$out")"
+	[ "$status" -eq 4 ]
+	form g36d27a9 j@example.com > "$T/form.json"
+	KCS_TOKEN_FILE=$T/evil-op.token run "$B/kcs-hotline" register < "$T/form.json"
+	[ "$status" -eq 4 ]
+	KCS_TOKEN_FILE=$T/evil-mail.token run "$B/kcs-mailroom" list < /dev/null
+	[ "$status" -eq 4 ]
+	# an SDRM ID with a password it chose, and a locksmith registered by a real operator
+	add_sdrm g36d27a9
+	add_operator
+	hotline register < "$T/form.json" > /dev/null
+	# the verification link, the temporary password and the address code stay out of reach
+	for id in $(admin outbox list | jq -r .id); do
+		refute grep -q 'verify-email\|[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{2\}' <(admin outbox show "$id")
+	done
+	refute grep -q 'verify-email' <(admin outbox list)
+	KCS_TOKEN_FILE=$T/admin.token run "$B/kcs-mailroom" list < /dev/null
+	[ "$status" -eq 4 ]
+	# what it did is on record
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'operator.add.requested'")" -eq 3 ]
+}
