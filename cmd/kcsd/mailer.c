@@ -178,7 +178,13 @@ take(struct dbtx *tx, void *arg)
 
 	if (rc != STORE_OK)
 		return rc;
-	if ((rc = outbox_read(tx, j->id, &m)) != STORE_OK)
+	if ((rc = outbox_read(tx, j->id, &m)) == STORE_CONFLICT) {
+		/* it will never open: it fails, rather than block the queue */
+		fprintf(stderr, "kcsd: mailer: outbox message %lld does not open with this key\n", j->id);
+		return store_outbox_result(tx, j->id, "failed", "the message does not open with this key", 0,
+		    (long long)time(NULL));
+	}
+	if (rc != STORE_OK)
 		return rc;
 	snprintf(j->to, sizeof j->to, "%s", kcs_json_str(m, "recipient") ? kcs_json_str(m, "recipient") : "");
 	snprintf(j->file, sizeof j->file, "%s", kcs_json_str(m, "file") ? kcs_json_str(m, "file") : "");
@@ -186,7 +192,7 @@ take(struct dbtx *tx, void *arg)
 	kcs_json_int(m, "created_at", &j->created_at);
 	j->text = kcs_json_str(m, "message") ? strdup(kcs_json_str(m, "message")) : NULL;
 	outbox_wipe(m);
-	return j->text ? STORE_OK : STORE_CONFLICT;
+	return j->text ? STORE_OK : STORE_ERROR;
 }
 
 struct end {
@@ -256,6 +262,8 @@ deliver_due(void)
 			return 0;
 		if ((rc = in_tx(take, &j)) == STORE_NOTFOUND)
 			break;
+		if (rc == STORE_OK && !j.text)
+			continue; /* failed: it does not open */
 		if (rc != STORE_OK) {
 			fprintf(stderr, "kcsd: mailer: outbox message %lld cannot be taken or opened\n", j.id);
 			if (j.text) {

@@ -155,3 +155,64 @@ outbox_of() { # ADDRESS: the newest outbox row for it
 	[ "$status" -ne 0 ]
 	grep -q smtp_password_file <<< "$output"
 }
+
+@test "every kind of e-mail arrives once and byte-correct: a dot line, a long line, names not in ASCII" {
+	start_smtp
+	smtp_kcsd
+	add_vehicle "$VIN"
+	long="Gewerbepark Süd, Hinterhaus, Aufgang C, 3. Etage links, bei Müller-Lüdenscheidt & Söhne, Tor 12, Anlieferung über die Rampe"
+	form g36d27a9 j@example.com |
+		jq -c --arg a "$long" '.first_name = "Jörn" | .company = "." | .address = $a' | hotline register > /dev/null
+	[ "$(mails 1)" -eq 1 ]
+	curl -fsS "$(mail_body "$(mail_file j@example.com)" | grep -o 'http[^ ]*/verify-email?token=[0-9a-f]*')" > /dev/null
+	[ "$(mails 2)" -eq 2 ]
+	mail_body "$(mail_file j@example.com)" | grep -o '[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{4\}-[0-9A-Z]\{4\}' |
+		head -n 1 | tr -d '\n' > "$T/temp.pw"
+	first_login g36d27a9 j@example.com > /dev/null
+	klogin verify-address "$(address_code "Jörn Wellniak")" > /dev/null
+	order=$(order_key "$(call)")
+	[ "$(mails 3)" -eq 3 ]
+	f=$(mail_file j@example.com)
+	# 7-bit lines of at most 78 characters, CRLF
+	refute grep -qP '[^\x00-\x7f]' "$f"
+	[ "$(tr -d '\r' < "$f" | awk 'length > 78' | wc -l)" -eq 0 ]
+	[ "$(tr -d '\r' < "$f" | wc -l)" -eq "$(grep -c $'\r$' "$f")" ]
+	# decoded, the text is the text sent: the lone dot, the long line whole
+	mail_body "$f" > "$T/body"
+	grep -qx 'Hello Jörn Wellniak,' "$T/body"
+	grep -qx '\.' "$T/body"
+	grep -qxF "$long" "$T/body"
+	grep -qF "Key Code:     $(jq -r .key_code <<< "$order")" "$T/body"
+	# the other kinds: a key writer order, a password reset
+	redeem "$(ticket)" | hotline order-keywriter --payment-ref PAY-2 --address-confirmed > /dev/null
+	klogin forgot --email j@example.com > /dev/null
+	[ "$(mails 5)" -eq 5 ]
+	sleep 0.5
+	[ "$(mails)" -eq 5 ]
+	for f in "$T"/smtp/Maildir/new/*; do
+		refute grep -qP '[^\x00-\x7f]' "$f"
+		[ "$(tr -d '\r' < "$f" | awk 'length > 78' | wc -l)" -eq 0 ]
+		grep -q '^Subject: ' "$f"
+	done
+	# each kind once
+	[ "$(grep -h '^Subject: ' "$T"/smtp/Maildir/new/* | sort | uniq -d | wc -l)" -eq 0 ]
+	mail_body "$(mail_file j@example.com)" | grep -q 'kcs-login reset --email'
+	[ "$(admin outbox list | jq -s 'map(select(.kind == "email" and .status != "sent")) | length')" -eq 0 ]
+}
+
+@test "STARTTLS is required of a server that is not on loopback" {
+	start_smtp
+	# a name, not a loopback address: libcurl reaches the test server, kcsd wants TLS of it
+	SMTP_URL="smtp://kcs.localhost:$(cat "$T/smtp/port")/kcs.test"
+	smtp_kcsd
+	register_joern j@example.com > /dev/null
+	for _ in $(seq 100); do
+		[ "$(outbox_of j@example.com | jq -r .attempts)" -ge 1 ] &&
+			[ "$(outbox_of j@example.com | jq -r .status)" = queued ] && break
+		sleep 0.1
+	done
+	row=$(outbox_of j@example.com)
+	[ "$(jq -r .status <<< "$row")" = queued ]
+	jq -r .result <<< "$row" | grep -qi starttls
+	[ "$(mails)" -eq 0 ]
+}
