@@ -26,6 +26,18 @@ outbox_of() { # ADDRESS: the newest outbox row for it
 	admin outbox list | jq -c --arg to "$1" 'select(.recipient == $to)' | tail -n 1
 }
 
+# until_row ADDRESS FILTER: waits (10 s at most) until the jq FILTER holds of
+# the newest outbox row for ADDRESS; prints that row.
+until_row() {
+	local row
+	for _ in $(seq 100); do
+		row=$(outbox_of "$1")
+		[ "$(jq "$2" <<< "$row")" = true ] && break
+		sleep 0.1
+	done
+	echo "$row"
+}
+
 @test "e-mails go out over SMTP once, 7-bit and CRLF, and leave no body or spool file behind" {
 	start_smtp
 	smtp_kcsd
@@ -74,11 +86,7 @@ outbox_of() { # ADDRESS: the newest outbox row for it
 	[ "$(jq -r .attempts <<< "$row")" -eq 3 ]
 	add_sdrm h36d27a9
 	form h36d27a9 k@example.com | hotline register > /dev/null
-	for _ in $(seq 100); do
-		[ "$(outbox_of k@example.com | jq -r .status)" = failed ] && break
-		sleep 0.1
-	done
-	row=$(outbox_of k@example.com)
+	row=$(until_row k@example.com '.status == "failed"')
 	[ "$(jq -r .status <<< "$row")" = failed ]
 	[ "$(jq -r .attempts <<< "$row")" -eq 1 ]
 	jq -r .result <<< "$row" | grep -q '^550'
@@ -98,11 +106,7 @@ outbox_of() { # ADDRESS: the newest outbox row for it
 	KCSD_PID=
 	rm "$T/smtp/rules"
 	start_kcsd
-	for _ in $(seq 100); do
-		[ "$(outbox_of j@example.com | jq -r .status)" = unknown ] && break
-		sleep 0.1
-	done
-	row=$(outbox_of j@example.com)
+	row=$(until_row j@example.com '.status == "unknown"')
 	[ "$(jq -r .status <<< "$row")" = unknown ]
 	[ "$(body_bytes "$(jq -r .id <<< "$row")")" -eq 0 ]
 	sleep 1.5
@@ -124,11 +128,7 @@ outbox_of() { # ADDRESS: the newest outbox row for it
 	reconfigure
 	add_sdrm h36d27a9
 	form h36d27a9 k@example.com | hotline register > /dev/null
-	for _ in $(seq 100); do
-		[ "$(outbox_of k@example.com | jq -r .attempts)" -ge 2 ] && break
-		sleep 0.1
-	done
-	row=$(outbox_of k@example.com)
+	row=$(until_row k@example.com '.attempts >= 2')
 	[[ "$(jq -r .status <<< "$row")" =~ ^(queued|sending)$ ]]
 	[ "$(jq -r .attempts <<< "$row")" -ge 2 ]
 	[ "$(mails)" -eq 1 ]
@@ -206,12 +206,7 @@ outbox_of() { # ADDRESS: the newest outbox row for it
 	SMTP_URL="smtp://kcs.localhost:$(cat "$T/smtp/port")/kcs.test"
 	smtp_kcsd
 	register_joern j@example.com > /dev/null
-	for _ in $(seq 100); do
-		[ "$(outbox_of j@example.com | jq -r .attempts)" -ge 1 ] &&
-			[ "$(outbox_of j@example.com | jq -r .status)" = queued ] && break
-		sleep 0.1
-	done
-	row=$(outbox_of j@example.com)
+	row=$(until_row j@example.com '.attempts >= 1 and .status == "queued"')
 	[ "$(jq -r .status <<< "$row")" = queued ]
 	jq -r .result <<< "$row" | grep -qi starttls
 	[ "$(mails)" -eq 0 ]
