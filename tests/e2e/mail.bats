@@ -119,7 +119,7 @@ until_row() {
 	start_smtp --tls "$T/smtp.pem" "$T/smtp.key" --auth kcs 'mail secret'
 	printf 'mail secret\n' > "$T/smtp.pw"
 	SMTP_URL="smtp://localhost:$(cat "$T/smtp/port")/kcs.test"
-	smtp_kcsd "smtp_ca_file = $T/smtp.pem" "smtp_user = kcs" "smtp_password_file = $T/smtp.pw"
+	smtp_kcsd "smtp_ca_file = $T/smtp.pem" "smtp_user = kcs" "smtp_password_file = $T/smtp.pw" "smtp_retry_max = 1"
 	register_joern j@example.com > /dev/null
 	[ "$(mails 1)" -eq 1 ]
 	[ "$(outbox_of j@example.com | jq -r .status)" = sent ]
@@ -136,9 +136,9 @@ until_row() {
 	printf 'mail secret\n' > "$T/smtp.pw"
 	sed -i '/^smtp_ca_file/d' "$T/kcs.conf"
 	reconfigure
-	sleep 2
-	[[ "$(outbox_of k@example.com | jq -r .status)" =~ ^(queued|sending)$ ]]
-	outbox_of k@example.com | jq -r .result | grep -qi certificate
+	row=$(until_row k@example.com '.result | test("certificate"; "i")')
+	jq -r .result <<< "$row" | grep -qi certificate
+	[[ "$(jq -r .status <<< "$row")" =~ ^(queued|sending)$ ]]
 	[ "$(mails)" -eq 1 ]
 }
 
