@@ -114,6 +114,12 @@ fuzz:
 	    $(shell pkg-config --libs libcjson libsodium)
 	build-fuzz/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build-fuzz/ \
 	    build-fuzz/corpus tests/fuzz/seeds
+	@mkdir -p build-fuzz/corpus-kw
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
+	    -o build-fuzz/fuzz_kwframe tests/fuzz/fuzz_kwframe.c lib/kwframe.c \
+	    $(shell pkg-config --libs libcjson)
+	build-fuzz/fuzz_kwframe -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -artifact_prefix=build-fuzz/ \
+	    build-fuzz/corpus-kw
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \

@@ -163,4 +163,35 @@ size_t kcs_utf8_len(const char *s); /* code points; (size_t)-1 if not valid UTF-
 const char *kcs_text_check(const char *s); /* NULL, or why the text is refused */
 int kcs_url_loopback(const char *url);     /* its host is 127.0.0.0/8, [::1] or localhost */
 
+/* kwframe.c: the key writer's frames (kcs-keywriter-protocol(7)) */
+#define KW_MAGIC 0x4B57
+#define KW_VERSION 1
+#define KW_HEADER 14
+#define KW_TRAILER 4
+#define KW_MAX_PAYLOAD 1024
+#define KW_MAX_FRAME (KW_HEADER + KW_MAX_PAYLOAD + KW_TRAILER)
+enum { KW_F_RESPONSE = 1, KW_F_ERROR = 2, KW_F_MORE = 4, KW_F_KEEPALIVE = 8 };
+struct kw_frame {
+	uint8_t version, flags;
+	uint16_t seq, cmd, status, len;
+	uint8_t data[KW_MAX_PAYLOAD];
+};
+/* A receiver: bytes in (kw_rx_feed takes what fits), frames out. */
+struct kw_rx {
+	uint8_t buf[2 * KW_MAX_FRAME];
+	size_t n;
+	unsigned long skipped, bad_crc; /* bytes skipped to resynchronise; frames with a bad data check */
+};
+enum {
+	KW_RX_NEED,      /* no whole frame yet: feed more */
+	KW_RX_FRAME,     /* *f is a frame */
+	KW_RX_BAD_CRC,   /* a frame whose data check failed: *f has its header, for the reply */
+	KW_RX_OVERSIZED  /* a header whose length is over KW_MAX_PAYLOAD: refused unread */
+};
+uint16_t kw_crc16(const uint8_t *p, size_t n);  /* CRC-16/CCITT-FALSE */
+uint32_t kw_crc32c(const uint8_t *p, size_t n); /* CRC-32C (Castagnoli) */
+size_t kw_encode(const struct kw_frame *f, uint8_t *out, size_t cap); /* bytes, or 0: too large */
+size_t kw_rx_feed(struct kw_rx *rx, const uint8_t *in, size_t n);
+int kw_rx_next(struct kw_rx *rx, struct kw_frame *f);
+
 #endif
