@@ -446,10 +446,11 @@ lite_run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *
 }
 
 /* SQLite's online backup, from a connection of its own (never the one a
- * transaction is open on, whose uncommitted pages it would copy): pages are
- * copied a few at a time, the lock given back in between, so that writers
- * go on; a page they change meanwhile is copied again. The copy is
- * consistent as of its end. */
+ * transaction is open on, whose uncommitted pages it would copy), in one
+ * pass: one read transaction on the WAL database, so that writers go on
+ * meanwhile and the copy is consistent as of its start. (Copied a few pages
+ * at a time, each write by another connection would start it over, and
+ * under a steady write load it would never end.) */
 static int
 lite_backup(struct db *d, const char *path, char *err, size_t n)
 {
@@ -467,7 +468,7 @@ lite_backup(struct db *d, const char *path, char *err, size_t n)
 		return DB_ERROR;
 	}
 	/* busy, as during a checkpoint: tried again for ten seconds at most */
-	for (int busy = 0; (rc = sqlite3_backup_step(b, 64)) == SQLITE_OK ||
+	for (int busy = 0; (rc = sqlite3_backup_step(b, -1)) == SQLITE_OK ||
 	    ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && busy++ < 2000);)
 		sqlite3_sleep(5);
 	sqlite3_backup_finish(b);

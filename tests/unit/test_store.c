@@ -2,12 +2,14 @@
  * conflict results, on the engine KCS_STORE_URL names (a PostgreSQL URL
  * under make check DB=pg), else on a SQLite file made for it. Each test
  * runs in a transaction that it rolls back. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kcsd/kcsd.h" /* before cmocka.h, whose fail() is a macro */
@@ -455,6 +457,70 @@ backup(void **state)
 		assert_null(memmem(buf, n, "uncommitted", 11));
 }
 
+/* a writer that commits until told to stop, or for 20 seconds */
+static volatile int copied;
+static long commits;
+
+static void *
+committer(void *arg)
+{
+	time_t end = time(NULL) + 20;
+
+	(void)arg;
+	while (!copied && time(NULL) < end) {
+		struct dbtx *w;
+		long long id;
+		char name[32];
+
+		if (store_begin(&st, DB_WRITE, &w) != STORE_OK)
+			continue;
+		snprintf(name, sizeof name, "w%ld-", commits);
+		if (store_operator_add(w, name, "operator", H(name), now, 1, &id) == STORE_OK && store_commit(w) == STORE_OK)
+			commits++;
+		else
+			store_rollback(w);
+	}
+	return NULL;
+}
+
+/* the online copy ends while another connection commits without pause */
+static void
+backup_under_writes(void **state)
+{
+	char out[96], err[256];
+	pthread_t t;
+	time_t start, took;
+	int rc;
+
+	(void)state;
+	snprintf(out, sizeof out, "/tmp/kcs-store-backup-w.%ld", (long)getpid());
+	unlink(out);
+	/* a store of a few thousand pages (SQLite: copied by pages) */
+	assert_int_equal(store_begin(&st, DB_WRITE, &tx), STORE_OK);
+	for (int i = 0; path[0] && i < 20000; i++) {
+		char name[32];
+		long long id;
+
+		snprintf(name, sizeof name, "bulk-%d-", i);
+		assert_int_equal(store_operator_add(tx, name, "operator", H(name), now, 1, &id), STORE_OK);
+	}
+	assert_int_equal(store_commit(tx), STORE_OK);
+	copied = 0;
+	commits = 0;
+	assert_int_equal(pthread_create(&t, NULL, committer, NULL), 0);
+	while (commits < 10)
+		usleep(1000);
+	start = time(NULL);
+	rc = db_backup(st.db, out, err, sizeof err);
+	took = time(NULL) - start;
+	copied = 1;
+	pthread_join(t, NULL);
+	unlink(out);
+	assert_int_equal(rc, DB_OK);
+	/* it ended while the writer still wrote (which gives up after 20 s) */
+	assert_true(took < 15);
+}
+
 int
 main(void)
 {
@@ -465,6 +531,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(tickets_calls_orders, begin, rollback),
 		cmocka_unit_test_setup_teardown(outbox_and_audit, begin, rollback),
 		cmocka_unit_test(backup),
+		cmocka_unit_test(backup_under_writes),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, open_store, close_store);
