@@ -20,12 +20,13 @@ endif
 
 # pkg-config name -> Debian package, for the message when one is missing
 PKGS = libcurl:libcurl4-openssl-dev libcjson:libcjson-dev libusb-1.0:libusb-1.0-0-dev \
-       libsodium:libsodium-dev sqlite3:libsqlite3-dev libmicrohttpd:libmicrohttpd-dev libpq:libpq-dev
+       libsodium:libsodium-dev sqlite3:libsqlite3-dev libmicrohttpd:libmicrohttpd-dev libpq:libpq-dev \
+       umockdev-1.0:libumockdev-dev
 ifneq ($(filter-out clean install-deps,$(or $(MAKECMDGOALS),all)),)
 $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(word 1,$(subst :, ,$p)) && echo y),,\
   $(error missing $(word 1,$(subst :, ,$p)): install the Debian package $(word 2,$(subst :, ,$p)) (or run scripts/deps))))
 endif
-PKGNAMES = $(foreach p,$(PKGS),$(word 1,$(subst :, ,$p)))
+PKGNAMES = $(filter-out umockdev-1.0,$(foreach p,$(PKGS),$(word 1,$(subst :, ,$p))))
 # the clients link no store engine and no HTTP server
 CLIENT_PKGS = libcurl libcjson libsodium
 
@@ -40,13 +41,13 @@ ALLLDFLAGS = $(LDFLAGS) $(SANFLAGS) -pie -Wl,-z,relro,-z,now
 
 LIB_SRC   = $(wildcard lib/*.c)
 KCSD_SRC  = $(wildcard cmd/kcsd/*.c)
-CLIENTS   = kcs-admin kcs-hotline kcs-login kcs-mailroom kcs-ticket
+CLIENTS   = kcs-admin kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
 BINS      = $(B)/kcsd $(addprefix $(B)/,$(CLIENTS))
 MANS      = $(wildcard man/*.[1-8])
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 
-all: $(BINS)
+all: $(BINS) $(B)/kcs-kwemu
 
 $(B)/%.o: %.c lib/kcs.h $(wildcard cmd/kcsd/*.h)
 	@mkdir -p $(dir $@)
@@ -60,6 +61,14 @@ $(B)/kcsd: $(call obj,$(KCSD_SRC)) $(B)/libkcs.a
 
 $(B)/kcs-%: $(B)/cmd/kcs-%.o $(B)/libkcs.a
 	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)
+
+$(B)/kcs-keywriter: $(B)/cmd/kcs-keywriter.o $(B)/libkcs.a
+	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) $(shell pkg-config --libs libusb-1.0)
+
+# the emulated key writer, for tests and the demo (not installed)
+$(B)/kcs-kwemu: tests/kwemu.c $(B)/libkcs.a
+	$(CC) $(CPPFLAGS) $(shell pkg-config --cflags umockdev-1.0) $(ALLCFLAGS) $(ALLLDFLAGS) -o $@ $^ \
+	    $(shell pkg-config --libs umockdev-1.0 libusb-1.0 libsodium libcjson)
 
 # unit tests (cmocka)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)

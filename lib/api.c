@@ -16,6 +16,7 @@ static const struct {
 	[KCS_ME] = { "GET", "/v1/me" },
 	[KCS_VERIFY_ADDRESS] = { "POST", "/v1/me/verify-address" },
 	[KCS_MY_ORDERS] = { "GET", "/v1/me/orders" },
+	[KCS_MY_KEYWRITERS] = { "GET", "/v1/me/keywriters" },
 	[KCS_RESET] = { "POST", "/v1/password-reset" },
 	[KCS_RESET_CONFIRM] = { "POST", "/v1/password-reset/confirm" },
 	[KCS_TICKET] = { "POST", "/v1/tickets" },

@@ -85,7 +85,7 @@ void kcs_free(void *p);
 
 /* api.c: one call per route of kcsd's API. */
 enum kcs_route {
-	KCS_DISCLAIMER, KCS_LOGIN, KCS_LOGIN_SDRM, KCS_PASSWORD, KCS_LOGOUT, KCS_ME, KCS_VERIFY_ADDRESS,
+	KCS_DISCLAIMER, KCS_LOGIN, KCS_LOGIN_SDRM, KCS_PASSWORD, KCS_LOGOUT, KCS_ME, KCS_VERIFY_ADDRESS, KCS_MY_KEYWRITERS,
 	KCS_MY_ORDERS, KCS_RESET, KCS_RESET_CONFIRM, KCS_TICKET, KCS_TICKET_STATUS,
 	KCS_REGISTER, KCS_RESEND_LINK, KCS_CORRECT_EMAIL, KCS_REDEEM, KCS_CHECK_VIN, KCS_ORDER_KEY,
 	KCS_ORDER_KEYWRITER, KCS_SHIP, KCS_ORDERS,
@@ -193,5 +193,169 @@ uint32_t kw_crc32c(const uint8_t *p, size_t n); /* CRC-32C (Castagnoli) */
 size_t kw_encode(const struct kw_frame *f, uint8_t *out, size_t cap); /* bytes, or 0: too large */
 size_t kw_rx_feed(struct kw_rx *rx, const uint8_t *in, size_t n);
 int kw_rx_next(struct kw_rx *rx, struct kw_frame *f);
+
+/* The commands (never renumbered) and statuses of kcs-keywriter-protocol(7). */
+enum {
+	KW_HELLO = 0x0001, KW_PING = 0x0002, KW_ATTEST = 0x0003,
+	KW_KEY_DETECT = 0x0010, KW_KEY_READ = 0x0011,
+	KW_CODE_BEGIN = 0x0020, KW_CODE_PROGRESS = 0x0021, KW_CODE_COMMIT = 0x0022,
+	KW_CODE_VERIFY = 0x0023, KW_CODE_CANCEL = 0x0030
+};
+enum {
+	KW_S_OK, KW_S_BAD_CHECK, KW_S_TOO_LONG, KW_S_BAD_VERSION, KW_S_UNKNOWN_COMMAND,
+	KW_S_BAD_REQUEST, KW_S_HELLO_FIRST, KW_S_BUSY, KW_S_NO_KEY, KW_S_KEY_ERROR,
+	KW_S_NO_JOB, KW_S_JOB_REFUSED, KW_S_JOB_EXPIRED, KW_S_VERIFY_FAILED, KW_S_WRONG_STATE,
+	KW_S_COUNT
+};
+const char *kw_cmd_name(uint16_t cmd);     /* "key read", or NULL for an unknown one */
+const char *kw_status_text(uint16_t status); /* what it means, for a person */
+#define KW_FIRMWARE_MIN 5   /* the oldest firmware major version kcs works with */
+#define KW_NONCE 32
+#define KW_ATTEST_CONTEXT "KCS-KW-ATTEST-1"   /* 16 bytes with its NUL */
+#define KW_RECEIPT_CONTEXT "KCS-KW-RECEIPT-1" /* 17 bytes with its NUL */
+
+/* Building and reading a frame's data: big-endian integers, strings and
+ * byte strings with a u8 length before them. A write past the end or a read
+ * past the data sets bad; the caller checks it once. */
+struct kw_put {
+	uint8_t *p;
+	size_t n, cap;
+	int bad;
+};
+struct kw_get {
+	const uint8_t *p;
+	size_t n, off;
+	int bad;
+};
+void kw_put_u8(struct kw_put *w, unsigned v);
+void kw_put_u16(struct kw_put *w, unsigned v);
+void kw_put_u32(struct kw_put *w, uint32_t v);
+void kw_put_u64(struct kw_put *w, uint64_t v);
+void kw_put_raw(struct kw_put *w, const void *p, size_t n);
+void kw_put_bytes(struct kw_put *w, const void *p, size_t n); /* u8 length first */
+unsigned kw_get_u8(struct kw_get *r);
+unsigned kw_get_u16(struct kw_get *r);
+uint32_t kw_get_u32(struct kw_get *r);
+uint64_t kw_get_u64(struct kw_get *r);
+const uint8_t *kw_get_raw(struct kw_get *r, size_t n);
+size_t kw_get_bytes(struct kw_get *r, uint8_t *out, size_t cap); /* u8 length first */
+int kw_get_str(struct kw_get *r, char *out, size_t cap);         /* printable ASCII; -1 if not */
+
+/* kwdev.c: the writer's side of the protocol, as its firmware runs it; the
+ * emulated writer (tests/kwemu.c) presents it over USB. */
+enum { KW_CHIP_PCF7945 = 1, KW_CHIP_PCF7953 = 2 };
+const char *kw_chip_name(unsigned chip); /* NULL for an unknown one */
+struct kw_key {
+	int present, coded;
+	unsigned chip, number, personalization, unit, energy_kind, energy;
+	uint8_t uid[8];
+	size_t uid_len;
+	char vin[18];
+	uint32_t mileage, stored_at;
+};
+enum { KW_UNIT_KM, KW_UNIT_MI };
+enum { KW_ENERGY_NONE, KW_ENERGY_FUEL, KW_ENERGY_BATTERY };
+enum { KW_JOB_NONE, KW_JOB_READY, KW_JOB_CODED, KW_JOB_CANCELLED };
+struct kw_dev {
+	/* what the writer is: set before kw_dev_start */
+	char serial[33], model[17];
+	unsigned fw[3], hw;
+	uint8_t seed[32];
+	struct kw_key key;
+	void (*out)(void *ctx, const uint8_t *p, size_t n); /* bytes to the host */
+	void *ctx;
+	/* its state */
+	uint8_t pk[32], sk[64], fw_hash[32];
+	struct kw_rx rx;
+	int hello;
+	uint8_t hello_data[128];
+	size_t hello_n;
+	int cached;
+	uint16_t last_seq, last_cmd;
+	uint32_t last_check;
+	uint8_t reply[KW_MAX_FRAME];
+	size_t reply_n;
+	uint16_t cur_seq, cur_cmd; /* of the request last taken */
+	struct {
+		int state;
+		uint64_t id;
+		char vin[18];
+		unsigned number;
+		uint8_t data[256];
+		size_t n;
+		uint8_t receipt[KW_MAX_PAYLOAD];
+		size_t receipt_n;
+	} job;
+	uint32_t counter;
+	unsigned long executed[0x40], replayed, refused;
+};
+void kw_dev_start(struct kw_dev *d); /* derives the keys; a power-on */
+void kw_dev_reset(struct kw_dev *d); /* unplugged: session, cache and job gone */
+int kw_dev_step(struct kw_dev *d);   /* takes one request from d->rx and answers it; 0: none */
+void kw_dev_keepalive(struct kw_dev *d, unsigned percent); /* for the request last taken */
+
+/* kwhost.c: the host's side: transactions with retries, timeouts and
+ * keepalives over a transport (kwusb.c, or another in tests). */
+enum { KW_IO_OK, KW_IO_TIMEOUT, KW_IO_GONE, KW_IO_ERROR };
+struct kw_io {
+	void *ctx;
+	int (*send)(void *ctx, const uint8_t *p, size_t n, int ms);
+	int (*recv)(void *ctx, uint8_t *p, size_t cap, size_t *got, int ms);
+};
+struct kw_info {
+	unsigned proto, fw[3], hw, max_payload;
+	char serial[33], model[33];
+	uint16_t cmds[64];
+	size_t ncmds;
+	uint8_t raw[KW_MAX_PAYLOAD]; /* the handshake's data, as attest signs it */
+	size_t raw_n;
+};
+struct kw_host {
+	struct kw_io io;
+	const char *where; /* names the writer in messages until the handshake does */
+	int frame_ms, txn_ms, tries;
+	void (*progress)(void *ctx, uint16_t cmd, unsigned percent); /* on keepalives */
+	void *pctx;
+	/* state */
+	struct kw_rx rx;
+	uint16_t seq;
+	struct kw_info info;
+	int ready; /* the handshake is done */
+	unsigned long resent;
+};
+#define KW_FRAME_MS 1000 /* a reply or keepalive is due this soon, else the request goes again */
+#define KW_TXN_MS 3000   /* a request without reply or keepalive for this long has failed */
+#define KW_TRIES 3
+void kw_host_init(struct kw_host *h, const struct kw_io *io, const char *where);
+int kw_host_hello(struct kw_host *h);  /* the handshake: h->info */
+int kw_host_usable(struct kw_host *h); /* 0, or why kcs cannot work with this writer */
+int kw_host_call(struct kw_host *h, uint16_t cmd, const void *data, size_t n, struct kw_frame *reply);
+/* attest over nonce: the writer's key, firmware hash and whether its
+ * signature holds under want_pk (or under its own key when want_pk is NULL) */
+int kw_host_attest(struct kw_host *h, const uint8_t nonce[KW_NONCE], const uint8_t *want_pk,
+    uint8_t pk[32], uint8_t fw_hash[32]);
+cJSON *kw_key_json(const struct kw_frame *reply); /* a key detect or read as JSON; NULL: malformed */
+
+/* kwusb.c: writers on USB (libusb): one vendor-specific interface, one bulk
+ * endpoint each way. The default ID is a pid.codes test ID. */
+#define KW_USB_VID 0x1209
+#define KW_USB_PID 0x0001
+struct kw_usb {
+	void *handle;
+	unsigned bus, addr;
+	uint8_t ep_in, ep_out;
+	int iface;
+	char where[48]; /* "bus 1 address 2 (/dev/bus/usb/001/002)" */
+};
+struct kw_usb_found {
+	unsigned bus, addr;
+};
+int kw_usb_id_parse(const char *s, uint16_t *vid, uint16_t *pid); /* "VVVV:PPPP" */
+int kw_usb_test_id(uint16_t vid, uint16_t pid); /* a pid.codes test ID */
+int kw_usb_find(uint16_t vid, uint16_t pid, struct kw_usb_found *out, size_t cap, size_t *n);
+int kw_usb_open(struct kw_usb *u, unsigned bus, unsigned addr);
+void kw_usb_io(struct kw_usb *u, struct kw_io *io);
+void kw_usb_close(struct kw_usb *u);
+void kw_usb_exit(void);
 
 #endif

@@ -154,3 +154,191 @@ kw_rx_next(struct kw_rx *rx, struct kw_frame *f)
 		return KW_RX_FRAME;
 	}
 }
+
+static const struct {
+	uint16_t cmd;
+	const char *name;
+} cmds[] = {
+	{ KW_HELLO, "hello" }, { KW_PING, "ping" }, { KW_ATTEST, "attest" },
+	{ KW_KEY_DETECT, "key detect" }, { KW_KEY_READ, "key read" },
+	{ KW_CODE_BEGIN, "code begin" }, { KW_CODE_PROGRESS, "code progress" },
+	{ KW_CODE_COMMIT, "code commit" }, { KW_CODE_VERIFY, "code verify" },
+	{ KW_CODE_CANCEL, "code cancel" },
+};
+
+const char *
+kw_cmd_name(uint16_t cmd)
+{
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (cmds[i].cmd == cmd)
+			return cmds[i].name;
+	return NULL;
+}
+
+static const char *const statuses[KW_S_COUNT] = {
+	[KW_S_OK] = "done",
+	[KW_S_BAD_CHECK] = "the request reached the writer damaged (its data check failed)",
+	[KW_S_TOO_LONG] = "the request is longer than the writer accepts",
+	[KW_S_BAD_VERSION] = "the writer does not speak this protocol version",
+	[KW_S_UNKNOWN_COMMAND] = "the writer does not support this command",
+	[KW_S_BAD_REQUEST] = "the writer refused the request's data as malformed",
+	[KW_S_HELLO_FIRST] = "the writer expects the handshake first",
+	[KW_S_BUSY] = "the writer is busy with another request",
+	[KW_S_NO_KEY] = "there is no key in the writer's slot",
+	[KW_S_KEY_ERROR] = "the key in the slot could not be read or written: seat it again",
+	[KW_S_NO_JOB] = "the writer holds no coding job",
+	[KW_S_JOB_REFUSED] = "the writer refused the coding job: it is not sealed to this writer or is malformed",
+	[KW_S_JOB_EXPIRED] = "the coding job has expired",
+	[KW_S_VERIFY_FAILED] = "the key does not hold what was written",
+	[KW_S_WRONG_STATE] = "the writer is not in a state to do this now",
+};
+
+const char *
+kw_status_text(uint16_t status)
+{
+	return status < KW_S_COUNT ? statuses[status] : "the writer reported an error this kcs does not know";
+}
+
+static uint8_t *
+room(struct kw_put *w, size_t n)
+{
+	uint8_t *p;
+
+	if (w->bad || n > w->cap - w->n) {
+		w->bad = 1;
+		return NULL;
+	}
+	p = w->p + w->n;
+	w->n += n;
+	return p;
+}
+
+void
+kw_put_u8(struct kw_put *w, unsigned v)
+{
+	uint8_t *p = room(w, 1);
+
+	if (p)
+		p[0] = (uint8_t)v;
+}
+
+void
+kw_put_u16(struct kw_put *w, unsigned v)
+{
+	uint8_t *p = room(w, 2);
+
+	if (p)
+		put16(p, (uint16_t)v);
+}
+
+void
+kw_put_u32(struct kw_put *w, uint32_t v)
+{
+	kw_put_u16(w, v >> 16);
+	kw_put_u16(w, v & 0xFFFF);
+}
+
+void
+kw_put_u64(struct kw_put *w, uint64_t v)
+{
+	kw_put_u32(w, (uint32_t)(v >> 32));
+	kw_put_u32(w, (uint32_t)v);
+}
+
+void
+kw_put_raw(struct kw_put *w, const void *src, size_t n)
+{
+	uint8_t *p = room(w, n);
+
+	if (p && n)
+		memcpy(p, src, n);
+}
+
+void
+kw_put_bytes(struct kw_put *w, const void *src, size_t n)
+{
+	if (n > 255) {
+		w->bad = 1;
+		return;
+	}
+	kw_put_u8(w, (unsigned)n);
+	kw_put_raw(w, src, n);
+}
+
+const uint8_t *
+kw_get_raw(struct kw_get *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->bad || n > r->n - r->off) {
+		r->bad = 1;
+		return NULL;
+	}
+	p = r->p + r->off;
+	r->off += n;
+	return p;
+}
+
+unsigned
+kw_get_u8(struct kw_get *r)
+{
+	const uint8_t *p = kw_get_raw(r, 1);
+
+	return p ? p[0] : 0;
+}
+
+unsigned
+kw_get_u16(struct kw_get *r)
+{
+	const uint8_t *p = kw_get_raw(r, 2);
+
+	return p ? get16(p) : 0;
+}
+
+uint32_t
+kw_get_u32(struct kw_get *r)
+{
+	uint32_t hi = kw_get_u16(r);
+
+	return hi << 16 | kw_get_u16(r);
+}
+
+uint64_t
+kw_get_u64(struct kw_get *r)
+{
+	uint64_t hi = kw_get_u32(r);
+
+	return hi << 32 | kw_get_u32(r);
+}
+
+size_t
+kw_get_bytes(struct kw_get *r, uint8_t *out, size_t cap)
+{
+	size_t n = kw_get_u8(r);
+	const uint8_t *p;
+
+	if (n > cap) {
+		r->bad = 1;
+		return 0;
+	}
+	if (!(p = kw_get_raw(r, n)))
+		return 0;
+	memcpy(out, p, n);
+	return n;
+}
+
+int
+kw_get_str(struct kw_get *r, char *out, size_t cap)
+{
+	size_t n = kw_get_bytes(r, (uint8_t *)out, cap ? cap - 1 : 0);
+
+	if (r->bad)
+		return -1;
+	out[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (out[i] < 0x20 || out[i] > 0x7E) {
+			r->bad = 1;
+			return -1;
+		}
+	return 0;
+}

@@ -68,6 +68,7 @@ static const struct route routes[] = {
 	{ "POST", "/v1/tickets", A_FULL, h_ticket_issue, R_WRITE },
 	{ "GET", "/v1/tickets/current", A_FULL, h_ticket_status, R_READ },
 	{ "GET", "/v1/me/orders", A_FULL, h_my_orders, R_READ },
+	{ "GET", "/v1/me/keywriters", A_FULL, h_my_keywriters, R_READ },
 	{ "POST", "/v1/hotline/redeem", A_OPERATOR, h_redeem, R_WRITE },
 	{ "POST", "/v1/hotline/orders/key", A_OPERATOR, h_order_key, R_WRITE },
 	{ "POST", "/v1/hotline/orders/keywriter", A_OPERATOR, h_order_keywriter, R_WRITE },

@@ -144,6 +144,7 @@ int store_order_get(struct dbtx *tx, long long id, cJSON **row);
 int store_order_list(struct dbtx *tx, long long account, const char *sdrm_id, const char *vin,
     const char *state, cJSON **rows);
 int store_order_ship(struct dbtx *tx, long long id, const char *tracking, long long now);
+int store_keywriter_list(struct dbtx *tx, long long account, cJSON **out);
 int store_keywriter_add(struct dbtx *tx, const char *serial, long long account, long long order,
     const char *public_key, long long now);
 
@@ -293,6 +294,7 @@ int h_ticket_status(struct req *r);
 int h_redeem(struct req *r);
 int h_order_key(struct req *r);
 int h_order_keywriter(struct req *r);
+int h_my_keywriters(struct req *r);
 int h_ship(struct req *r);
 int h_orders(struct req *r);
 int h_my_orders(struct req *r);

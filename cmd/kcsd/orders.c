@@ -702,3 +702,18 @@ h_my_orders(struct req *r)
 			cJSON_DeleteItemFromObject(it, "call_id");
 	return rc;
 }
+
+/* the key writers shipped to this locksmith: serial and public key, for
+ * kcs-keywriter info to check a writer's attestation against */
+int
+h_my_keywriters(struct req *r)
+{
+	cJSON *rows;
+	int rc;
+
+	if ((rc = store_keywriter_list(r->tx, r->account_id, &rows)) != STORE_OK)
+		return store_fail(r, rc);
+	r->out = cJSON_CreateObject();
+	cJSON_AddItemToObject(r->out, "keywriters", rows);
+	return 200;
+}

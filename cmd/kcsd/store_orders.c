@@ -18,6 +18,13 @@ store_ticket_cancel_live(struct dbtx *tx, long long account, long long now, long
 	return rc < 0 ? rc : STORE_OK;
 }
 
+int
+store_keywriter_list(struct dbtx *tx, long long account, cJSON **out)
+{
+	return rows(tx, out, "SELECT serial, public_key, order_id, registered_at FROM keywriters"
+	    " WHERE account_id = ? ORDER BY registered_at, serial", "i", account);
+}
+
 /* The calls on an account's tickets that could still place an order. */
 int
 store_call_cancel_open(struct dbtx *tx, long long account, long long now, long long *n)
