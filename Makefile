@@ -8,6 +8,9 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
+# udev reads /usr/lib/udev/rules.d and /etc/udev/rules.d, not /usr/local:
+# packagers and PREFIX=/usr install where udev looks; others set UDEVRULESDIR
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
 
 # SAN=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer into build-san/.
 ifeq ($(SAN),1)
@@ -133,7 +136,8 @@ fuzz:
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(UNITDIR)
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(UDEVRULESDIR)
 	install -m 755 $(B)/kcsd $(DESTDIR)$(SBINDIR)/kcsd
 	install -m 755 $(addprefix $(B)/,$(CLIENTS)) $(DESTDIR)$(BINDIR)/
 	for m in $(MANS); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/; done
@@ -143,6 +147,7 @@ install: all
 	install -m 644 completions/kcs.fish $(DESTDIR)$(FISHCOMPDIR)/kcs.fish
 	sed 's|@SBINDIR@|$(SBINDIR)|' scripts/kcsd.service > $(DESTDIR)$(UNITDIR)/kcsd.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/kcsd.service
+	install -m 644 scripts/70-kcs-keywriter.rules $(DESTDIR)$(UDEVRULESDIR)/70-kcs-keywriter.rules
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -1,4 +1,4 @@
-# bash completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login, kcs-mailroom, kcs-ticket
+# bash completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
 
 _kcs_words() {
 	case $1 in
@@ -15,6 +15,8 @@ _kcs_words() {
 		echo "--url --email --sdrm-id --accept-disclaimer --password-file --password-fd
 		      --sdrm-password-file --sdrm-password-fd --new-password-file --new-password-fd
 		      --code --help --version" ;;
+	kcs-keywriter)
+		echo "--device --usb-id --timeout --public-key --url --help --version" ;;
 	kcs-mailroom)
 		echo "--url --token-file --help --version" ;;
 	kcs-ticket)
@@ -71,6 +73,8 @@ _kcs() {
 			order-keywriter ship orders" ;;
 	kcs-login)
 		[ $n -eq 0 ] && words="password status logout orders verify-address forgot reset" ;;
+	kcs-keywriter)
+		[ $n -eq 0 ] && words="list info read doctor" ;;
 	kcs-mailroom)
 		[ $n -eq 0 ] && words="list print sent" ;;
 	kcs-ticket)
@@ -79,4 +83,4 @@ _kcs() {
 	mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }
 
-complete -F _kcs kcsd kcs-admin kcs-hotline kcs-login kcs-mailroom kcs-ticket
+complete -F _kcs kcsd kcs-admin kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket

@@ -1,6 +1,6 @@
-# fish completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-login, kcs-mailroom, kcs-ticket
+# fish completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
 
-for c in kcsd kcs-admin kcs-hotline kcs-login kcs-mailroom kcs-ticket
+for c in kcsd kcs-admin kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
     complete -c $c -s h -l help -d 'Show help'
     complete -c $c -s V -l version -d 'Show version'
 end
@@ -87,6 +87,16 @@ complete -c kcs-ticket -n __fish_use_subcommand -a status -d 'The current ticket
 complete -c kcs-ticket -l accept-disclaimer -d 'Accept the ticket disclaimer'
 complete -c kcs-ticket -l url -x -d 'kcsd URL'
 
+complete -c kcs-keywriter -f
+complete -c kcs-keywriter -l device -x -d 'The writer with this serial'
+complete -c kcs-keywriter -l usb-id -x -d 'USB vendor:product ID'
+complete -c kcs-keywriter -l timeout -x -d 'Seconds a writer may stay silent'
+complete -c kcs-keywriter -l public-key -x -d 'Check the attestation against this key'
+complete -c kcs-keywriter -l url -x -d 'kcsd URL'
+complete -c kcs-keywriter -n __fish_use_subcommand -a list -d 'Every attached writer'
+complete -c kcs-keywriter -n __fish_use_subcommand -a info -d 'Handshake and attestation'
+complete -c kcs-keywriter -n __fish_use_subcommand -a read -d 'The key in the slot'
+complete -c kcs-keywriter -n __fish_use_subcommand -a doctor -d 'What keeps a writer from working'
 complete -c kcs-mailroom -f
 complete -c kcs-mailroom -l url -x -d 'kcsd URL'
 complete -c kcs-mailroom -l token-file -r -F -d 'Mail room token'
