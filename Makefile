@@ -115,7 +115,8 @@ $(B)/bench/mhd_const: tests/bench/mhd_const.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALLCFLAGS) $(ALLLDFLAGS) -o $@ $< $(shell pkg-config --libs libmicrohttpd) -lpthread
 
-# libFuzzer on the parsers of untrusted text (clang): FUZZ_SECONDS=N
+# libFuzzer on the parsers of untrusted text and of the key writer's
+# frames and data, on both sides (clang): FUZZ_SECONDS=N
 FUZZ_SECONDS ?= 60
 FUZZ_SRC = lib/json.c lib/vin.c lib/code.c lib/util.c lib/err.c lib/crypto.c
 fuzz:
@@ -132,6 +133,12 @@ fuzz:
 	    $(shell pkg-config --libs libcjson)
 	build-fuzz/fuzz_kwframe -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -artifact_prefix=build-fuzz/ \
 	    build-fuzz/corpus-kw
+	@mkdir -p build-fuzz/corpus-kwdata
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
+	    -o build-fuzz/fuzz_kwdata tests/fuzz/fuzz_kwdata.c lib/kwframe.c lib/kwdev.c lib/kwhost.c $(FUZZ_SRC) \
+	    $(shell pkg-config --libs libcjson libsodium)
+	build-fuzz/fuzz_kwdata -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build-fuzz/ \
+	    build-fuzz/corpus-kwdata
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
