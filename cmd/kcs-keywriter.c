@@ -477,6 +477,9 @@ cmd_doctor(void)
 				    "plug it in again; meanwhile: sudo setfacl -m u:$USER:rw %s", node);
 			else if (holder(node, who, sizeof who))
 				snprintf(fix, sizeof fix, "close %s, which holds %s", who, node);
+			else if (strstr(kcs_errmsg(), "another program holds"))
+				snprintf(fix, sizeof fix, "close the program that uses the writer: another kcs-keywriter, "
+				    "the maker's tool, a virtual machine with USB passed through");
 			else
 				snprintf(fix, sizeof fix, "unplug the writer and plug it in again");
 			check(name, 0, kcs_errmsg(), fix);

@@ -2,6 +2,7 @@
  * vendor-specific interface (class 0xFF) with one bulk IN and one bulk OUT
  * endpoint; the frames of kcs-keywriter-protocol(7) cross them as they are. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libusb.h>
@@ -52,6 +53,15 @@ kw_usb_test_id(uint16_t vid, uint16_t pid)
 	return vid == 0x1209 && pid >= 0x0001 && pid <= 0x0010;
 }
 
+static int
+by_place(const void *a, const void *b)
+{
+	const struct kw_usb_found *x = a, *y = b;
+
+	return x->bus != y->bus ? (x->bus > y->bus) - (x->bus < y->bus) : (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+/* the attached devices with this ID, by bus and address */
 int
 kw_usb_find(uint16_t vid, uint16_t pid, struct kw_usb_found *out, size_t cap, size_t *n)
 {
@@ -74,6 +84,7 @@ kw_usb_find(uint16_t vid, uint16_t pid, struct kw_usb_found *out, size_t cap, si
 		(*n)++;
 	}
 	libusb_free_device_list(list, 1);
+	qsort(out, *n, sizeof *out, by_place);
 	return KCS_OK;
 }
 

@@ -54,6 +54,7 @@ struct writer {
 	int fault, fault_fired;
 	uint16_t fault_cmd;
 	int unplugged;
+	UMockdevIoctlClient *holder; /* the program that claimed the interface */
 };
 
 static struct writer *writers[8];
@@ -230,10 +231,26 @@ replug(struct writer *w)
 static void
 opened(UMockdevIoctlBase *h, UMockdevIoctlClient *c, gpointer data)
 {
+	struct writer *w = data;
+
 	(void)h;
 	(void)c;
-	/* a program opens or closes the writer: after an unplug, it is plugged in again */
-	replug(data);
+	/* a program opens the writer: after an unplug, it is plugged in again */
+	if (w->unplugged)
+		replug(w);
+}
+
+static void
+closed(UMockdevIoctlBase *h, UMockdevIoctlClient *c, gpointer data)
+{
+	struct writer *w = data;
+
+	(void)h;
+	if (w->holder && c != w->holder)
+		return; /* another program, which the holder kept out */
+	/* the program that used the writer is gone, and with it its session */
+	w->holder = NULL;
+	replug(w);
 }
 
 static gboolean
@@ -275,7 +292,19 @@ on_ioctl(UMockdevIoctlBase *h, UMockdevIoctlClient *c, gpointer data)
 		return TRUE;
 	case USBDEVFS_DISCONNECT_CLAIM:
 	case USBDEVFS_CLAIMINTERFACE:
+		/* one program at a time, as usbfs: another one's claim is EBUSY */
+		if (w->holder && w->holder != c) {
+			umockdev_ioctl_client_complete(c, -1, EBUSY);
+			return TRUE;
+		}
+		w->holder = c;
+		umockdev_ioctl_client_complete(c, 0, 0);
+		return TRUE;
 	case USBDEVFS_RELEASEINTERFACE:
+		if (w->holder == c)
+			w->holder = NULL;
+		umockdev_ioctl_client_complete(c, 0, 0);
+		return TRUE;
 	case USBDEVFS_CLEAR_HALT:
 	case USBDEVFS_RESET:
 	case USBDEVFS_RESETEP:
@@ -485,7 +514,7 @@ plug(UMockdevTestbed *tb, struct writer *w, unsigned port)
 	w->handler = umockdev_ioctl_base_new();
 	g_signal_connect(w->handler, "handle-ioctl", G_CALLBACK(on_ioctl), w);
 	g_signal_connect(w->handler, "client-connected", G_CALLBACK(opened), w);
-	g_signal_connect(w->handler, "client-vanished", G_CALLBACK(opened), w);
+	g_signal_connect(w->handler, "client-vanished", G_CALLBACK(closed), w);
 	if (!umockdev_testbed_attach_ioctl(tb, w->node, w->handler, NULL))
 		die("cannot attach to %s", w->node);
 	snprintf(dev, sizeof dev,

@@ -87,6 +87,19 @@ CODED="slot=coded,vin=$VIN,number=3,mileage=48211,fuel=62,stored=1790000000"
 	run --separate-stderr emu "serial=KW5-0009,key=$T/other.key" -- "$B/kcs-keywriter" info
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .registered <<< "$output")" = false ]
+	# the list is the locksmith's own, and for a locksmith's session only
+	run api GET /v1/me/keywriters -H "Authorization: Bearer $(jq -r .token "$T/state/kcs/session")"
+	[ "$(head -n 1 <<< "$output" | jq -c '.keywriters | map([.serial, .public_key])')" = \
+	  "[[\"KW5-0001\",\"$(cat "$T/writer.pub")\"]]" ]
+	run api GET /v1/me/keywriters -H "Authorization: Bearer $(cat "$T/operator.token")"
+	[ "$(tail -n 1 <<< "$output")" = 401 ]
+	run api GET /v1/me/keywriters
+	[ "$(tail -n 1 <<< "$output")" = 401 ]
+	"$B/kcs-login" logout > /dev/null
+	active_locksmith x47b11c2 k@example.com
+	run --separate-stderr emu "serial=KW5-0001,key=$T/writer.key" -- "$B/kcs-keywriter" info
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .registered <<< "$output")" = false ]
 	# not logged in: unknown, and said why
 	"$B/kcs-login" logout > /dev/null
 	run --separate-stderr emu "serial=KW5-0001,key=$T/writer.key" -- "$B/kcs-keywriter" info
@@ -189,14 +202,14 @@ CODED="slot=coded,vin=$VIN,number=3,mileage=48211,fuel=62,stored=1790000000"
 	mkdir "$T/rules"
 	run --separate-stderr emu serial=KW5-0001 -- "$B/kcs-keywriter" doctor
 	[ "$status" -eq 1 ]
-	[ "$(jq -sc 'map([.check, .ok])' <<< "$output")" = \
-	  '[["udev rule",false],["ModemManager",true],["attached",true],["writer at bus 1 address 2",true]]' ]
+	[ "$(jq -sc 'map(select(.check != "ModemManager") | [.check, .ok])' <<< "$output")" = \
+	  '[["udev rule",false],["attached",true],["writer at bus 1 address 2",true]]' ]
 	[[ "$(jq -sr '.[0].fix' <<< "$output")" == *"udevadm trigger"* ]]
 	# the rule make install puts in place
 	cp "$TOP/scripts/70-kcs-keywriter.rules" "$T/rules/"
 	run --separate-stderr emu serial=KW5-0001 -- "$B/kcs-keywriter" doctor
 	[ "$status" -eq 0 ]
-	[ "$(jq -s 'all(.ok)' <<< "$output")" = true ]
+	[ "$(jq -s 'map(select(.check != "ModemManager")) | all(.ok)' <<< "$output")" = true ]
 	# a rule numbered 73 or above sets uaccess too late
 	mv "$T/rules/70-kcs-keywriter.rules" "$T/rules/80-kcs-keywriter.rules"
 	run --separate-stderr emu serial=KW5-0001 -- "$B/kcs-keywriter" doctor
@@ -210,4 +223,18 @@ CODED="slot=coded,vin=$VIN,number=3,mileage=48211,fuel=62,stored=1790000000"
 	run --separate-stderr emu serial=KW4-0001,firmware=4.0.3 -- "$B/kcs-keywriter" doctor
 	[ "$status" -eq 1 ]
 	[[ "$(jq -sr '.[3].fix' <<< "$output")" == *"update the writer's firmware"* ]]
+}
+
+@test "a writer another program holds: read and doctor say so" {
+	# the first read holds the writer while it waits for a slow answer
+	run --separate-stderr emu serial=KW5-0001,slot=blank,busy=2000 -- sh -c \
+		'"$0" read > "$1" & sleep 1; "$0" read; echo "second: $?"; "$0" doctor; echo "doctor: $?"; wait' \
+		"$B/kcs-keywriter" "$T/first.json"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"another program holds the key writer at bus 1 address 2"* ]]
+	[[ "$output" == *"second: 1"* ]]
+	[ "$(grep '^{' <<< "$output" | jq -sr 'map(select(.check == "writer at bus 1 address 2"))[0] | [.ok, .fix] | join(" ")')" = \
+	  "false close the program that uses the writer: another kcs-keywriter, the maker's tool, a virtual machine with USB passed through" ]
+	[[ "$output" == *"doctor: 1"* ]]
+	[ "$(jq -r .state "$T/first.json")" = blank ]
 }
