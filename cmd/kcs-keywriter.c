@@ -55,11 +55,23 @@ usage(void)
 	    "failure (kcs(7)).\n", stdout);
 }
 
+static int progress_shown;
+
 static void
 progress(void *ctx, uint16_t cmd, unsigned pct)
 {
 	(void)ctx;
-	fprintf(stderr, "\r%s: %u%%%s", kw_cmd_name(cmd) ? kw_cmd_name(cmd) : "working", pct, pct >= 100 ? "\n" : "");
+	fprintf(stderr, "\r%s: %u%%", kw_cmd_name(cmd) ? kw_cmd_name(cmd) : "working", pct);
+	progress_shown = 1;
+}
+
+/* the progress line is erased once the answer is in (stderr is a terminal) */
+static void
+progress_done(void)
+{
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
+	progress_shown = 0;
 }
 
 static int
@@ -238,7 +250,9 @@ cmd_info(void)
 		reg = registered_key(h.info.serial, want, note, sizeof note); /* a failed look-up: in the answer */
 	}
 	randombytes_buf(nonce, sizeof nonce);
-	if ((rc = kw_host_attest(&h, nonce, opt.public_key || reg == 1 ? want : NULL, pk, fw_hash)) != KCS_OK)
+	rc = kw_host_attest(&h, nonce, opt.public_key || reg == 1 ? want : NULL, pk, fw_hash);
+	progress_done();
+	if (rc != KCS_OK)
 		goto out;
 	o = cJSON_CreateObject();
 	add_info(o, &h, &u);
@@ -279,7 +293,11 @@ cmd_read(void)
 
 	if ((rc = open_writer(&u, &h)) != KCS_OK)
 		return rc;
-	if ((rc = kw_host_usable(&h)) != KCS_OK || (rc = kw_host_call(&h, KW_KEY_READ, NULL, 0, &r)) != KCS_OK)
+	rc = kw_host_usable(&h);
+	if (rc == KCS_OK)
+		rc = kw_host_call(&h, KW_KEY_READ, NULL, 0, &r);
+	progress_done();
+	if (rc != KCS_OK)
 		goto out;
 	if (!(o = kw_key_json(&r))) {
 		rc = kcs_errcode();
@@ -553,6 +571,7 @@ run(int argc, char **argv)
 	else
 		rc = cmd_doctor();
 	kw_usb_exit();
+	progress_done();
 	return rc;
 }
 

@@ -507,8 +507,13 @@ plug(UMockdevTestbed *tb, struct writer *w, unsigned port)
 	/* device, configuration, vendor interface, bulk OUT 0x01, bulk IN 0x81 */
 	char desc[200], dev[2048];
 
-	snprintf(desc, sizeof desc, "12010002000000%02x%02x%02x%02x%02x0001010203010902200001010080320904000002ff00000007050102000200070581020002" "00",
-	    64, w->vid & 0xFF, w->vid >> 8, w->pid & 0xFF, w->pid >> 8);
+	snprintf(desc, sizeof desc,
+	    "1201" "0002" "000000" "40" "%02x%02x" "%02x%02x" "0001" "010203" "01" /* device: USB 2.0, IDs, strings */
+	    "0902" "2000" "01" "01" "00" "80" "32"                                 /* one configuration, 100 mA */
+	    "0904" "00" "00" "02" "ff" "00" "00" "00"                              /* interface 0: vendor class */
+	    "0705" "01" "02" "0002" "00"                                           /* bulk OUT 0x01, 512 bytes */
+	    "0705" "81" "02" "0002" "00",                                          /* bulk IN 0x81 */
+	    w->vid & 0xFF, w->vid >> 8, w->pid & 0xFF, w->pid >> 8);
 	w->devnum = port + 1; /* address 1 is the root hub's */
 	snprintf(w->node, sizeof w->node, "/dev/bus/usb/001/%03u", w->devnum);
 	w->handler = umockdev_ioctl_base_new();

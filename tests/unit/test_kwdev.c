@@ -115,6 +115,12 @@ handshake_first(void **state)
 	assert_int_equal(h.info.max_payload, KW_MAX_PAYLOAD);
 	assert_int_equal(h.info.ncmds, 10);
 	assert_int_equal(kw_host_usable(&h), KCS_OK);
+	/* a command the writer did not list is not sent, and named */
+	h.info.ncmds = 4; /* hello, ping, attest, key detect */
+	assert_int_equal(kw_host_call(&h, KW_KEY_READ, NULL, 0, &r[0]), KCS_EREFUSED);
+	assert_string_equal(kcs_errmsg(), "this key writer KW5-0001 (firmware 5.2.0) does not support key read; "
+	    "update its firmware");
+	assert_int_equal(dev.executed[KW_KEY_READ], 0);
 	dev.fw[0] = 4;
 	assert_int_equal(kw_host_hello(&h), KCS_OK);
 	assert_int_equal(kw_host_usable(&h), KCS_EREFUSED);
