@@ -55,7 +55,8 @@ send(struct kw_dev *d, uint16_t seq, uint16_t cmd, uint8_t flags, uint16_t statu
 	uint8_t buf[KW_MAX_FRAME];
 	size_t len;
 
-	memcpy(f.data, data, n);
+	if (n)
+		memcpy(f.data, data, n);
 	len = kw_encode(&f, buf, sizeof buf);
 	if (cache) {
 		memcpy(d->reply, buf, len);

@@ -55,7 +55,8 @@ fake_recv(void *ctx, uint8_t *p, size_t cap, size_t *got, int ms)
 	(void)ctx;
 	(void)ms;
 	f.len = (uint16_t)(reply_n > KW_MAX_PAYLOAD ? KW_MAX_PAYLOAD : reply_n);
-	memcpy(f.data, reply, f.len);
+	if (f.len)
+		memcpy(f.data, reply, f.len);
 	*got = kw_encode(&f, p, cap);
 	return KW_IO_OK;
 }
@@ -105,7 +106,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	f = (struct kw_frame){ .version = KW_VERSION, .flags = KW_F_RESPONSE, .cmd = KW_KEY_READ };
 	f.len = (uint16_t)(size > KW_MAX_PAYLOAD ? KW_MAX_PAYLOAD : size);
-	memcpy(f.data, data, f.len);
+	if (f.len)
+		memcpy(f.data, data, f.len);
 	if ((o = kw_key_json(&f))) {
 		cJSON *n = cJSON_GetObjectItem(o, "key_number");
 

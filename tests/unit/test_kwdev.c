@@ -76,7 +76,8 @@ raw(uint8_t version, uint16_t seq, uint16_t cmd, const void *data, uint16_t len,
 	uint8_t wire[KW_MAX_FRAME];
 	struct kw_rx rx = { 0 };
 
-	memcpy(f.data, data, len);
+	if (len)
+		memcpy(f.data, data, len);
 	mem_send(NULL, wire, kw_encode(&f, wire, sizeof wire), 0);
 	kw_rx_feed(&rx, to_host, to_host_n);
 	to_host_n = 0;
