@@ -241,6 +241,40 @@ const uint8_t *kw_get_raw(struct kw_get *r, size_t n);
 size_t kw_get_bytes(struct kw_get *r, uint8_t *out, size_t cap); /* u8 length first */
 int kw_get_str(struct kw_get *r, char *out, size_t cap);         /* printable ASCII; -1 if not */
 
+/* kwmsg.c: the signed and sealed messages of the protocol, one home for
+ * each format: the handshake's data, what attest signs, a coding job and
+ * its receipt. kcsd, the host and the writer all build them here. */
+struct kw_info;
+int kw_hello_parse(const uint8_t *p, size_t n, struct kw_info *i); /* 0, or -1 malformed */
+/* what ATTEST signs: its length (0 if it does not fit) */
+size_t kw_attest_message(uint8_t *out, size_t cap, const uint8_t nonce[KW_NONCE], const uint8_t *hello,
+    size_t hello_n, const uint8_t fw_hash[32]);
+struct kw_job {
+	uint64_t id;
+	char vin[18];
+	unsigned number;
+	uint32_t expires;
+	uint8_t data[256];
+	size_t n;
+};
+#define KW_JOB_SEALED_MAX (8 + 1 + 17 + 1 + 4 + 1 + 256 + 48)
+/* sealed to the writer with Ed25519 public key pk: the sealed bytes, or 0 */
+size_t kw_job_seal(const struct kw_job *j, const uint8_t pk[32], uint8_t *out, size_t cap);
+int kw_job_open(struct kw_job *j, const uint8_t *sealed, size_t n, const uint8_t pk[32], const uint8_t sk[64]);
+struct kw_receipt {
+	uint64_t job;
+	char vin[18];
+	unsigned number, result;
+	uint8_t key_id[8];
+	size_t key_id_n;
+	uint32_t count;
+};
+size_t kw_receipt_encode(const struct kw_receipt *r, uint8_t *out, size_t cap);
+int kw_receipt_parse(const uint8_t *p, size_t n, struct kw_receipt *r); /* 0, or -1 malformed */
+/* what CODE_COMMIT signs: its length */
+size_t kw_receipt_message(uint8_t *out, size_t cap, const uint8_t challenge[KW_NONCE], const uint8_t *receipt,
+    size_t n);
+
 /* kwdev.c: the writer's side of the protocol, as its firmware runs it; the
  * emulated writer (tests/kwemu.c) presents it over USB. */
 enum { KW_CHIP_PCF7945 = 1, KW_CHIP_PCF7953 = 2 };

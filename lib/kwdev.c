@@ -109,17 +109,13 @@ static int
 attest(struct kw_dev *d, struct kw_get *in, struct kw_put *out)
 {
 	const uint8_t *nonce = kw_get_raw(in, KW_NONCE);
-	uint8_t msg[16 + KW_NONCE + 2 + sizeof d->hello_data + 32], sig[64];
-	struct kw_put m = { msg, 0, sizeof msg, 0 };
+	uint8_t msg[64 + KW_MAX_PAYLOAD], sig[64];
+	size_t n;
 
 	if (!nonce || in->off != in->n)
 		return KW_S_BAD_REQUEST;
-	kw_put_raw(&m, KW_ATTEST_CONTEXT, sizeof KW_ATTEST_CONTEXT);
-	kw_put_raw(&m, nonce, KW_NONCE);
-	kw_put_u16(&m, (unsigned)d->hello_n);
-	kw_put_raw(&m, d->hello_data, d->hello_n);
-	kw_put_raw(&m, d->fw_hash, 32);
-	crypto_sign_detached(sig, NULL, msg, m.n, d->sk);
+	n = kw_attest_message(msg, sizeof msg, nonce, d->hello_data, d->hello_n, d->fw_hash);
+	crypto_sign_detached(sig, NULL, msg, n, d->sk);
 	kw_put_raw(out, d->pk, 32);
 	kw_put_raw(out, d->fw_hash, 32);
 	kw_put_raw(out, sig, 64);
@@ -158,48 +154,31 @@ key(struct kw_dev *d, int full, struct kw_put *out)
 static int
 code_begin(struct kw_dev *d, struct kw_get *in, struct kw_put *out)
 {
-	uint8_t xpk[32], xsk[32], plain[KW_MAX_PAYLOAD];
 	uint32_t now = kw_get_u32(in);
 	size_t n = in->n - in->off;
 	const uint8_t *sealed = kw_get_raw(in, n);
-	struct kw_get job;
-	uint64_t id;
-	char vin[18];
-	unsigned number;
-	uint32_t expires;
+	struct kw_job job;
 
-	if (in->bad || n < crypto_box_SEALBYTES)
+	if (in->bad)
 		return KW_S_BAD_REQUEST;
-	if (crypto_sign_ed25519_pk_to_curve25519(xpk, d->pk) != 0 ||
-	    crypto_sign_ed25519_sk_to_curve25519(xsk, d->sk) != 0 ||
-	    crypto_box_seal_open(plain, sealed, n, xpk, xsk) != 0) {
-		sodium_memzero(xsk, sizeof xsk);
+	if (kw_job_open(&job, sealed, n, d->pk, d->sk) != 0)
 		return KW_S_JOB_REFUSED;
-	}
-	sodium_memzero(xsk, sizeof xsk);
-	job = (struct kw_get){ plain, n - crypto_box_SEALBYTES, 0, 0 };
-	id = kw_get_u64(&job);
-	if (kw_get_str(&job, vin, sizeof vin) < 0 || strlen(vin) != 17)
-		job.bad = 1;
-	number = kw_get_u8(&job);
-	expires = kw_get_u32(&job);
-	if (job.bad || number < 1 || number > 10)
-		return KW_S_JOB_REFUSED;
-	if (d->job.state == KW_JOB_CODED && d->job.id == id)
+	kw_put_u64(out, job.id);
+	if (d->job.state == KW_JOB_CODED && d->job.id == job.id)
 		goto done; /* the same job again: nothing to start */
-	if (expires <= now)
+	if (job.expires <= now) {
+		sodium_memzero(&job, sizeof job);
 		return KW_S_JOB_EXPIRED;
+	}
 	memset(&d->job, 0, sizeof d->job);
-	d->job.n = kw_get_bytes(&job, d->job.data, sizeof d->job.data);
-	if (job.bad || job.off != job.n)
-		return KW_S_JOB_REFUSED;
 	d->job.state = KW_JOB_READY;
-	d->job.id = id;
-	memcpy(d->job.vin, vin, sizeof vin);
-	d->job.number = number;
+	d->job.id = job.id;
+	memcpy(d->job.vin, job.vin, sizeof job.vin);
+	d->job.number = job.number;
+	memcpy(d->job.data, job.data, job.n);
+	d->job.n = job.n;
 done:
-	sodium_memzero(plain, sizeof plain);
-	kw_put_u64(out, id);
+	sodium_memzero(&job, sizeof job);
 	return KW_S_OK;
 }
 
@@ -208,9 +187,9 @@ static int
 code_commit(struct kw_dev *d, struct kw_get *in, struct kw_put *out)
 {
 	const uint8_t *challenge = kw_get_raw(in, KW_NONCE);
-	uint8_t msg[32 + KW_NONCE + KW_MAX_PAYLOAD], sig[64];
-	struct kw_put r = { d->job.receipt, 0, sizeof d->job.receipt - 64, 0 };
-	struct kw_put m = { msg, 0, sizeof msg, 0 };
+	uint8_t msg[64 + KW_MAX_PAYLOAD], sig[64];
+	struct kw_receipt r = { 0 };
+	size_t n;
 
 	if (!challenge || in->off != in->n)
 		return KW_S_BAD_REQUEST;
@@ -232,17 +211,17 @@ code_commit(struct kw_dev *d, struct kw_get *in, struct kw_put *out)
 		d->counter++;
 		d->job.state = KW_JOB_CODED;
 	}
-	kw_put_u64(&r, d->job.id);
-	kw_put_bytes(&r, d->job.vin, 17);
-	kw_put_u8(&r, d->job.number);
-	kw_put_bytes(&r, d->key.uid, d->key.uid_len);
-	kw_put_u8(&r, 0); /* result: written and read back */
-	kw_put_u32(&r, d->counter);
-	kw_put_raw(&m, KW_RECEIPT_CONTEXT, sizeof KW_RECEIPT_CONTEXT);
-	kw_put_raw(&m, challenge, KW_NONCE);
-	kw_put_raw(&m, r.p, r.n);
-	crypto_sign_detached(sig, NULL, msg, m.n, d->sk);
-	kw_put_raw(out, r.p, r.n);
+	r.job = d->job.id;
+	memcpy(r.vin, d->job.vin, sizeof r.vin);
+	r.number = d->job.number;
+	memcpy(r.key_id, d->key.uid, d->key.uid_len);
+	r.key_id_n = d->key.uid_len;
+	r.result = 0; /* written and read back */
+	r.count = d->counter;
+	d->job.receipt_n = kw_receipt_encode(&r, d->job.receipt, sizeof d->job.receipt);
+	n = kw_receipt_message(msg, sizeof msg, challenge, d->job.receipt, d->job.receipt_n);
+	crypto_sign_detached(sig, NULL, msg, n, d->sk);
+	kw_put_raw(out, d->job.receipt, d->job.receipt_n);
 	kw_put_raw(out, sig, 64);
 	return KW_S_OK;
 }

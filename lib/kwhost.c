@@ -181,39 +181,14 @@ kw_host_hello(struct kw_host *h)
 {
 	uint8_t req[2] = { KW_VERSION, KW_VERSION };
 	struct kw_frame r;
-	struct kw_get g;
-	struct kw_info *i = &h->info;
 	int rc;
 
 	h->ready = 0;
-	memset(i, 0, sizeof *i);
+	memset(&h->info, 0, sizeof h->info);
 	if ((rc = kw_host_call(h, KW_HELLO, req, sizeof req, &r)) != KCS_OK)
 		return rc;
-	g = (struct kw_get){ r.data, r.len, 0, 0 };
-	i->proto = kw_get_u8(&g);
-	i->fw[0] = kw_get_u8(&g);
-	i->fw[1] = kw_get_u8(&g);
-	i->fw[2] = kw_get_u8(&g);
-	i->max_payload = kw_get_u16(&g);
-	kw_get_str(&g, i->serial, sizeof i->serial);
-	kw_get_str(&g, i->model, sizeof i->model);
-	i->hw = kw_get_u8(&g);
-	i->ncmds = kw_get_u8(&g);
-	if (i->ncmds > sizeof i->cmds / sizeof i->cmds[0])
-		g.bad = 1;
-	for (size_t k = 0; !g.bad && k < i->ncmds; k++)
-		i->cmds[k] = (uint16_t)kw_get_u16(&g);
-	if (g.bad || !i->serial[0] || i->max_payload < 64 || i->max_payload > KW_MAX_PAYLOAD) {
-		memset(i, 0, sizeof *i);
+	if (kw_hello_parse(r.data, r.len, &h->info) != 0)
 		return kcs_fail(KCS_EINTERNAL, "device", "the %s answered the handshake with malformed data", who(h));
-	}
-	if (strspn(i->serial, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") != strlen(i->serial)) {
-		memset(i, 0, sizeof *i);
-		return kcs_fail(KCS_EINTERNAL, "device", "the %s reports a serial number with characters "
-		    "other than letters, digits and '-'", who(h));
-	}
-	memcpy(i->raw, r.data, r.len);
-	i->raw_n = r.len;
 	h->ready = 1;
 	return KCS_OK;
 }
@@ -236,9 +211,9 @@ int
 kw_host_attest(struct kw_host *h, const uint8_t nonce[KW_NONCE], const uint8_t *want_pk,
     uint8_t pk[32], uint8_t fw_hash[32])
 {
-	uint8_t msg[16 + KW_NONCE + 2 + KW_MAX_PAYLOAD + 32];
-	struct kw_put m = { msg, 0, sizeof msg, 0 };
+	uint8_t msg[64 + KW_MAX_PAYLOAD];
 	struct kw_frame r;
+	size_t n;
 	const uint8_t *sig;
 	int rc;
 
@@ -249,12 +224,8 @@ kw_host_attest(struct kw_host *h, const uint8_t nonce[KW_NONCE], const uint8_t *
 	memcpy(pk, r.data, 32);
 	memcpy(fw_hash, r.data + 32, 32);
 	sig = r.data + 64;
-	kw_put_raw(&m, KW_ATTEST_CONTEXT, sizeof KW_ATTEST_CONTEXT);
-	kw_put_raw(&m, nonce, KW_NONCE);
-	kw_put_u16(&m, (unsigned)h->info.raw_n);
-	kw_put_raw(&m, h->info.raw, h->info.raw_n);
-	kw_put_raw(&m, fw_hash, 32);
-	if (crypto_sign_verify_detached(sig, msg, m.n, want_pk ? want_pk : pk) != 0)
+	n = kw_attest_message(msg, sizeof msg, nonce, h->info.raw, h->info.raw_n, fw_hash);
+	if (!n || crypto_sign_verify_detached(sig, msg, n, want_pk ? want_pk : pk) != 0)
 		return kcs_fail(KCS_EREFUSED, "public_key", want_pk
 		    ? "the %s does not hold the registered key: its attestation does not verify"
 		    : "the %s's attestation does not verify under its own key", who(h));

@@ -223,18 +223,15 @@ attestation(void **state)
 static size_t
 job(uint8_t *out, const uint8_t ed_pk[32], uint64_t id, uint32_t now, uint32_t expires)
 {
-	uint8_t plain[128], xpk[32];
-	struct kw_put p = { plain, 0, sizeof plain, 0 }, o = { out, 0, KW_MAX_PAYLOAD, 0 };
+	struct kw_job j = { .id = id, .vin = "WBA3A5C53CF256985", .number = 3, .expires = expires,
+		.data = { 0x10, 0x20, 0x30, 0x40 }, .n = 4 };
+	struct kw_put o = { out, 0, 4, 0 };
+	size_t n;
 
-	kw_put_u64(&p, id);
-	kw_put_bytes(&p, "WBA3A5C53CF256985", 17);
-	kw_put_u8(&p, 3);
-	kw_put_u32(&p, expires);
-	kw_put_bytes(&p, "\x10\x20\x30\x40", 4);
-	assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(xpk, ed_pk), 0);
 	kw_put_u32(&o, now);
-	assert_int_equal(crypto_box_seal(out + 4, plain, p.n, xpk), 0);
-	return 4 + p.n + crypto_box_SEALBYTES;
+	n = kw_job_seal(&j, ed_pk, out + 4, KW_MAX_PAYLOAD - 4);
+	assert_true(n > 0);
+	return 4 + n;
 }
 
 static void
@@ -243,8 +240,8 @@ coding_job(void **state)
 	struct kw_host h;
 	struct kw_frame r;
 	uint8_t blob[KW_MAX_PAYLOAD], challenge[KW_NONCE], msg[64 + KW_MAX_PAYLOAD], other[32], sk[64];
-	struct kw_put m = { msg, 0, sizeof msg, 0 };
-	size_t n;
+	struct kw_receipt rc;
+	size_t n, m;
 
 	(void)state;
 	kw_host_init(&h, &io, "memory");
@@ -272,10 +269,14 @@ coding_job(void **state)
 	assert_int_equal(dev.key.number, 3);
 	assert_int_equal(dev.counter, 1);
 	/* the receipt: signed by the writer's key over its context, the challenge and the receipt */
-	kw_put_raw(&m, KW_RECEIPT_CONTEXT, sizeof KW_RECEIPT_CONTEXT);
-	kw_put_raw(&m, challenge, KW_NONCE);
-	kw_put_raw(&m, r.data, r.len - 64u);
-	assert_int_equal(crypto_sign_verify_detached(r.data + r.len - 64, msg, m.n, dev.pk), 0);
+	m = kw_receipt_message(msg, sizeof msg, challenge, r.data, r.len - 64u);
+	assert_int_equal(crypto_sign_verify_detached(r.data + r.len - 64, msg, m, dev.pk), 0);
+	assert_int_equal(kw_receipt_parse(r.data, r.len - 64u, &rc), 0);
+	assert_int_equal(rc.job, 42);
+	assert_string_equal(rc.vin, "WBA3A5C53CF256985");
+	assert_int_equal(rc.number, 3);
+	assert_int_equal(rc.count, 1);
+	assert_int_equal(rc.key_id_n, 4);
 	/* committed again (a new request, not a retry): the receipt, no second write */
 	assert_int_equal(kw_host_call(&h, KW_CODE_COMMIT, challenge, KW_NONCE, &r), KCS_OK);
 	assert_int_equal(dev.counter, 1);
