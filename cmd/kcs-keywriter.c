@@ -24,10 +24,9 @@ static const struct kcs_command commands[] = {
 };
 
 static struct {
-	const char *device, *url, *public_key;
-	uint16_t vid, pid;
-	int txn_ms;
+	const char *url, *public_key;
 } opt;
+static struct kw_pick pick;
 
 static void
 usage(void)
@@ -74,83 +73,6 @@ progress_done(void)
 	progress_shown = 0;
 }
 
-static int
-usb_id(const char *flag)
-{
-	struct kcs_conf conf = { 0 };
-	char path[1024];
-	const char *v = flag, *env = getenv("KCS_KEYWRITER_USB_ID");
-	int rc = KCS_OK;
-
-	opt.vid = KW_USB_VID;
-	opt.pid = KW_USB_PID;
-	if (!v && env && *env)
-		v = env;
-	if (!v && kcs_path_config(path, sizeof path) == KCS_OK && kcs_conf_load(&conf, path, 0) == KCS_OK)
-		v = kcs_conf_get(&conf, "keywriter_usb_id");
-	if (v)
-		rc = kw_usb_id_parse(v, &opt.vid, &opt.pid);
-	kcs_conf_free(&conf);
-	if (rc == KCS_OK && kw_usb_test_id(opt.vid, opt.pid))
-		fprintf(stderr, "%s: warning: USB ID %04x:%04x is a pid.codes test ID, for development "
-		    "only: a writer that is sold has its own ID\n", kcs_prog(), opt.vid, opt.pid);
-	return rc;
-}
-
-static void
-host_init(struct kw_host *h, struct kw_usb *u)
-{
-	struct kw_io io;
-
-	kw_usb_io(u, &io);
-	kw_host_init(h, &io, u->where);
-	if (opt.txn_ms)
-		h->txn_ms = opt.txn_ms;
-	if (kcs_is_tty(2))
-		h->progress = progress;
-}
-
-/* the one writer to work with: --device's, or the only one attached */
-static int
-open_writer(struct kw_usb *u, struct kw_host *h)
-{
-	struct kw_usb_found found[16];
-	size_t n;
-	int rc, last = KCS_OK;
-
-	if ((rc = kw_usb_find(opt.vid, opt.pid, found, 16, &n)) != KCS_OK)
-		return rc;
-	if (n == 0)
-		return kcs_fail(KCS_EUNREACHABLE, "device", "no key writer is attached (USB ID %04x:%04x): "
-		    "plug it in; kcs-keywriter doctor checks why it is not found", opt.vid, opt.pid);
-	if (n > 1 && !opt.device)
-		return kcs_fail(KCS_EUSAGE, "device", "%zu key writers are attached: choose one with --device SERIAL "
-		    "(kcs-keywriter list shows them)", n);
-	for (size_t i = 0; i < n; i++) {
-		if ((rc = kw_usb_open(u, found[i].bus, found[i].addr)) != KCS_OK) {
-			if (!opt.device)
-				return rc;
-			last = rc;
-			continue;
-		}
-		host_init(h, u);
-		if ((rc = kw_host_hello(h)) != KCS_OK) {
-			kw_usb_close(u);
-			if (!opt.device)
-				return rc;
-			last = rc;
-			continue;
-		}
-		if (!opt.device || strcmp(opt.device, h->info.serial) == 0)
-			return KCS_OK;
-		kw_usb_close(u);
-	}
-	if (last != KCS_OK)
-		return kcs_fail(last, "device", "no key writer with serial %s answered (%s)", opt.device, kcs_errmsg());
-	return kcs_fail(KCS_EUNREACHABLE, "device", "no attached key writer has serial %s "
-	    "(kcs-keywriter list shows them)", opt.device);
-}
-
 static void
 add_info(cJSON *o, const struct kw_host *h, const struct kw_usb *u)
 {
@@ -173,17 +95,17 @@ cmd_list(void)
 	size_t n;
 	int rc;
 
-	if ((rc = kw_usb_find(opt.vid, opt.pid, found, 16, &n)) != KCS_OK)
+	if ((rc = kw_usb_find(pick.vid, pick.pid, found, 16, &n)) != KCS_OK)
 		return rc;
 	if (n == 0 && kcs_is_tty(1))
-		fprintf(stderr, "%s: no key writer is attached (USB ID %04x:%04x)\n", kcs_prog(), opt.vid, opt.pid);
+		fprintf(stderr, "%s: no key writer is attached (USB ID %04x:%04x)\n", kcs_prog(), pick.vid, pick.pid);
 	for (size_t i = 0; i < n; i++) {
 		struct kw_usb u;
 		struct kw_host h;
 		cJSON *o = cJSON_CreateObject();
 
 		if ((rc = kw_usb_open(&u, found[i].bus, found[i].addr)) == KCS_OK) {
-			host_init(&h, &u);
+			kw_pick_host(&pick, &u, &h);
 			if ((rc = kw_host_hello(&h)) == KCS_OK) {
 				add_info(o, &h, &u);
 				rc = kw_host_usable(&h);
@@ -235,14 +157,14 @@ cmd_info(void)
 {
 	struct kw_usb u;
 	struct kw_host h;
-	uint8_t nonce[KW_NONCE], want[32], pk[32], fw_hash[32];
+	uint8_t nonce[KW_NONCE], want[32], pk[32], fw_hash[32], sig[64];
 	char hex[129], note[512] = "";
 	int rc, reg = -1;
 	cJSON *o, *arr;
 
 	if (opt.public_key && (strlen(opt.public_key) != 64 || kcs_hex_decode(opt.public_key, want, 32) != 0))
 		return kcs_fail(KCS_EINVALID, "public_key", "is 64 hexadecimal digits");
-	if ((rc = open_writer(&u, &h)) != KCS_OK)
+	if ((rc = kw_pick_open(&pick, &u, &h)) != KCS_OK)
 		return rc;
 	if ((rc = kw_host_usable(&h)) != KCS_OK)
 		goto out;
@@ -250,7 +172,7 @@ cmd_info(void)
 		reg = registered_key(h.info.serial, want, note, sizeof note); /* a failed look-up: in the answer */
 	}
 	randombytes_buf(nonce, sizeof nonce);
-	rc = kw_host_attest(&h, nonce, opt.public_key || reg == 1 ? want : NULL, pk, fw_hash);
+	rc = kw_host_attest(&h, nonce, opt.public_key || reg == 1 ? want : NULL, pk, fw_hash, sig);
 	progress_done();
 	if (rc != KCS_OK)
 		goto out;
@@ -291,7 +213,7 @@ cmd_read(void)
 	char iso[21];
 	int rc;
 
-	if ((rc = open_writer(&u, &h)) != KCS_OK)
+	if ((rc = kw_pick_open(&pick, &u, &h)) != KCS_OK)
 		return rc;
 	rc = kw_host_usable(&h);
 	if (rc == KCS_OK)
@@ -341,8 +263,8 @@ find_rule(char *path, size_t cap, int *mm)
 
 	snprintf(list, sizeof list, "%s", dirs ? dirs
 	    : "/etc/udev/rules.d:/run/udev/rules.d:/usr/local/lib/udev/rules.d:/usr/lib/udev/rules.d:/lib/udev/rules.d");
-	snprintf(vid, sizeof vid, "{idVendor}==\"%04x\"", opt.vid);
-	snprintf(pid, sizeof pid, "{idProduct}==\"%04x\"", opt.pid);
+	snprintf(vid, sizeof vid, "{idVendor}==\"%04x\"", pick.vid);
+	snprintf(pid, sizeof pid, "{idProduct}==\"%04x\"", pick.pid);
 	for (char *save, *d = strtok_r(list, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
 		DIR *dir = opendir(d);
 		struct dirent *e;
@@ -459,7 +381,7 @@ cmd_doctor(void)
 	    "sudo udevadm control --reload && sudo udevadm trigger --subsystem-match=usb "
 	    "(the file is installed by make install under the udev rules directory)");
 	if (!find_rule(rule, sizeof rule, &mm))
-		snprintf(msg, sizeof msg, "no udev rule gives the seat's user access to USB ID %04x:%04x", opt.vid, opt.pid),
+		snprintf(msg, sizeof msg, "no udev rule gives the seat's user access to USB ID %04x:%04x", pick.vid, pick.pid),
 		    check("udev rule", 0, msg, fix);
 	else if ((base = strrchr(rule, '/') + 1, atoi(base) >= 73 || !(base[0] >= '0' && base[0] <= '9')))
 		snprintf(msg, sizeof msg, "%s sets uaccess too late: its name must start with a number below 73", rule),
@@ -474,13 +396,13 @@ cmd_doctor(void)
 	else
 		check("ModemManager", 1, modem_manager() ? "ModemManager runs; the udev rule keeps it away"
 		    : "ModemManager does not run", NULL);
-	if ((rc = kw_usb_find(opt.vid, opt.pid, found, 16, &n)) != KCS_OK) {
+	if ((rc = kw_usb_find(pick.vid, pick.pid, found, 16, &n)) != KCS_OK) {
 		check("USB", 0, kcs_errmsg(), "check that the machine has USB and that /dev/bus/usb exists");
 		return KCS_EREFUSED;
 	}
-	snprintf(msg, sizeof msg, "%zu writer%s attached with USB ID %04x:%04x", n, n == 1 ? "" : "s", opt.vid, opt.pid);
+	snprintf(msg, sizeof msg, "%zu writer%s attached with USB ID %04x:%04x", n, n == 1 ? "" : "s", pick.vid, pick.pid);
 	snprintf(fix, sizeof fix, "plug the writer in; lsusb -d %04x:%04x should list it; if not, try another "
-	    "cable or port", opt.vid, opt.pid);
+	    "cable or port", pick.vid, pick.pid);
 	check("attached", n > 0, msg, fix);
 	for (size_t i = 0; i < n; i++) {
 		struct kw_usb u;
@@ -503,7 +425,7 @@ cmd_doctor(void)
 			check(name, 0, kcs_errmsg(), fix);
 			continue;
 		}
-		host_init(&h, &u);
+		kw_pick_host(&pick, &u, &h);
 		if ((rc = kw_host_hello(&h)) != KCS_OK)
 			check(name, 0, kcs_errmsg(), "unplug the writer and plug it in again; try another cable or port");
 		else if ((rc = kw_host_usable(&h)) != KCS_OK)
@@ -535,7 +457,7 @@ run(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
-		case O_DEVICE: opt.device = optarg; break;
+		case O_DEVICE: pick.device = optarg; break;
 		case O_USB: usb = optarg; break;
 		case O_PUBKEY: opt.public_key = optarg; break;
 		case O_URL: opt.url = optarg; break;
@@ -545,7 +467,7 @@ run(int argc, char **argv)
 
 			if (end == optarg || *end || !(s >= 0.1 && s <= 600))
 				return kcs_fail(KCS_EUSAGE, "timeout", "is a number of seconds from 0.1 to 600");
-			opt.txn_ms = (int)(s * 1000);
+			pick.txn_ms = (int)(s * 1000);
 			break;
 		}
 		case 'h': usage(); return KCS_OK;
@@ -555,12 +477,13 @@ run(int argc, char **argv)
 	}
 	if (!(cmd = kcs_command(commands, argc - optind, argv + optind, &arg)))
 		return KCS_EUSAGE;
-	if (opt.device && (!*opt.device || strlen(opt.device) > 32 ||
-	    strspn(opt.device, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") != strlen(opt.device)))
-		return kcs_fail(KCS_EUSAGE, "device", "a serial number is 1 to 32 letters, digits and '-'");
+	if ((rc = kw_pick_serial(pick.device)) != KCS_OK)
+		return rc;
 	if (opt.public_key && strcmp(cmd->name, "info") != 0)
 		return kcs_usage_error("--public-key is for info");
-	if ((rc = kcs_crypto_init()) != KCS_OK || (rc = usb_id(usb)) != KCS_OK)
+	if (kcs_is_tty(2))
+		pick.progress = progress;
+	if ((rc = kcs_crypto_init()) != KCS_OK || (rc = kw_pick_id(&pick, usb)) != KCS_OK)
 		return rc;
 	if (strcmp(cmd->name, "list") == 0)
 		rc = cmd_list();

@@ -85,7 +85,7 @@ void kcs_free(void *p);
 
 /* api.c: one call per route of kcsd's API. */
 enum kcs_route {
-	KCS_DISCLAIMER, KCS_LOGIN, KCS_LOGIN_SDRM, KCS_PASSWORD, KCS_LOGOUT, KCS_ME, KCS_VERIFY_ADDRESS, KCS_MY_KEYWRITERS,
+	KCS_DISCLAIMER, KCS_LOGIN, KCS_LOGIN_SDRM, KCS_PASSWORD, KCS_LOGOUT, KCS_ME, KCS_VERIFY_ADDRESS, KCS_MY_KEYWRITERS, KCS_CODING_START, KCS_CODING_ATTEST, KCS_CODING_RECEIPT,
 	KCS_MY_ORDERS, KCS_RESET, KCS_RESET_CONFIRM, KCS_TICKET, KCS_TICKET_STATUS,
 	KCS_REGISTER, KCS_RESEND_LINK, KCS_CORRECT_EMAIL, KCS_REDEEM, KCS_CHECK_VIN, KCS_ORDER_KEY,
 	KCS_ORDER_KEYWRITER, KCS_SHIP, KCS_ORDERS,
@@ -367,7 +367,7 @@ int kw_host_call(struct kw_host *h, uint16_t cmd, const void *data, size_t n, st
 /* attest over nonce: the writer's key, firmware hash and whether its
  * signature holds under want_pk (or under its own key when want_pk is NULL) */
 int kw_host_attest(struct kw_host *h, const uint8_t nonce[KW_NONCE], const uint8_t *want_pk,
-    uint8_t pk[32], uint8_t fw_hash[32]);
+    uint8_t pk[32], uint8_t fw_hash[32], uint8_t sig[64]);
 cJSON *kw_key_json(const struct kw_frame *reply); /* a key detect or read as JSON; NULL: malformed */
 
 /* kwusb.c: writers on USB (libusb): one vendor-specific interface, one bulk
@@ -391,5 +391,17 @@ int kw_usb_open(struct kw_usb *u, unsigned bus, unsigned addr);
 void kw_usb_io(struct kw_usb *u, struct kw_io *io);
 void kw_usb_close(struct kw_usb *u);
 void kw_usb_exit(void);
+
+/* kwpick.c: the writer a tool works with */
+struct kw_pick {
+	const char *device; /* its serial; NULL: the only one attached */
+	uint16_t vid, pid;
+	int txn_ms;         /* 0: KW_TXN_MS */
+	void (*progress)(void *ctx, uint16_t cmd, unsigned percent);
+};
+int kw_pick_id(struct kw_pick *p, const char *flag); /* the USB ID; warns on a test ID */
+int kw_pick_serial(const char *serial);              /* a --device value */
+void kw_pick_host(const struct kw_pick *p, struct kw_usb *u, struct kw_host *h);
+int kw_pick_open(const struct kw_pick *p, struct kw_usb *u, struct kw_host *h); /* handshake done */
 
 #endif

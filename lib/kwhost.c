@@ -209,7 +209,7 @@ kw_host_usable(struct kw_host *h)
 
 int
 kw_host_attest(struct kw_host *h, const uint8_t nonce[KW_NONCE], const uint8_t *want_pk,
-    uint8_t pk[32], uint8_t fw_hash[32])
+    uint8_t pk[32], uint8_t fw_hash[32], uint8_t sig_out[64])
 {
 	uint8_t msg[64 + KW_MAX_PAYLOAD];
 	struct kw_frame r;
@@ -224,6 +224,7 @@ kw_host_attest(struct kw_host *h, const uint8_t nonce[KW_NONCE], const uint8_t *
 	memcpy(pk, r.data, 32);
 	memcpy(fw_hash, r.data + 32, 32);
 	sig = r.data + 64;
+	memcpy(sig_out, sig, 64);
 	n = kw_attest_message(msg, sizeof msg, nonce, h->info.raw, h->info.raw_n, fw_hash);
 	if (!n || crypto_sign_verify_detached(sig, msg, n, want_pk ? want_pk : pk) != 0)
 		return kcs_fail(KCS_EREFUSED, "public_key", want_pk

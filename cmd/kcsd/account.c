@@ -11,13 +11,6 @@
 
 #include "kcsd.h"
 
-static const char *const states[] = {
-	"AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN",
-	"IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV",
-	"NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN",
-	"TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "DC", "PR", "GU", "VI", "AS", "MP", NULL
-};
-
 /* US time zones: the form's short names and the IANA names they stand for. */
 static const char *const zones[][2] = {
 	{ "Eastern", "America/New_York" }, { "Central", "America/Chicago" },
@@ -75,6 +68,9 @@ record_failure(struct req *r, const char *family, const char *key, long limit, l
 	snprintf(locked_ev, sizeof locked_ev, "%s.locked", family);
 	/* counts older than the longest cool-down are forgotten */
 	long window = K.cf.lockout_cooldown > K.cf.redeem_cooldown ? K.cf.lockout_cooldown : K.cf.redeem_cooldown;
+
+	if (K.cf.keycode_cooldown > window)
+		window = K.cf.keycode_cooldown;
 
 	if (store_failure_add(r->tx, key, limit, cooldown, window, r->now, &n) != STORE_OK) {
 		cJSON_Delete(d);
@@ -261,13 +257,8 @@ h_register(struct req *r)
 	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->in, "signature_confirmed")))
 		return fail(r, 400, "invalid", "signature_confirmed",
 		    "confirm that the form carries the locksmith's signature (true)");
-	stbuf[0] = (char)toupper((unsigned char)state[0]);
-	stbuf[1] = (char)toupper((unsigned char)state[1]);
-	stbuf[2] = '\0';
-	for (rc = 0; states[rc] && strcmp(states[rc], stbuf); rc++)
-		;
-	if (!states[rc])
-		return fail(r, 400, "invalid", "state", "must be a US state or territory code, such as CA");
+	if ((rc = valid_us_state(r, "state", state, stbuf)))
+		return rc;
 	if (!((strlen(zip) == 5 || (strlen(zip) == 10 && zip[5] == '-')) &&
 	    strspn(zip, "0123456789") == 5 && (strlen(zip) == 5 || strspn(zip + 6, "0123456789") == 4)))
 		return fail(r, 400, "invalid", "zip", "must be a ZIP code: 12345 or 12345-6789");

@@ -337,3 +337,27 @@ password_init(void)
 	sodium_memzero(pw_, sizeof pw_);
 	return 0;
 }
+
+static const char *const us_states[] = {
+	"AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN",
+	"IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV",
+	"NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN",
+	"TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "DC", "PR", "GU", "VI", "AS", "MP", NULL
+};
+
+/* a US state or territory code, upper-cased into out */
+int
+valid_us_state(struct req *r, const char *field, const char *in, char out[3])
+{
+	size_t i;
+
+	if (strlen(in) == 2) {
+		out[0] = (char)toupper((unsigned char)in[0]);
+		out[1] = (char)toupper((unsigned char)in[1]);
+		out[2] = '\0';
+		for (i = 0; us_states[i]; i++)
+			if (strcmp(us_states[i], out) == 0)
+				return 0;
+	}
+	return fail(r, 400, "invalid", field, "must be a US state or territory code, such as CA");
+}

@@ -145,6 +145,26 @@ int store_order_list(struct dbtx *tx, long long account, const char *sdrm_id, co
     const char *state, cJSON **rows);
 int store_order_ship(struct dbtx *tx, long long id, const char *tracking, long long now);
 int store_keywriter_list(struct dbtx *tx, long long account, cJSON **out);
+
+/* store_jobs.c */
+struct store_job {
+	const char *kind, *serial, *nonce;
+	long long account_id, order_id, acceptance_id;
+	const uint8_t *owner; /* sealed */
+	size_t owner_len;
+};
+int store_vehicle_secret(struct dbtx *tx, const char *vin, cJSON **out);
+int store_keycode_order(struct dbtx *tx, const char *hash, cJSON **out);
+int store_keywriter_of(struct dbtx *tx, const char *serial, long long account, cJSON **out);
+int store_coding_job(struct dbtx *tx, long long order, cJSON **out);
+int store_job_add(struct dbtx *tx, const struct store_job *j, long long now, long long *id);
+int store_job_restart(struct dbtx *tx, long long id, const struct store_job *j, long long now);
+int store_job_get(struct dbtx *tx, long long id, long long account, cJSON **out);
+int store_job_attested(struct dbtx *tx, long long id, const char *nonce, const char *challenge, long long expires,
+    long long now);
+int store_job_done(struct dbtx *tx, long long id, const char *challenge, const char *receipt, const char *key_id,
+    long long count, long long now);
+int store_key_coded(struct dbtx *tx, long long order, long long now);
 int store_keywriter_add(struct dbtx *tx, const char *serial, long long account, long long order,
     const char *public_key, long long now);
 
@@ -163,6 +183,7 @@ struct kcsd_conf {
 	long session_idle, session_max, session_touch, email_link_lifetime, reset_lifetime, reset_interval;
 	long lockout_failures, lockout_cooldown;
 	long ticket_lifetime, call_lifetime, redeem_failures, redeem_cooldown;
+	long keycode_failures, keycode_cooldown, coding_lifetime;
 	unsigned long long argon2_ops;
 	size_t argon2_mem;
 };
@@ -295,6 +316,10 @@ int h_redeem(struct req *r);
 int h_order_key(struct req *r);
 int h_order_keywriter(struct req *r);
 int h_my_keywriters(struct req *r);
+int h_coding_start(struct req *r);
+int h_coding_attest(struct req *r);
+int h_coding_receipt(struct req *r);
+void keycode_hash(const char *vin, const char *code, char out[KCS_HASH_HEX]);
 int h_ship(struct req *r);
 int h_orders(struct req *r);
 int h_my_orders(struct req *r);
@@ -307,6 +332,7 @@ int check_text(struct req *r, const char *field, const char *v, size_t max, int 
 int want_int(struct req *r, const char *name, long long min, long long max, int required, long long *out);
 int valid_email(struct req *r, const char *field, const char *in, char *out, size_t n);
 int valid_sdrm_id(struct req *r, const char *field, const char *in);
+int valid_us_state(struct req *r, const char *field, const char *in, char out[3]);
 int valid_password(struct req *r, const char *field, const char *pw);
 int hash_password(struct req *r, const char *pw, char out[128]);
 int hash_passwords(struct req *r, int n, const char *const *pws, char (*out)[128]);

@@ -501,7 +501,7 @@ h_order_key(struct req *r)
 {
 	static const char *const ok[] = { "call_id", "vin", "payment_ref", "address_confirmed", NULL };
 	const char *call, *payment, *vin_in;
-	char vin[18], code[24], in[64], hash[KCS_HASH_HEX], ship_to[600], name[256];
+	char vin[18], code[24], hash[KCS_HASH_HEX], ship_to[600], name[256];
 	long long ticket = 0, acceptance = 0, pos = 0, nfree = 0, id = 0;
 	struct store_order o = { 0 };
 	cJSON *a = NULL, *v, *d;
@@ -525,9 +525,7 @@ h_order_key(struct req *r)
 		return rc;
 	/* the Key Code: given once, kept only as a keyed hash */
 	kcs_code_new(code, sizeof code, KEY_CODE_SYMBOLS);
-	snprintf(in, sizeof in, "keycode:%s:%s", vin, code);
-	kcs_keyed_hash(K.pepper, in, hash);
-	sodium_memzero(in, sizeof in);
+	keycode_hash(vin, code, hash);
 	order_init(r, &o, "key", a, call, payment, ship_to, sizeof ship_to);
 	full_name(a, name, sizeof name);
 	o.vin = vin;

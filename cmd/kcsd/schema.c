@@ -292,7 +292,8 @@ const char *const kcsd_migrations_sqlite[] = {
 	" CHECK ((kind = 'code') = (serial IS NOT NULL)),"
 	" CHECK ((state = 'done') = (done_at IS NOT NULL)));"
 	"CREATE UNIQUE INDEX jobs_one_coding ON jobs(order_id) WHERE kind = 'code';"
-	"CREATE INDEX jobs_account ON jobs(account_id, id);",
+	"CREATE INDEX jobs_account ON jobs(account_id, id);"
+	"CREATE INDEX orders_key_code ON orders(key_code_hash);",
 	NULL
 };
 
@@ -516,6 +517,7 @@ const char *const kcsd_migrations_pg[] = {
 	" CHECK ((kind = 'code') = (serial IS NOT NULL)),"
 	" CHECK ((state = 'done') = (done_at IS NOT NULL)));"
 	"CREATE UNIQUE INDEX jobs_one_coding ON jobs(order_id) WHERE kind = 'code';"
-	"CREATE INDEX jobs_account ON jobs(account_id, id);",
+	"CREATE INDEX jobs_account ON jobs(account_id, id);"
+	"CREATE INDEX orders_key_code ON orders(key_code_hash);",
 	NULL
 };

@@ -28,6 +28,13 @@ store_vehicle_get(struct dbtx *tx, const char *vin, cJSON **out)
 	    "s", vin);
 }
 
+/* the vehicle's secret, sealed under the master key (hex) */
+int
+store_vehicle_secret(struct dbtx *tx, const char *vin, cJSON **out)
+{
+	return row(tx, out, "SELECT secret FROM vehicles WHERE vin = ?", "s", vin);
+}
+
 int
 store_vehicle_keys(struct dbtx *tx, const char *vin, cJSON **out)
 {

@@ -203,20 +203,20 @@ static void
 attestation(void **state)
 {
 	struct kw_host h;
-	uint8_t nonce[KW_NONCE], pk[32], hash[32], other[32], sk[64];
+	uint8_t nonce[KW_NONCE], pk[32], hash[32], other[32], sk[64], sig[64];
 
 	(void)state;
 	kw_host_init(&h, &io, "memory");
 	assert_int_equal(kw_host_hello(&h), KCS_OK);
 	randombytes_buf(nonce, sizeof nonce);
-	assert_int_equal(kw_host_attest(&h, nonce, dev.pk, pk, hash), KCS_OK);
+	assert_int_equal(kw_host_attest(&h, nonce, dev.pk, pk, hash, sig), KCS_OK);
 	assert_memory_equal(pk, dev.pk, 32);
 	assert_memory_equal(hash, dev.fw_hash, 32);
 	crypto_sign_keypair(other, sk);
-	assert_int_equal(kw_host_attest(&h, nonce, other, pk, hash), KCS_EREFUSED);
+	assert_int_equal(kw_host_attest(&h, nonce, other, pk, hash, sig), KCS_EREFUSED);
 	/* the signature covers the handshake the host saw */
 	h.info.raw[0] ^= 1;
-	assert_int_equal(kw_host_attest(&h, nonce, dev.pk, pk, hash), KCS_EREFUSED);
+	assert_int_equal(kw_host_attest(&h, nonce, dev.pk, pk, hash, sig), KCS_EREFUSED);
 }
 
 /* a job sealed to the writer: id, VIN, key number, expiry, transponder data */
