@@ -109,7 +109,7 @@ int kcs_secret_read(const struct kcs_secret_src *src, const char *prompt,
 int kcs_tty_confirm(const char *text, const char *question);
 /* adds the secret read from src to body under name */
 int kcs_body_secret(cJSON *body, const struct kcs_secret_src *src, const char *prompt, const char *name);
-/* wipes the secrets (fields named *password*) of a request body and frees it */
+/* wipes the secrets (fields named *password*, key_code) of a request body and frees it */
 void kcs_body_wipe(cJSON *body);
 int kcs_is_tty(int fd);
 

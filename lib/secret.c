@@ -149,7 +149,7 @@ void
 kcs_body_wipe(cJSON *body)
 {
 	for (cJSON *it = body ? body->child : NULL; it; it = it->next)
-		if (cJSON_IsString(it) && strstr(it->string, "password"))
+		if (cJSON_IsString(it) && (strstr(it->string, "password") || strcmp(it->string, "key_code") == 0))
 			sodium_memzero(it->valuestring, strlen(it->valuestring));
 	cJSON_Delete(body);
 }

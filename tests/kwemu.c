@@ -55,6 +55,8 @@ struct writer {
 	uint16_t fault_cmd;
 	int unplugged;
 	UMockdevIoctlClient *holder; /* the program that claimed the interface */
+	uint8_t job_data[256];        /* the last coding job's data, as the writer opened it */
+	size_t job_n;
 };
 
 static struct writer *writers[8];
@@ -174,6 +176,10 @@ pump(struct writer *w)
 
 		if (!kw_dev_step(&w->dev))
 			return;
+		if (w->dev.job.n) {
+			memcpy(w->job_data, w->dev.job.data, w->dev.job.n);
+			w->job_n = w->dev.job.n;
+		}
 		fresh = w->dev.replayed == before && w->dev.refused == refused;
 		if (fresh && w->fault && !w->fault_fired && (!w->fault_cmd || w->fault_cmd == w->dev.cur_cmd) &&
 		    w->dev.cur_cmd != KW_HELLO) {
@@ -565,6 +571,12 @@ report(const char *path)
 		cJSON_AddNumberToObject(x, "refused", (double)w->dev.refused);
 		cJSON_AddNumberToObject(x, "bad_frames", (double)(w->dev.rx.bad_crc + w->dev.rx.skipped));
 		cJSON_AddBoolToObject(x, "fault_fired", w->fault_fired != 0);
+		if (w->job_n) {
+			char hex[2 * sizeof w->job_data + 1];
+
+			kcs_hex_encode(w->job_data, w->job_n, hex);
+			cJSON_AddStringToObject(x, "job_data", hex);
+		}
 		cJSON_AddItemToArray(arr, x);
 	}
 	if (!(f = fopen(path, "w")))

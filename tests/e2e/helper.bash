@@ -385,3 +385,16 @@ call() { # a fresh call id for the logged-in locksmith
 order_key() { # CALL_ID [VIN]
 	hotline order-key --call-id "$1" --vin "${2:-$VIN}" --payment-ref PAY-1 --address-confirmed < /dev/null
 }
+
+# Key writers, emulated under umockdev (tests/kwemu.c): the command runs with
+# one writer per SPEC; what crossed the wire goes to $T/capture.txt and the
+# writers' counts to $T/report.json.
+emu() { # SPEC... -- COMMAND [ARG...]
+	local args=()
+	while [ "$1" != -- ]; do args+=(--writer "$1"); shift; done
+	shift
+	"$B/kcs-kwemu" --report "$T/report.json" --capture "$T/capture.txt" "${args[@]}" -- "$@"
+}
+executed() { # COMMAND [WRITER INDEX]: how often the writer executed it
+	jq -r --arg c "$1" ".writers[${2:-0}].executed[\$c]" "$T/report.json"
+}

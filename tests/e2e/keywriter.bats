@@ -12,17 +12,7 @@ setup() {
 	"$B/kcs-kwemu" --new-key "$T/writer.key" > "$T/writer.pub"
 }
 
-# emu SPEC... -- COMMAND: the command with one emulated writer per SPEC
-emu() {
-	local args=()
-	while [ "$1" != -- ]; do args+=(--writer "$1"); shift; done
-	shift
-	"$B/kcs-kwemu" --report "$T/report.json" --capture "$T/capture.txt" "${args[@]}" -- "$@"
-}
 kw() { "$B/kcs-keywriter" "$@"; }
-executed() { # COMMAND [WRITER INDEX]
-	jq -r --arg c "$1" ".writers[${2:-0}].executed[\$c]" "$T/report.json"
-}
 CODED="slot=coded,vin=$VIN,number=3,mileage=48211,fuel=62,stored=1790000000"
 
 @test "list: every writer, its serial, firmware, protocol, bus and address; a test ID is warned about" {

@@ -1,0 +1,181 @@
+#!/usr/bin/env bats
+# Coding a key with kcs-code: the order's VIN and Key Code, the writer's
+# attestation, the sealed job, the signed receipt (seed 000 §8).
+
+load helper
+bats_require_minimum_version 1.5.0
+
+setup() {
+	setup_kcsd "keycode_failures = 3" "keycode_cooldown = 60"
+	add_operator
+	active_locksmith g36d27a9 j@example.com
+	add_vehicle "$VIN"
+	"$B/kcs-kwemu" --new-key "$T/writer.key" > "$T/writer.pub"
+	ship_writer KW5-0001 "$T/writer.pub"
+	order_key "$(call)" > "$T/order.json"
+}
+
+ship_writer() { # SERIAL PUBLIC-KEY-FILE
+	local order
+	order=$(hotline order-keywriter --call-id "$(call)" --payment-ref P --address-confirmed < /dev/null | jq -r .order_id)
+	hotline ship "$order" --tracking 1Z1 --serial "$1" --public-key "$(cat "$2")" < /dev/null > /dev/null
+}
+
+OWNER=(--customer-name "Jane Roe" --relation owner --id-kind drivers_license --id-state CA --id-last4 4321
+	--registration-state ca --plate "8ABC123")
+WRITER="serial=KW5-0001,slot=blank"
+kcs_code() { # [EMULATOR SPEC] -- [kcs-code options]: the order's JSON on stdin
+	local spec="$WRITER,key=$T/writer.key"
+	[ "$1" = -- ] || { spec=$1; shift; }
+	shift
+	emu "$spec" -- "$B/kcs-code" --accept-disclaimer "${OWNER[@]}" "$@" < "$T/order.json"
+}
+
+@test "the order's key is coded: attested writer, sealed job, signed receipt, the position coded once" {
+	run --separate-stderr kcs_code --
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '[.vin, .key_position, .state, .serial] | join(" ")' <<< "$output")" = "$VIN 3 coded KW5-0001" ]
+	[ "$(sql "SELECT count(*) FROM keys WHERE vin = '$VIN' AND position = 3 AND coded_at IS NOT NULL")" = 1 ]
+	[ "$(executed "code commit")" -eq 1 ]
+	[ "$(executed "attest")" -eq 1 ]
+	[ "$(sql "SELECT state FROM jobs")" = done ]
+	# audited, with the disclaimer's acceptance
+	[ "$(sql "SELECT count(*) FROM audit WHERE event IN ('coding.started', 'coding.attested', 'key.coded')")" = 3 ]
+	[ "$(sql "SELECT count(*) FROM acceptances WHERE kind = 'coding'")" = 1 ]
+	# again: refused, the position is coded
+	run kcs_code --
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"key position 3 of $VIN was coded on $(date -u +%F)"* ]]
+}
+
+@test "what crosses the host never holds the transponder data in the clear; the store holds no Key Code or owner data" {
+	run --separate-stderr kcs_code --
+	[ "$status" -eq 0 ]
+	# the sealed job crossed the wire; the writer opened it: the data it
+	# wrote (16 bytes) is nowhere in what crossed, nor in kcsd's answers
+	grep -q '^KW5-0001 > 4b57010.....0020' "$T/capture.txt"
+	data=$(jq -r '.writers[0].job_data' "$T/report.json")
+	[ "${#data}" -eq 32 ]
+	refute grep -qi "$data" "$T/capture.txt"
+	refute grep -qi "$data" "$T/kcsd.log"
+	code=$(jq -r .key_code "$T/order.json")
+	for s in "Jane Roe" 8ABC123 drivers_license "$code" "${code//-/}"; do
+		refute grep -aqF "$s" <(store_bytes)
+	done
+}
+
+@test "refused: a writer not registered to the locksmith, another device's key, a writer shipped to another locksmith" {
+	run kcs_code "serial=KW5-0009,slot=blank" --
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"key writer KW5-0009 is not registered to you"* ]]
+	# the registered serial, with another device key
+	"$B/kcs-kwemu" --new-key "$T/other.key" > "$T/other.pub"
+	run kcs_code "$WRITER,key=$T/other.key" --
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"the attestation does not verify under the writer's registered key"* ]]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'coding.refused'")" = 1 ]
+	[ "$(executed "code begin")" -eq 0 ]
+	[ "$(sql "SELECT count(*) FROM keys WHERE coded_at IS NOT NULL")" = 0 ]
+}
+
+@test "refused: a wrong Key Code, another VIN's, a missing owner's field; wrong codes lock out, then the cool-down ends it" {
+	jq '.key_code = "2345-6789-ABCD-E"' "$T/order.json" > "$T/bad.json"
+	run emu "$WRITER,key=$T/writer.key" -- "$B/kcs-code" --accept-disclaimer "${OWNER[@]}" < "$T/bad.json"
+	[ "$status" -eq 3 ] # a mistyped code fails its check character
+	[[ "$output" == *"key_code:"* ]]
+	good=$(jq -r .key_code "$T/order.json")
+	add_vehicle "$VIN2"
+	for i in 1 2; do
+		jq --arg v "$VIN2" '.vin = $v' "$T/order.json" > "$T/other.json"
+		run emu "$WRITER,key=$T/writer.key" -- "$B/kcs-code" --accept-disclaimer "${OWNER[@]}" < "$T/other.json"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"no key order of yours for this VIN has this Key Code"* ]]
+	done
+	run emu "$WRITER,key=$T/writer.key" -- "$B/kcs-code" --accept-disclaimer "${OWNER[@]}" < "$T/other.json"
+	[ "$status" -eq 1 ]
+	# locked: even the right code waits for the cool-down
+	run kcs_code --
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"locked until"* ]]
+	sql "UPDATE login_failures SET locked_until = 0"
+	# a missing field of the owner's record is named, before anything else
+	run emu "$WRITER,key=$T/writer.key" -- "$B/kcs-code" --accept-disclaimer --customer-name X < "$T/order.json"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"relation: is required"* ]]
+	run kcs_code -- --relation cousin
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"relation: must be owner or family"* ]]
+	run kcs_code --
+	[ "$status" -eq 0 ]
+}
+
+@test "another locksmith's order is refused as a wrong Key Code" {
+	"$B/kcs-login" logout > /dev/null
+	active_locksmith x47b11c2 k@example.com
+	"$B/kcs-kwemu" --new-key "$T/w2.key" > "$T/w2.pub"
+	c=$(redeem "$(ticket)" x47b11c2 | jq -r .call_id)
+	order=$(hotline order-keywriter --call-id "$c" --payment-ref P --address-confirmed < /dev/null | jq -r .order_id)
+	hotline ship "$order" --tracking 1Z2 --serial KW5-0002 --public-key "$(cat "$T/w2.pub")" < /dev/null > /dev/null
+	run emu "serial=KW5-0002,slot=blank,key=$T/w2.key" -- "$B/kcs-code" --accept-disclaimer "${OWNER[@]}" < "$T/order.json"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no key order of yours for this VIN has this Key Code"* ]]
+}
+
+@test "unplugged while the key is written: the same command again codes the position once" {
+	run kcs_code "$WRITER,key=$T/writer.key,fault=unplug@code-commit" -- 
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"unplugged during code commit"* ]]
+	[ "$(sql "SELECT count(*) FROM keys WHERE coded_at IS NOT NULL")" = 0 ]
+	[ "$(sql "SELECT state FROM jobs")" = attested ]
+	run --separate-stderr kcs_code --
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .state <<< "$output")" = coded ]
+	[ "$(sql "SELECT count(*) FROM jobs")" = 1 ]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'key.coded'")" = 1 ]
+}
+
+@test "a dropped receipt is asked for again and the key is not written twice" {
+	run --separate-stderr kcs_code "$WRITER,key=$T/writer.key,fault=drop@code-commit" --
+	[ "$status" -eq 0 ]
+	[ "$(executed "code commit")" -eq 1 ]
+	[ "$(jq -r '.writers[0].replayed' "$T/report.json")" -eq 1 ]
+}
+
+@test "a forged or replayed receipt is refused; the same receipt again gets the same answer" {
+	run --separate-stderr kcs_code --
+	[ "$status" -eq 0 ]
+	job=$(sql "SELECT id FROM jobs")
+	receipt=$(sql "SELECT receipt FROM jobs")
+	tok="Authorization: Bearer $(jq -r .token "$T/state/kcs/session")"
+	# the job is done: a receipt with any signature is not taken again
+	run api POST /v1/coding/receipt -H "$tok" -H 'Content-Type: application/json' \
+		-d "{\"job_id\":$job,\"receipt\":\"$receipt\",\"signature\":\"$(printf '%0128d' 0)\"}"
+	[ "$(tail -n 1 <<< "$output")" = 200 ] # the stored receipt: an idempotent retry
+	# a receipt for a job that is not under way
+	sql "UPDATE jobs SET state = 'attested', done_at = NULL, challenge = '$(printf '%064d' 7)', expires_at = $(( $(date +%s) + 600 ))"
+	run api POST /v1/coding/receipt -H "$tok" -H 'Content-Type: application/json' \
+		-d "{\"job_id\":$job,\"receipt\":\"$receipt\",\"signature\":\"$(printf '%0128d' 0)\"}"
+	[ "$(tail -n 1 <<< "$output")" = 403 ]
+	[[ "$output" == *"receipt_invalid"* ]]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'coding.refused'")" = 1 ]
+	# another locksmith's token does not see the job
+	run api POST /v1/coding/receipt -H "Authorization: Bearer $(cat "$T/operator.token")" \
+		-H 'Content-Type: application/json' -d "{\"job_id\":$job,\"receipt\":\"00\",\"signature\":\"00\"}"
+	[ "$(tail -n 1 <<< "$output")" = 401 ]
+	for body in '{"job_id":"1"}' '{"job_id":99999,"receipt":"00","signature":"00"}' \
+	            "{\"job_id\":$job,\"receipt\":\"zz\",\"signature\":\"00\"}" "{\"job_id\":$job}"; do
+		run api POST /v1/coding/receipt -H "$tok" -H 'Content-Type: application/json' -d "$body"
+		code=$(tail -n 1 <<< "$output")
+		[ "$code" -ge 400 ] && [ "$code" -lt 500 ]
+	done
+}
+
+@test "no key in the slot, an old firmware: refused before kcsd is asked" {
+	run kcs_code "serial=KW5-0001,slot=none,key=$T/writer.key" --
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no key in the writer's slot"* ]]
+	run kcs_code "serial=KW5-0001,slot=blank,firmware=4.9.0,key=$T/writer.key" --
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"older than 5"* ]]
+	[ "$(sql "SELECT count(*) FROM jobs")" = 0 ]
+}
