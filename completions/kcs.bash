@@ -1,4 +1,4 @@
-# bash completion for kcs: kcsd, kcs-admin, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
+# bash completion for kcs: kcsd, kcs-admin, kcs-code, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
 
 _kcs_words() {
 	case $1 in
@@ -15,6 +15,10 @@ _kcs_words() {
 		echo "--url --email --sdrm-id --accept-disclaimer --password-file --password-fd
 		      --sdrm-password-file --sdrm-password-fd --new-password-file --new-password-fd
 		      --code --help --version" ;;
+	kcs-code)
+		echo "--vin --key-code-file --key-code-fd --owner-file --customer-name --relation --id-kind
+		      --id-state --id-last4 --registration-state --plate --accept-disclaimer --device --usb-id
+		      --timeout --url --help --version" ;;
 	kcs-keywriter)
 		echo "--device --usb-id --timeout --public-key --url --help --version" ;;
 	kcs-mailroom)
@@ -34,6 +38,10 @@ _kcs() {
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 	--spool)
 		mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
+	--relation)
+		mapfile -t COMPREPLY < <(compgen -W "owner family" -- "$cur"); return ;;
+	--id-kind)
+		mapfile -t COMPREPLY < <(compgen -W "drivers_license state_id passport" -- "$cur"); return ;;
 	--role)
 		mapfile -t COMPREPLY < <(compgen -W "operator mailroom admin" -- "$cur"); return ;;
 	--time-zone)
@@ -83,4 +91,4 @@ _kcs() {
 	mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }
 
-complete -F _kcs kcsd kcs-admin kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
+complete -F _kcs kcsd kcs-admin kcs-code kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
