@@ -18,14 +18,6 @@ static const struct kcs_command commands[] = {
 	{ NULL, NULL, 0, NULL }
 };
 
-/* the owner's verification record: option, field */
-static const char *const owner[][2] = {
-	{ "customer-name", "customer_name" }, { "relation", "relation" }, { "id-kind", "id_kind" },
-	{ "id-state", "id_state" }, { "id-last4", "id_last4" }, { "registration-state", "registration_state" },
-	{ "plate", "plate" },
-};
-#define NOWNER (sizeof owner / sizeof owner[0])
-
 static void
 usage(void)
 {
@@ -95,44 +87,6 @@ steps_done(void)
 	progress_shown = 0;
 }
 
-/* the owner's record file: an object of the record's fields, strings */
-static int
-owner_file(const char *path, cJSON *body)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len;
-	cJSON *o, *it;
-	int rc;
-
-	if (!f)
-		return kcs_fail(KCS_EINVALID, "owner_file", "cannot open %s", path);
-	rc = kcs_read_all(f, &buf, &len, 65536);
-	fclose(f);
-	if (rc != KCS_OK)
-		return rc;
-	o = kcs_json_parse(buf, len);
-	sodium_memzero(buf, len);
-	free(buf);
-	if (!o)
-		return kcs_errcode();
-	cJSON_ArrayForEach(it, o) {
-		size_t i;
-
-		for (i = 0; i < NOWNER && strcmp(owner[i][1], it->string); i++)
-			;
-		if (i == NOWNER || !cJSON_IsString(it)) {
-			rc = kcs_fail(KCS_EINVALID, it->string, i == NOWNER ? "is not a field of the owner's record"
-			    : "must be a string");
-			break;
-		}
-		if (!cJSON_GetObjectItem(body, it->string))
-			cJSON_AddStringToObject(body, it->string, it->valuestring);
-	}
-	cJSON_Delete(o);
-	return rc;
-}
-
 static int
 hexfield(cJSON *o, const char *name, const uint8_t *p, size_t n)
 {
@@ -195,42 +149,43 @@ static int
 run(int argc, char **argv)
 {
 	enum { O_VIN = 256, O_KCFILE, O_KCFD, O_OWNER, O_ACCEPT, O_DEVICE, O_USB, O_TIMEOUT, O_URL, O_FIELD };
-	static const struct option opts[] = {
+	static const struct option base[] = {
 		{ "vin", required_argument, NULL, O_VIN }, { "key-code-file", required_argument, NULL, O_KCFILE },
 		{ "key-code-fd", required_argument, NULL, O_KCFD }, { "owner-file", required_argument, NULL, O_OWNER },
 		{ "accept-disclaimer", no_argument, NULL, O_ACCEPT }, { "device", required_argument, NULL, O_DEVICE },
 		{ "usb-id", required_argument, NULL, O_USB }, { "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "url", required_argument, NULL, O_URL },
-		{ "customer-name", required_argument, NULL, O_FIELD + 0 }, { "relation", required_argument, NULL, O_FIELD + 1 },
-		{ "id-kind", required_argument, NULL, O_FIELD + 2 }, { "id-state", required_argument, NULL, O_FIELD + 3 },
-		{ "id-last4", required_argument, NULL, O_FIELD + 4 },
-		{ "registration-state", required_argument, NULL, O_FIELD + 5 }, { "plate", required_argument, NULL, O_FIELD + 6 },
-		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 	};
-	const char *vin = NULL, *url = NULL, *usb = NULL, *owner_path = NULL, *arg = NULL, *val[NOWNER] = { 0 };
-	struct kcs_secret_src kc = { NULL, -1 };
+	struct option opts[sizeof base / sizeof base[0] + KCS_OWNER_FIELDS + 1];
+	const char *url = NULL, *usb = NULL, *arg = NULL;
+	struct kcs_job_opts jo = { .key_code = { NULL, -1 } };
 	struct kw_pick pick = { 0 };
 	struct kcs_client cl = { 0 };
 	struct kw_usb u = { 0 };
 	struct kw_host h;
 	struct kw_frame r;
-	char code[64] = "";
 	uint8_t nonce[KW_NONCE], pk[32], fw_hash[32], sig[64], receipt[KW_MAX_PAYLOAD], rsig[64];
-	cJSON *in = NULL, *body = NULL, *res = NULL, *job = NULL, *key = NULL;
-	long long version = 0, id = 0;
+	cJSON *body = NULL, *res = NULL, *job = NULL, *key = NULL;
+	long long id = 0;
 	size_t n, rn = 0;
-	int c, rc, accept = 0;
+	int c, rc;
 
+	memcpy(opts, base, sizeof base);
+	for (size_t i = 0; i < KCS_OWNER_FIELDS; i++)
+		opts[sizeof base / sizeof base[0] + i] =
+		    (struct option){ kcs_owner_fields[i][0], required_argument, NULL, O_FIELD + (int)i };
+	opts[sizeof base / sizeof base[0] + KCS_OWNER_FIELDS] = (struct option){ NULL, 0, NULL, 0 };
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
-		case O_VIN: vin = optarg; break;
-		case O_KCFILE: kc.file = optarg; break;
+		case O_VIN: jo.vin = optarg; break;
+		case O_KCFILE: jo.key_code.file = optarg; break;
 		case O_KCFD:
-			if ((rc = kcs_parse_fd(optarg, "key_code_fd", &kc.fd)) != KCS_OK)
+			if ((rc = kcs_parse_fd(optarg, "key_code_fd", &jo.key_code.fd)) != KCS_OK)
 				return rc;
 			break;
-		case O_OWNER: owner_path = optarg; break;
-		case O_ACCEPT: accept = 1; break;
+		case O_OWNER: jo.owner_file = optarg; break;
+		case O_ACCEPT: jo.accept = 1; break;
 		case O_DEVICE: pick.device = optarg; break;
 		case O_USB: usb = optarg; break;
 		case O_URL: url = optarg; break;
@@ -246,8 +201,8 @@ run(int argc, char **argv)
 		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-code " KCS_VERSION); return KCS_OK;
 		default:
-			if (c >= O_FIELD && c < O_FIELD + (int)NOWNER) {
-				val[c - O_FIELD] = optarg;
+			if (c >= O_FIELD && c < O_FIELD + KCS_OWNER_FIELDS) {
+				jo.owner[c - O_FIELD] = optarg;
 				break;
 			}
 			return kcs_usage_error("unknown option");
@@ -261,42 +216,10 @@ run(int argc, char **argv)
 		pick.progress = progress;
 	if ((rc = kcs_crypto_init()) != KCS_OK || (rc = kw_pick_id(&pick, usb)) != KCS_OK)
 		return rc;
-	/* the request: owner's record from the options, then the file */
-	body = cJSON_CreateObject();
-	for (size_t i = 0; i < NOWNER; i++)
-		if (val[i])
-			cJSON_AddStringToObject(body, owner[i][1], val[i]);
-	if (owner_path && (rc = owner_file(owner_path, body)) != KCS_OK)
-		goto out;
-	for (size_t i = 0; i < NOWNER; i++)
-		if (!cJSON_GetObjectItem(body, owner[i][1])) {
-			rc = kcs_fail(KCS_EINVALID, owner[i][1], "is required: the owner's verification record "
-			    "(--%s, or --owner-file)", owner[i][0]);
-			goto out;
-		}
-	/* the VIN and Key Code: options, the piped order, the terminal */
-	if ((!vin || (!kc.file && kc.fd < 0)) && !(in = kcs_json_stdin())) {
-		rc = kcs_errcode();
-		goto out;
-	}
-	if (!vin && (rc = kcs_json_text(in, "vin", &vin)) != KCS_OK)
-		goto out;
-	if (!vin) {
-		rc = kcs_fail(KCS_EINVALID, "vin", "is required (--vin, or the order's JSON on standard input)");
-		goto out;
-	}
-	if (kc.file || kc.fd >= 0 || !kcs_json_str(in, "key_code")) {
-		if ((rc = kcs_secret_read(&kc, "Key Code: ", "key_code", code, sizeof code)) != KCS_OK)
-			goto out;
-	} else
-		snprintf(code, sizeof code, "%s", kcs_json_str(in, "key_code"));
-	cJSON_AddStringToObject(body, "vin", vin);
-	cJSON_AddStringToObject(body, "key_code", code);
-	sodium_memzero(code, sizeof code);
+	/* the request, before the writer is touched */
 	if ((rc = kcs_client_open(&cl, url)) != KCS_OK || (rc = kcs_client_session(&cl)) != KCS_OK ||
-	    (rc = kcs_disclaimer(&cl, "coding", accept, &version)) != KCS_OK)
+	    (rc = kcs_job_body(&cl, &jo, &body)) != KCS_OK)
 		goto out;
-	cJSON_AddNumberToObject(body, "accept_disclaimer", (double)version);
 	/* the writer, with a key in its slot */
 	if ((rc = kw_pick_open(&pick, &u, &h)) != KCS_OK || (rc = kw_host_usable(&h)) != KCS_OK ||
 	    (rc = kw_host_call(&h, KW_KEY_DETECT, NULL, 0, &r)) != KCS_OK)
@@ -345,7 +268,6 @@ run(int argc, char **argv)
 out:
 	steps_done();
 	kcs_body_wipe(body);
-	cJSON_Delete(in);
 	cJSON_Delete(res);
 	cJSON_Delete(job);
 	cJSON_Delete(key);

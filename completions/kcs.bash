@@ -1,4 +1,4 @@
-# bash completion for kcs: kcsd, kcs-admin, kcs-code, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
+# bash completion for kcs: kcsd, kcs-admin, kcs-code, kcs-cut, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
 
 _kcs_words() {
 	case $1 in
@@ -19,6 +19,9 @@ _kcs_words() {
 		echo "--vin --key-code-file --key-code-fd --owner-file --customer-name --relation --id-kind
 		      --id-state --id-last4 --registration-state --plate --accept-disclaimer --device --usb-id
 		      --timeout --url --help --version" ;;
+	kcs-cut)
+		echo "--vin --key-code-file --key-code-fd --owner-file --customer-name --relation --id-kind
+		      --id-state --id-last4 --registration-state --plate --accept-disclaimer --url --help --version" ;;
 	kcs-keywriter)
 		echo "--device --usb-id --timeout --public-key --url --help --version" ;;
 	kcs-mailroom)
@@ -91,4 +94,4 @@ _kcs() {
 	mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }
 
-complete -F _kcs kcsd kcs-admin kcs-code kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
+complete -F _kcs kcsd kcs-admin kcs-code kcs-cut kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket

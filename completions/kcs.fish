@@ -1,6 +1,6 @@
-# fish completion for kcs: kcsd, kcs-admin, kcs-code, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
+# fish completion for kcs: kcsd, kcs-admin, kcs-code, kcs-cut, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
 
-for c in kcsd kcs-admin kcs-code kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
+for c in kcsd kcs-admin kcs-code kcs-cut kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
     complete -c $c -s h -l help -d 'Show help'
     complete -c $c -s V -l version -d 'Show version'
 end
@@ -104,6 +104,20 @@ complete -c kcs-code -l device -x -d 'The writer with this serial'
 complete -c kcs-code -l usb-id -x -d 'USB vendor:product ID'
 complete -c kcs-code -l timeout -x -d 'Seconds a writer may stay silent'
 complete -c kcs-code -l url -x -d 'kcsd URL'
+complete -c kcs-cut -f
+complete -c kcs-cut -l vin -x -d 'VIN'
+complete -c kcs-cut -l key-code-file -r -F -d 'Key Code from file'
+complete -c kcs-cut -l key-code-fd -x -d 'Key Code from fd'
+complete -c kcs-cut -l owner-file -r -F -d 'Owner record, JSON'
+complete -c kcs-cut -l customer-name -x -d 'Customer name'
+complete -c kcs-cut -l relation -x -a 'owner family' -d 'Owner or family'
+complete -c kcs-cut -l id-kind -x -a 'drivers_license state_id passport' -d 'Identity document'
+complete -c kcs-cut -l id-state -x -d 'Document state'
+complete -c kcs-cut -l id-last4 -x -d 'Document number last 4'
+complete -c kcs-cut -l registration-state -x -d 'Registration state'
+complete -c kcs-cut -l plate -x -d 'License plate'
+complete -c kcs-cut -l accept-disclaimer -d 'Accept the coding disclaimer'
+complete -c kcs-cut -l url -x -d 'kcsd URL'
 complete -c kcs-keywriter -f
 complete -c kcs-keywriter -l device -x -d 'The writer with this serial'
 complete -c kcs-keywriter -l usb-id -x -d 'USB vendor:product ID'

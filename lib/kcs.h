@@ -85,7 +85,7 @@ void kcs_free(void *p);
 
 /* api.c: one call per route of kcsd's API. */
 enum kcs_route {
-	KCS_DISCLAIMER, KCS_LOGIN, KCS_LOGIN_SDRM, KCS_PASSWORD, KCS_LOGOUT, KCS_ME, KCS_VERIFY_ADDRESS, KCS_MY_KEYWRITERS, KCS_CODING_START, KCS_CODING_ATTEST, KCS_CODING_RECEIPT,
+	KCS_DISCLAIMER, KCS_LOGIN, KCS_LOGIN_SDRM, KCS_PASSWORD, KCS_LOGOUT, KCS_ME, KCS_VERIFY_ADDRESS, KCS_MY_KEYWRITERS, KCS_CODING_START, KCS_CODING_ATTEST, KCS_CODING_RECEIPT, KCS_CUT,
 	KCS_MY_ORDERS, KCS_RESET, KCS_RESET_CONFIRM, KCS_TICKET, KCS_TICKET_STATUS,
 	KCS_REGISTER, KCS_RESEND_LINK, KCS_CORRECT_EMAIL, KCS_REDEEM, KCS_CHECK_VIN, KCS_ORDER_KEY,
 	KCS_ORDER_KEYWRITER, KCS_SHIP, KCS_ORDERS,
@@ -132,6 +132,19 @@ struct kcs_command {
  * NULL, with a usage error, when none matches or the operands do not fit. */
 const struct kcs_command *kcs_command(const struct kcs_command *t, int argc, char **argv, const char **operand);
 void kcs_command_help(FILE *f, const struct kcs_command *t);
+
+/* job.c: what kcs-code and kcs-cut ask: the order's VIN and Key Code
+ * (options, its JSON piped in, the terminal), the owner's verification
+ * record (options, a JSON file) and the coding disclaimer. */
+#define KCS_OWNER_FIELDS 7
+extern const char *const kcs_owner_fields[KCS_OWNER_FIELDS][2]; /* option, field */
+struct kcs_job_opts {
+	const char *vin, *owner_file;
+	const char *owner[KCS_OWNER_FIELDS]; /* in the order of kcs_owner_fields */
+	struct kcs_secret_src key_code;
+	int accept; /* --accept-disclaimer */
+};
+int kcs_job_body(struct kcs_client *cl, const struct kcs_job_opts *o, cJSON **body);
 
 /* vin.c: North American VIN rules. */
 int kcs_vin_parse(const char *in, char out[18]);

@@ -109,67 +109,104 @@ want_hex_var(struct req *r, const char *name, uint8_t *out, size_t max, size_t *
 	return 0;
 }
 
+/* What coding and cutting both ask: an Active account, the owner's record,
+ * the coding disclaimer, and the VIN and Key Code of a key order placed for
+ * this locksmith (wrong codes counted and locked out). */
+struct job_ask {
+	char vin[18];
+	long long order, pos, coded, acceptance;
+	cJSON *account, *owner;
+	uint8_t *sealed_owner;
+	size_t sealed_len;
+};
+
+static void
+job_ask_free(struct job_ask *q)
+{
+	cJSON_Delete(q->account);
+	cJSON_Delete(q->owner);
+	free(q->sealed_owner);
+}
+
+static int
+job_ask(struct req *r, struct job_ask *q)
+{
+	const char *vin_in, *code_in;
+	char code[40], in[64], key[KCS_HASH_HEX], hash[KCS_HASH_HEX], *text;
+	long long version = 0, owner_account = 0;
+	cJSON *o = NULL;
+	size_t len;
+	int rc;
+
+	if ((rc = want_str(r, "vin", 1, 64, 1, &vin_in)) || (rc = want_str(r, "key_code", 1, 40, 1, &code_in)))
+		return rc;
+	if (kcs_vin_parse(vin_in, q->vin) != KCS_OK)
+		return fail(r, 400, "invalid", "vin", "%s", kcs_errmsg());
+	if (kcs_code_parse(code_in, "key_code", code, sizeof code) != KCS_OK)
+		return fail(r, 400, "invalid", "key_code", "%s", kcs_errmsg());
+	if ((rc = owner_record(r, &q->owner)))
+		return rc;
+	if ((rc = store_account_get(r->tx, r->account_id, &q->account)) != STORE_OK)
+		return store_fail(r, rc);
+	if (!flag(q->account, "email_verified") || !flag(q->account, "address_verified"))
+		return fail(r, 403, "inactive", NULL, "the account is Inactive: verify the delivery address first");
+	/* wrong Key Codes are counted per locksmith, as ticket redemptions are */
+	snprintf(in, sizeof in, "keycode:%lld", r->account_id);
+	kcs_keyed_hash(K.pepper, in, key);
+	if ((rc = check_lock(r, key)))
+		return rc;
+	keycode_hash(q->vin, code, hash);
+	sodium_memzero(code, sizeof code);
+	if ((rc = store_keycode_order(r->tx, hash, &o)) == STORE_OK) {
+		kcs_json_int(o, "order_id", &q->order);
+		kcs_json_int(o, "account_id", &owner_account);
+		kcs_json_int(o, "key_position", &q->pos);
+		kcs_json_int(o, "coded_at", &q->coded);
+		cJSON_Delete(o);
+	}
+	if (rc == STORE_NOTFOUND || (rc == STORE_OK && owner_account != r->account_id))
+		return record_failure(r, "keycode", key, K.cf.keycode_failures, K.cf.keycode_cooldown,
+		    kcs_json_str(q->account, "sdrm_id"), "keycode", 404, "no_order",
+		    "no key order of yours for this VIN has this Key Code");
+	if (rc != STORE_OK || (rc = store_failures_clear(r->tx, key)) != STORE_OK)
+		return store_fail(r, rc);
+	if ((rc = accepted_version(r, "coding", &version)) ||
+	    (rc = store_acceptance_add(r->tx, r->account_id, "coding", version, r->now, &q->acceptance)))
+		return rc > 0 ? rc : store_fail(r, rc);
+	text = kcs_json_dump(q->owner);
+	len = strlen(text);
+	if (!(q->sealed_owner = malloc(len + KCS_SEAL_OVERHEAD))) {
+		free(text);
+		return fail(r, 500, "internal", NULL, "out of memory");
+	}
+	kcs_seal(K.master, text, len, q->sealed_owner);
+	q->sealed_len = len + KCS_SEAL_OVERHEAD;
+	sodium_memzero(text, len);
+	free(text);
+	return 0;
+}
+
 int
 h_coding_start(struct req *r)
 {
 	static const char *const ok[] = { "vin", "key_code", "serial", "accept_disclaimer", "customer_name",
 		"relation", "id_kind", "id_state", "id_last4", "registration_state", "plate", NULL };
-	const char *vin_in, *code_in, *serial;
-	char vin[18], code[40], in[64], key[KCS_HASH_HEX], hash[KCS_HASH_HEX], nonce[2 * KW_NONCE + 1];
-	uint8_t rnd[KW_NONCE], *sealed = NULL;
-	long long version = 0, order = 0, owner_account = 0, pos = 0, coded = 0, job = 0;
+	const char *serial;
+	char nonce[2 * KW_NONCE + 1];
+	uint8_t rnd[KW_NONCE];
+	long long job = 0;
+	struct job_ask q = { 0 };
 	struct store_job j = { 0 };
-	cJSON *a = NULL, *o = NULL, *w = NULL, *rec = NULL, *old = NULL, *d;
-	char *text = NULL;
-	size_t len;
+	cJSON *w = NULL, *old = NULL, *d;
 	int rc;
 
-	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "vin", 1, 64, 1, &vin_in)) ||
-	    (rc = want_str(r, "key_code", 1, 40, 1, &code_in)) || (rc = want_str(r, "serial", 1, 32, 1, &serial)))
-		return rc;
-	if (kcs_vin_parse(vin_in, vin) != KCS_OK)
-		return fail(r, 400, "invalid", "vin", "%s", kcs_errmsg());
-	if (kcs_code_parse(code_in, "key_code", code, sizeof code) != KCS_OK)
-		return fail(r, 400, "invalid", "key_code", "%s", kcs_errmsg());
-	if ((rc = owner_record(r, &rec)))
-		return rc;
-	if ((rc = store_account_get(r->tx, r->account_id, &a)) != STORE_OK) {
-		rc = store_fail(r, rc);
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "serial", 1, 32, 1, &serial)) || (rc = job_ask(r, &q)))
 		goto out;
-	}
-	if (!flag(a, "email_verified") || !flag(a, "address_verified")) {
-		rc = fail(r, 403, "inactive", NULL, "the account is Inactive: verify the delivery address first");
-		goto out;
-	}
-	/* wrong Key Codes are counted per locksmith, as ticket redemptions are */
-	snprintf(in, sizeof in, "keycode:%lld", r->account_id);
-	kcs_keyed_hash(K.pepper, in, key);
-	if ((rc = check_lock(r, key)))
-		goto out;
-	keycode_hash(vin, code, hash);
-	sodium_memzero(code, sizeof code);
-	rc = store_keycode_order(r->tx, hash, &o);
-	if (rc == STORE_OK) {
-		kcs_json_int(o, "order_id", &order);
-		kcs_json_int(o, "account_id", &owner_account);
-		kcs_json_int(o, "key_position", &pos);
-		kcs_json_int(o, "coded_at", &coded);
-	}
-	if (rc == STORE_NOTFOUND || (rc == STORE_OK && owner_account != r->account_id)) {
-		rc = record_failure(r, "keycode", key, K.cf.keycode_failures, K.cf.keycode_cooldown,
-		    kcs_json_str(a, "sdrm_id"), "coding", 404, "no_order",
-		    "no key order of yours for this VIN has this Key Code");
-		goto out;
-	}
-	if (rc != STORE_OK) {
-		rc = store_fail(r, rc);
-		goto out;
-	}
-	if (coded) {
+	if (q.coded) {
 		char when[21];
 
-		kcs_time_iso((time_t)coded, when);
-		rc = fail(r, 409, "coded", "key_code", "key position %lld of %s was coded on %.10s", pos, vin, when);
+		kcs_time_iso((time_t)q.coded, when);
+		rc = fail(r, 409, "coded", "key_code", "key position %lld of %s was coded on %.10s", q.pos, q.vin, when);
 		goto out;
 	}
 	if ((rc = store_keywriter_of(r->tx, serial, r->account_id, &w)) == STORE_NOTFOUND) {
@@ -177,65 +214,107 @@ h_coding_start(struct req *r)
 		    "key writer %s is not registered to you: use the writer the hotline shipped to you", serial);
 		goto out;
 	}
-	if (rc != STORE_OK || (rc = accepted_version(r, "coding", &version)) ||
-	    (rc = store_acceptance_add(r->tx, r->account_id, "coding", version, r->now, &j.acceptance_id))) {
-		rc = rc > 0 ? rc : store_fail(r, rc);
+	if (rc != STORE_OK) {
+		rc = store_fail(r, rc);
 		goto out;
 	}
-	text = kcs_json_dump(rec);
-	len = strlen(text);
-	sealed = malloc(len + KCS_SEAL_OVERHEAD);
-	if (!sealed) {
-		rc = fail(r, 500, "internal", NULL, "out of memory");
-		goto out;
-	}
-	kcs_seal(K.master, text, len, sealed);
 	randombytes_buf(rnd, sizeof rnd);
 	kcs_hex_encode(rnd, sizeof rnd, nonce);
 	j.kind = "code";
 	j.account_id = r->account_id;
-	j.order_id = order;
+	j.order_id = q.order;
 	j.serial = serial;
 	j.nonce = nonce;
-	j.owner = sealed;
-	j.owner_len = len + KCS_SEAL_OVERHEAD;
-	if ((rc = store_coding_job(r->tx, order, &old)) == STORE_OK) {
+	j.acceptance_id = q.acceptance;
+	j.owner = q.sealed_owner;
+	j.owner_len = q.sealed_len;
+	if ((rc = store_coding_job(r->tx, q.order, &old)) == STORE_OK) {
 		kcs_json_int(old, "id", &job);
 		rc = store_job_restart(r->tx, job, &j, r->now);
 	} else if (rc == STORE_NOTFOUND)
 		rc = store_job_add(r->tx, &j, r->now, &job);
-	if (rc != STORE_OK || (rc = store_failures_clear(r->tx, key)) != STORE_OK) {
+	if (rc != STORE_OK) {
 		rc = store_fail(r, rc);
 		goto out;
 	}
 	d = cJSON_CreateObject();
 	cJSON_AddNumberToObject(d, "job_id", (double)job);
-	cJSON_AddNumberToObject(d, "order_id", (double)order);
-	cJSON_AddStringToObject(d, "vin", vin);
-	cJSON_AddNumberToObject(d, "key_position", (double)pos);
+	cJSON_AddNumberToObject(d, "order_id", (double)q.order);
+	cJSON_AddStringToObject(d, "vin", q.vin);
+	cJSON_AddNumberToObject(d, "key_position", (double)q.pos);
 	cJSON_AddStringToObject(d, "serial", serial);
-	cJSON_AddNumberToObject(d, "disclaimer_acceptance_id", (double)j.acceptance_id);
+	cJSON_AddNumberToObject(d, "disclaimer_acceptance_id", (double)q.acceptance);
 	cJSON_AddBoolToObject(d, "restarted", old != NULL);
-	if ((rc = audit_event(r, "coding.started", kcs_json_str(a, "sdrm_id"), d)))
+	if ((rc = audit_event(r, "coding.started", kcs_json_str(q.account, "sdrm_id"), d)))
 		goto out;
 	r->out = cJSON_CreateObject();
 	cJSON_AddNumberToObject(r->out, "job_id", (double)job);
-	cJSON_AddStringToObject(r->out, "vin", vin);
-	cJSON_AddNumberToObject(r->out, "key_position", (double)pos);
+	cJSON_AddStringToObject(r->out, "vin", q.vin);
+	cJSON_AddNumberToObject(r->out, "key_position", (double)q.pos);
 	cJSON_AddStringToObject(r->out, "serial", serial);
 	cJSON_AddStringToObject(r->out, "nonce", nonce);
 	rc = 201;
 out:
-	if (text) {
-		sodium_memzero(text, strlen(text));
-		free(text);
-	}
-	free(sealed);
-	cJSON_Delete(a);
-	cJSON_Delete(o);
+	job_ask_free(&q);
 	cJSON_Delete(w);
-	cJSON_Delete(rec);
 	cJSON_Delete(old);
+	return rc;
+}
+
+/* The blade's cut code (seed 000 §9): the same Key Code, disclaimer and
+ * owner's record as coding; every key of a vehicle has the same cut code.
+ * Each retrieval is a job of the locksmith's record. */
+int
+h_cut(struct req *r)
+{
+	static const char *const ok[] = { "vin", "key_code", "accept_disclaimer", "customer_name",
+		"relation", "id_kind", "id_state", "id_last4", "registration_state", "plate", NULL };
+	uint8_t sealed[CUT_CODE_LEN + KCS_SEAL_OVERHEAD];
+	char cut[CUT_CODE_LEN + 1];
+	struct job_ask q = { 0 };
+	struct store_job j = { 0 };
+	long long job = 0;
+	cJSON *v = NULL, *d;
+	int rc;
+
+	if ((rc = only_fields(r, ok)) || (rc = job_ask(r, &q)))
+		goto out;
+	if ((rc = store_vehicle_secret(r->tx, q.vin, &v)) != STORE_OK) {
+		rc = store_fail(r, rc);
+		goto out;
+	}
+	if (kcs_hex_decode(kcs_json_str(v, "cut_code") ? kcs_json_str(v, "cut_code") : "", sealed, sizeof sealed) != 0 ||
+	    kcs_open(K.master, sealed, sizeof sealed, cut) != 0) {
+		rc = fail(r, 500, "internal", NULL, "the vehicle's cut code cannot be opened");
+		goto out;
+	}
+	cut[CUT_CODE_LEN] = '\0';
+	j.kind = "cut";
+	j.account_id = r->account_id;
+	j.order_id = q.order;
+	j.acceptance_id = q.acceptance;
+	j.owner = q.sealed_owner;
+	j.owner_len = q.sealed_len;
+	if ((rc = store_cut_job_add(r->tx, &j, r->now, &job)) != STORE_OK) {
+		rc = store_fail(r, rc);
+		goto out;
+	}
+	d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "job_id", (double)job);
+	cJSON_AddNumberToObject(d, "order_id", (double)q.order);
+	cJSON_AddStringToObject(d, "vin", q.vin);
+	cJSON_AddNumberToObject(d, "disclaimer_acceptance_id", (double)q.acceptance);
+	if ((rc = audit_event(r, "cut.retrieved", kcs_json_str(q.account, "sdrm_id"), d)))
+		goto out;
+	r->out = cJSON_CreateObject();
+	cJSON_AddNumberToObject(r->out, "job_id", (double)job);
+	cJSON_AddStringToObject(r->out, "vin", q.vin);
+	cJSON_AddStringToObject(r->out, "cut_code", cut);
+	rc = 200;
+out:
+	sodium_memzero(cut, sizeof cut);
+	job_ask_free(&q);
+	cJSON_Delete(v);
 	return rc;
 }
 

@@ -72,6 +72,7 @@ static const struct route routes[] = {
 	{ "POST", "/v1/coding", A_FULL, h_coding_start, R_WRITE },
 	{ "POST", "/v1/coding/attest", A_FULL, h_coding_attest, R_WRITE },
 	{ "POST", "/v1/coding/receipt", A_FULL, h_coding_receipt, R_WRITE },
+	{ "POST", "/v1/cut", A_FULL, h_cut, R_WRITE },
 	{ "POST", "/v1/hotline/redeem", A_OPERATOR, h_redeem, R_WRITE },
 	{ "POST", "/v1/hotline/orders/key", A_OPERATOR, h_order_key, R_WRITE },
 	{ "POST", "/v1/hotline/orders/keywriter", A_OPERATOR, h_order_keywriter, R_WRITE },

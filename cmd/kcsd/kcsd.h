@@ -146,6 +146,9 @@ int store_order_list(struct dbtx *tx, long long account, const char *sdrm_id, co
 int store_order_ship(struct dbtx *tx, long long id, const char *tracking, long long now);
 int store_keywriter_list(struct dbtx *tx, long long account, cJSON **out);
 
+/* A blade's cut code: two letters, 000, five digits (HF00019315). */
+#define CUT_CODE_LEN 10
+
 /* store_jobs.c */
 struct store_job {
 	const char *kind, *serial, *nonce;
@@ -158,6 +161,7 @@ int store_keycode_order(struct dbtx *tx, const char *hash, cJSON **out);
 int store_keywriter_of(struct dbtx *tx, const char *serial, long long account, cJSON **out);
 int store_coding_job(struct dbtx *tx, long long order, cJSON **out);
 int store_job_add(struct dbtx *tx, const struct store_job *j, long long now, long long *id);
+int store_cut_job_add(struct dbtx *tx, const struct store_job *j, long long now, long long *id);
 int store_job_restart(struct dbtx *tx, long long id, const struct store_job *j, long long now);
 int store_job_get(struct dbtx *tx, long long id, long long account, cJSON **out);
 int store_job_attested(struct dbtx *tx, long long id, const char *nonce, const char *challenge, long long expires,
@@ -319,6 +323,7 @@ int h_my_keywriters(struct req *r);
 int h_coding_start(struct req *r);
 int h_coding_attest(struct req *r);
 int h_coding_receipt(struct req *r);
+int h_cut(struct req *r);
 void keycode_hash(const char *vin, const char *code, char out[KCS_HASH_HEX]);
 int h_ship(struct req *r);
 int h_orders(struct req *r);

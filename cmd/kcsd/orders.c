@@ -69,17 +69,19 @@ static int
 vehicle_add(struct req *r, const cJSON *e, const char *vin)
 {
 	static const char letters[] = "ABCDEFGHJKLMNPRSTUVWXYZ";
-	uint8_t secret[32], sealed_secret[32 + KCS_SEAL_OVERHEAD], sealed_cut[10 + KCS_SEAL_OVERHEAD];
-	char cut[11];
+	uint8_t secret[32], sealed_secret[32 + KCS_SEAL_OVERHEAD], sealed_cut[CUT_CODE_LEN + KCS_SEAL_OVERHEAD];
+	char cut[CUT_CODE_LEN + 1];
 	cJSON *d;
 	int rc;
 
 	randombytes_buf(secret, sizeof secret);
+	/* the shape of the manual's cut codes: two letters, 000, five digits */
 	cut[0] = letters[randombytes_uniform(sizeof letters - 1)];
 	cut[1] = letters[randombytes_uniform(sizeof letters - 1)];
-	kcs_digits_new(cut + 2, 8);
+	memcpy(cut + 2, "000", 3);
+	kcs_digits_new(cut + 5, 5);
 	kcs_seal(K.master, secret, sizeof secret, sealed_secret);
-	kcs_seal(K.master, cut, 10, sealed_cut);
+	kcs_seal(K.master, cut, CUT_CODE_LEN, sealed_cut);
 	sodium_memzero(secret, sizeof secret);
 	sodium_memzero(cut, sizeof cut);
 	rc = store_vehicle_add(r->tx, vin, kcs_json_str(e, "model"), kcs_json_str(e, "production_date"),

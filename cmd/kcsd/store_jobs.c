@@ -41,6 +41,15 @@ store_job_add(struct dbtx *tx, const struct store_job *j, long long now, long lo
 	    j->nonce, now, now);
 }
 
+/* a cut code retrieved: a job done at once */
+int
+store_cut_job_add(struct dbtx *tx, const struct store_job *j, long long now, long long *id)
+{
+	return insert_id(tx, id, "INSERT INTO jobs (kind, account_id, order_id, acceptance_id, owner, state,"
+	    " created_at, updated_at, done_at) VALUES ('cut', ?, ?, ?, ?, 'done', ?, ?, ?) RETURNING id",
+	    "iiibiii", j->account_id, j->order_id, j->acceptance_id, j->owner, j->owner_len, now, now, now);
+}
+
 /* a coding job not yet done starts again: another writer, owner's record,
  * disclaimer acceptance and nonce; its challenge is void */
 int

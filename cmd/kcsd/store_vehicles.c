@@ -28,11 +28,11 @@ store_vehicle_get(struct dbtx *tx, const char *vin, cJSON **out)
 	    "s", vin);
 }
 
-/* the vehicle's secret, sealed under the master key (hex) */
+/* the vehicle's secret and cut code, sealed under the master key (hex) */
 int
 store_vehicle_secret(struct dbtx *tx, const char *vin, cJSON **out)
 {
-	return row(tx, out, "SELECT secret FROM vehicles WHERE vin = ?", "s", vin);
+	return row(tx, out, "SELECT secret, cut_code FROM vehicles WHERE vin = ?", "s", vin);
 }
 
 int

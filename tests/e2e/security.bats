@@ -264,7 +264,7 @@ except socket.timeout:
 }
 
 @test "failed logins for unknown addresses leave no rows that grow without bound" {
-	setup_kcsd "lockout_cooldown = 1" "redeem_cooldown = 1"
+	setup_kcsd "lockout_cooldown = 1" "redeem_cooldown = 1" "keycode_cooldown = 1"
 	for i in $(seq 24); do
 		api POST /v1/login -H 'Content-Type: application/json' \
 			-d "{\"email\":\"ghost$i@example.com\",\"password\":\"whatever 12345\",\"accept_disclaimer\":true}" > /dev/null
