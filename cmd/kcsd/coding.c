@@ -34,6 +34,51 @@ keycode_hash(const char *vin, const char *code, char out[KCS_HASH_HEX])
 	sodium_memzero(in, sizeof in);
 }
 
+/* A destroyed Key Code's tombstone: a one-way hash of its hash, which
+ * authorizes nothing and lets a refusal say why. */
+static void
+keycode_tombstone(const char *hash, char out[KCS_HASH_HEX])
+{
+	char in[80];
+
+	snprintf(in, sizeof in, "destroyed:%s", hash);
+	kcs_keyed_hash(K.pepper, in, out);
+}
+
+/* Key Codes spent (the key coded and its cut code retrieved) more than
+ * keycode_grace ago are destroyed, as California Vehicle Code 9954 asks of
+ * the locksmith. */
+int
+keycodes_destroy(struct req *r)
+{
+	cJSON *due = NULL, *it;
+	int rc = store_keycodes_due(r->tx, r->now - K.cf.keycode_grace, &due);
+
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	cJSON_ArrayForEach(it, due) {
+		char tomb[KCS_HASH_HEX];
+		long long id = 0;
+		cJSON *d;
+
+		kcs_json_int(it, "id", &id);
+		keycode_tombstone(kcs_json_str(it, "key_code_hash"), tomb);
+		if ((rc = store_keycode_destroy(r->tx, id, tomb, r->now)) != STORE_OK && rc != STORE_NOTFOUND) {
+			cJSON_Delete(due);
+			return store_fail(r, rc);
+		}
+		d = cJSON_CreateObject();
+		cJSON_AddNumberToObject(d, "order_id", (double)id);
+		if ((rc = audit_event(r, "keycode.destroyed", "kcsd", d))) {
+			cJSON_Delete(due);
+			return rc;
+		}
+		r->keep = 1; /* destroyed, whatever the request's answer */
+	}
+	cJSON_Delete(due);
+	return 0;
+}
+
 /* The owner's verification record that the coding disclaimer speaks of:
  * every field required and checked, kept sealed under the master key. */
 static int
@@ -132,7 +177,7 @@ static int
 job_ask(struct req *r, struct job_ask *q)
 {
 	const char *vin_in, *code_in;
-	char code[40], in[64], key[KCS_HASH_HEX], hash[KCS_HASH_HEX], *text;
+	char code[40], in[64], key[KCS_HASH_HEX], hash[KCS_HASH_HEX], tomb[KCS_HASH_HEX], *text;
 	long long version = 0, owner_account = 0;
 	cJSON *o = NULL;
 	size_t len;
@@ -153,10 +198,26 @@ job_ask(struct req *r, struct job_ask *q)
 	/* wrong Key Codes are counted per locksmith, as ticket redemptions are */
 	snprintf(in, sizeof in, "keycode:%lld", r->account_id);
 	kcs_keyed_hash(K.pepper, in, key);
-	if ((rc = check_lock(r, key)))
+	if ((rc = check_lock(r, key)) || (rc = keycodes_destroy(r)))
 		return rc;
 	keycode_hash(q->vin, code, hash);
 	sodium_memzero(code, sizeof code);
+	/* a destroyed code is known, not guessed: said so, and not counted */
+	keycode_tombstone(hash, tomb);
+	if ((rc = store_keycode_order(r->tx, tomb, &o)) == STORE_OK) {
+		long long spent = 0;
+		char when[21];
+
+		kcs_json_int(o, "account_id", &owner_account);
+		kcs_json_int(o, "key_code_spent_at", &spent);
+		cJSON_Delete(o);
+		o = NULL;
+		kcs_time_iso((time_t)spent, when);
+		if (owner_account == r->account_id)
+			return fail(r, 410, "keycode_destroyed", "key_code",
+			    "this Key Code was used on %.10s and has been destroyed", when);
+	} else if (rc != STORE_NOTFOUND)
+		return store_fail(r, rc);
 	if ((rc = store_keycode_order(r->tx, hash, &o)) == STORE_OK) {
 		kcs_json_int(o, "order_id", &q->order);
 		kcs_json_int(o, "account_id", &owner_account);
@@ -295,7 +356,8 @@ h_cut(struct req *r)
 	j.acceptance_id = q.acceptance;
 	j.owner = q.sealed_owner;
 	j.owner_len = q.sealed_len;
-	if ((rc = store_cut_job_add(r->tx, &j, r->now, &job)) != STORE_OK) {
+	if ((rc = store_cut_job_add(r->tx, &j, r->now, &job)) != STORE_OK ||
+	    (rc = store_keycode_spend(r->tx, q.order, r->now)) != STORE_OK) {
 		rc = store_fail(r, rc);
 		goto out;
 	}
@@ -543,7 +605,8 @@ h_coding_receipt(struct req *r)
 		rc = fail(r, 409, "not_attested", "job_id", "job %lld has no coding under way: start it again", id);
 		goto out;
 	}
-	if (rc != STORE_OK || (rc = store_key_coded(r->tx, order, r->now)) != STORE_OK) {
+	if (rc != STORE_OK || (rc = store_key_coded(r->tx, order, r->now)) != STORE_OK ||
+	    (rc = store_keycode_spend(r->tx, order, r->now)) != STORE_OK) {
 		rc = store_fail(r, rc);
 		goto out;
 	}

@@ -46,6 +46,7 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "keycode_failures", &cf->keycode_failures, 5, 1, 1000 },
 		{ "keycode_cooldown", &cf->keycode_cooldown, 900, 1, 7 * 86400 },
 		{ "coding_lifetime", &cf->coding_lifetime, 600, 60, 86400 },
+		{ "keycode_grace", &cf->keycode_grace, 3 * 86400, 0, 90 * 86400 },
 		{ "request_lifetime", &cf->request_lifetime, 86400, 60, 30 * 86400 },
 		{ "smtp_timeout", &cf->smtp_timeout, 30, 1, 600 },
 		{ "smtp_retry", &cf->smtp_retry, 60, 1, 86400 },

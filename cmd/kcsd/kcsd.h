@@ -158,6 +158,9 @@ struct store_job {
 };
 int store_vehicle_secret(struct dbtx *tx, const char *vin, cJSON **out);
 int store_keycode_order(struct dbtx *tx, const char *hash, cJSON **out);
+int store_keycode_spend(struct dbtx *tx, long long order, long long now);
+int store_keycodes_due(struct dbtx *tx, long long cutoff, cJSON **out);
+int store_keycode_destroy(struct dbtx *tx, long long order, const char *tombstone, long long now);
 int store_keywriter_of(struct dbtx *tx, const char *serial, long long account, cJSON **out);
 int store_coding_job(struct dbtx *tx, long long order, cJSON **out);
 int store_job_add(struct dbtx *tx, const struct store_job *j, long long now, long long *id);
@@ -187,7 +190,7 @@ struct kcsd_conf {
 	long session_idle, session_max, session_touch, email_link_lifetime, reset_lifetime, reset_interval;
 	long lockout_failures, lockout_cooldown;
 	long ticket_lifetime, call_lifetime, redeem_failures, redeem_cooldown;
-	long keycode_failures, keycode_cooldown, coding_lifetime;
+	long keycode_failures, keycode_cooldown, coding_lifetime, keycode_grace;
 	unsigned long long argon2_ops;
 	size_t argon2_mem;
 };

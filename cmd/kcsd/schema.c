@@ -267,8 +267,9 @@ const char *const kcsd_migrations_sqlite[] = {
 	" decided_by INTEGER REFERENCES operators(id),"
 	" decided_at INTEGER);"
 	"CREATE UNIQUE INDEX requests_pending ON requests(operator_id) WHERE state = 'pending';",
-	/* 9: coding a key: the coding disclaimer, jobs (one coding job per
-	 * order, its owner's record sealed), a key position's coding */
+	/* 9: coding and cutting a key: the coding disclaimer, jobs (one coding
+	 * job per order, its owner's record sealed), a key position's coding, a
+	 * Key Code spent (coded and cut) and destroyed */
 	"INSERT INTO disclaimers (kind, version, text) VALUES ('coding', 1, " CODING_DISCLAIMER ");"
 	"ALTER TABLE keys ADD COLUMN coded_at INTEGER;"
 	"CREATE TABLE jobs ("
@@ -293,7 +294,10 @@ const char *const kcsd_migrations_sqlite[] = {
 	" CHECK ((state = 'done') = (done_at IS NOT NULL)));"
 	"CREATE UNIQUE INDEX jobs_one_coding ON jobs(order_id) WHERE kind = 'code';"
 	"CREATE INDEX jobs_account ON jobs(account_id, id);"
-	"CREATE INDEX orders_key_code ON orders(key_code_hash);",
+	"CREATE INDEX orders_key_code ON orders(key_code_hash);"
+	"ALTER TABLE orders ADD COLUMN key_code_spent_at INTEGER;"
+	"ALTER TABLE orders ADD COLUMN key_code_destroyed_at INTEGER;"
+	"CREATE INDEX orders_key_code_spent ON orders(key_code_spent_at) WHERE key_code_destroyed_at IS NULL;",
 	NULL
 };
 
@@ -518,6 +522,9 @@ const char *const kcsd_migrations_pg[] = {
 	" CHECK ((state = 'done') = (done_at IS NOT NULL)));"
 	"CREATE UNIQUE INDEX jobs_one_coding ON jobs(order_id) WHERE kind = 'code';"
 	"CREATE INDEX jobs_account ON jobs(account_id, id);"
-	"CREATE INDEX orders_key_code ON orders(key_code_hash);",
+	"CREATE INDEX orders_key_code ON orders(key_code_hash);"
+	"ALTER TABLE orders ADD COLUMN key_code_spent_at bigint;"
+	"ALTER TABLE orders ADD COLUMN key_code_destroyed_at bigint;"
+	"CREATE INDEX orders_key_code_spent ON orders(key_code_spent_at) WHERE key_code_destroyed_at IS NULL;",
 	NULL
 };

@@ -12,9 +12,37 @@
 int
 store_keycode_order(struct dbtx *tx, const char *hash, cJSON **out)
 {
-	return row(tx, out, "SELECT o.id AS order_id, o.account_id, o.vin, o.key_position, k.coded_at"
+	return row(tx, out, "SELECT o.id AS order_id, o.account_id, o.vin, o.key_position, k.coded_at,"
+	    " o.key_code_spent_at, o.key_code_destroyed_at"
 	    " FROM orders o JOIN keys k ON k.order_id = o.id WHERE o.kind = 'key' AND o.key_code_hash = ?",
 	    "s", hash);
+}
+
+/* A Key Code is spent once its key is coded and its cut code retrieved. */
+int
+store_keycode_spend(struct dbtx *tx, long long order, long long now)
+{
+	int rc = run(tx, "UPDATE orders SET key_code_spent_at = ? WHERE id = ? AND key_code_spent_at IS NULL"
+	    " AND EXISTS (SELECT 1 FROM keys WHERE order_id = orders.id AND coded_at IS NOT NULL)"
+	    " AND EXISTS (SELECT 1 FROM jobs WHERE order_id = orders.id AND kind = 'cut')", "ii", now, order);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+/* The Key Codes spent before cutoff and not destroyed yet: id and hash. */
+int
+store_keycodes_due(struct dbtx *tx, long long cutoff, cJSON **out)
+{
+	return rows(tx, out, "SELECT id, key_code_hash FROM orders WHERE key_code_spent_at < ?"
+	    " AND key_code_destroyed_at IS NULL ORDER BY id LIMIT 100", "i", cutoff);
+}
+
+/* A Key Code destroyed: its hash replaced by the one-way tombstone. */
+int
+store_keycode_destroy(struct dbtx *tx, long long order, const char *tombstone, long long now)
+{
+	return changed(run(tx, "UPDATE orders SET key_code_hash = ?, key_code_destroyed_at = ?"
+	    " WHERE id = ? AND key_code_destroyed_at IS NULL", "sii", tombstone, now, order));
 }
 
 int

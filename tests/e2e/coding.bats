@@ -209,3 +209,30 @@ kcs_code() { # [EMULATOR SPEC] -- [kcs-code options]: the order's JSON on stdin
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"ssn: is not a field of the owner's record"* ]]
 }
+
+@test "a Key Code spent (key coded, cut code retrieved) is destroyed after the grace period, and a refusal says so" {
+	reconfigure "keycode_grace = 1"
+	run --separate-stderr kcs_code --
+	[ "$status" -eq 0 ]
+	# coded, not yet cut: the code still works, for the cut code
+	[ "$(sql "SELECT key_code_spent_at IS NULL FROM orders WHERE kind = 'key'")" = 1 ]
+	run --separate-stderr "$B/kcs-cut" --accept-disclaimer "${OWNER[@]}" < "$T/order.json"
+	[ "$status" -eq 0 ]
+	[ "$(sql "SELECT key_code_spent_at IS NOT NULL FROM orders WHERE kind = 'key'")" = 1 ]
+	# within the grace period: the cut code again
+	run --separate-stderr "$B/kcs-cut" --accept-disclaimer "${OWNER[@]}" < "$T/order.json"
+	[ "$status" -eq 0 ]
+	hash=$(sql "SELECT key_code_hash FROM orders WHERE kind = 'key'")
+	sleep 2.1
+	run "$B/kcs-cut" --accept-disclaimer "${OWNER[@]}" < "$T/order.json"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"this Key Code was used on $(date -u +%F) and has been destroyed"* ]]
+	# the hash that verified it is gone; refusals of a destroyed code are not counted as guesses
+	[ "$(sql "SELECT count(*) FROM orders WHERE key_code_hash = '$hash'")" = 0 ]
+	[ "$(sql "SELECT key_code_destroyed_at IS NOT NULL FROM orders WHERE kind = 'key'")" = 1 ]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'keycode.destroyed'")" = 1 ]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'keycode.failed'")" = 0 ]
+	run kcs_code --
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"has been destroyed"* ]]
+}
