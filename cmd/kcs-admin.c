@@ -17,7 +17,7 @@
 enum {
 	C_INIT, C_OPERATOR_ADD, C_OPERATOR_LIST, C_OPERATOR_REMOVE, C_SDRM_ADD, C_SDRM_IMPORT, C_SDRM_REMOVE,
 	C_OUTBOX_LIST, C_OUTBOX_SHOW, C_VEHICLE_ADD, C_VEHICLE_IMPORT, C_VEHICLE_SHOW, C_ACCOUNT_CLOSE,
-	C_AUDIT_VERIFY, C_REQUEST_LIST, C_REQUEST_APPROVE, C_REQUEST_REFUSE
+	C_AUDIT_VERIFY, C_REQUEST_LIST, C_REQUEST_APPROVE, C_REQUEST_REFUSE, C_JOBS_EXPORT
 };
 
 static const struct kcs_command commands[] = {
@@ -48,6 +48,9 @@ static const struct kcs_command commands[] = {
 	[C_REQUEST_LIST] = { "request list", NULL, 0, "the requests waiting for approval, as JSON lines" },
 	[C_REQUEST_APPROVE] = { "request approve", "ID", 1, "approve another administrator's request" },
 	[C_REQUEST_REFUSE] = { "request refuse", "ID", 1, "refuse a request" },
+	[C_JOBS_EXPORT] = { "jobs export", "--from YYYY-MM-DD --to YYYY-MM-DD", 0,
+	    "every locksmith's coding and cutting jobs of those days (UTC),\n"
+	    "with the owner's records, as JSON lines, for an auditor (audited)" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -73,6 +76,8 @@ usage(void)
     "      --model MODEL        vehicle add: the model\n"
     "      --production-date D  vehicle add: the production date, YYYY-MM-DD\n"
     "      --skip-invalid       vehicle import: import the valid lines, report the others\n"
+    "      --from DATE          jobs export: the first day, YYYY-MM-DD\n"
+    "      --to DATE            jobs export: the last day, YYYY-MM-DD\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
     "\n"
@@ -82,7 +87,7 @@ usage(void)
 
 static struct {
 	const char *url, *token_file, *db, *key, *role, *pw_file;
-	const char *model, *production_date;
+	const char *model, *production_date, *from, *to;
 	int pw_fd, skip;
 } o = { .pw_fd = -1 };
 
@@ -254,7 +259,7 @@ vehicle_import(struct kcs_client *cl, const char *file)
 static int
 run(int argc, char **argv)
 {
-	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_MODEL, O_DATE, O_SKIP };
+	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_MODEL, O_DATE, O_SKIP, O_FROM, O_TO };
 	static const struct option opts[] = {
 		{ "url", required_argument, NULL, O_URL }, { "token-file", required_argument, NULL, O_TOKEN },
 		{ "db", required_argument, NULL, O_DB }, { "key", required_argument, NULL, O_KEY },
@@ -264,6 +269,7 @@ run(int argc, char **argv)
 		{ "model", required_argument, NULL, O_MODEL },
 		{ "production-date", required_argument, NULL, O_DATE },
 		{ "skip-invalid", no_argument, NULL, O_SKIP },
+		{ "from", required_argument, NULL, O_FROM }, { "to", required_argument, NULL, O_TO },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	struct kcs_client cl;
@@ -288,6 +294,8 @@ run(int argc, char **argv)
 		case O_MODEL: o.model = optarg; break;
 		case O_DATE: o.production_date = optarg; break;
 		case O_SKIP: o.skip = 1; break;
+		case O_FROM: o.from = optarg; break;
+		case O_TO: o.to = optarg; break;
 		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-admin " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -367,6 +375,18 @@ run(int argc, char **argv)
 		if ((rc = kcs_call(&cl, (command == C_SDRM_REMOVE) ? KCS_SDRM_REMOVE : KCS_ACCOUNT_CLOSE, arg, NULL,
 		    &res)) == KCS_OK)
 			rc = kcs_print(res);
+	} else if (command == C_JOBS_EXPORT) {
+		char query[64];
+
+		if (!o.from || !o.to) {
+			rc = kcs_usage_error("jobs export needs --from and --to");
+			goto out;
+		}
+		if ((rc = kcs_date_parse(o.from, "from")) != KCS_OK || (rc = kcs_date_parse(o.to, "to")) != KCS_OK)
+			goto out;
+		snprintf(query, sizeof query, "from=%s&to=%s", o.from, o.to);
+		if ((rc = kcs_call(&cl, KCS_JOBS_EXPORT, query, NULL, &res)) == KCS_OK)
+			rc = kcs_print_each(cJSON_GetObjectItem(res, "jobs"));
 	} else if ((command == C_OUTBOX_LIST)) {
 		if ((rc = kcs_call(&cl, KCS_OUTBOX_LIST, NULL, NULL, &res)) == KCS_OK)
 			rc = kcs_print_each(cJSON_GetObjectItem(res, "messages"));

@@ -10,7 +10,7 @@
 
 #include "kcs.h"
 
-enum { C_LOGIN, C_PASSWORD, C_STATUS, C_LOGOUT, C_VERIFY_ADDRESS, C_ORDERS, C_FORGOT, C_RESET };
+enum { C_LOGIN, C_PASSWORD, C_STATUS, C_LOGOUT, C_VERIFY_ADDRESS, C_ORDERS, C_JOBS, C_FORGOT, C_RESET };
 
 static const struct kcs_command commands[] = {
 	[C_LOGIN] = { "", "[OPTIONS]", 0, "log in (both steps)" },
@@ -19,6 +19,7 @@ static const struct kcs_command commands[] = {
 	[C_LOGOUT] = { "logout", NULL, 0, "end the session" },
 	[C_VERIFY_ADDRESS] = { "verify-address", "[CODE]", -1, "enter the code from the letter" },
 	[C_ORDERS] = { "orders", NULL, 0, "list your key and key writer orders" },
+	[C_JOBS] = { "jobs", NULL, 0, "export your job record: every coding and cutting, with\nthe owner's record, as JSON lines" },
 	[C_FORGOT] = { "forgot", "--email ADDRESS", 0, "e-mail a password reset code" },
 	[C_RESET] = { "reset", "--email ADDRESS --code CODE", 0, "set a new password with it" },
 	{ NULL, NULL, 0, NULL }
@@ -219,14 +220,15 @@ simple(enum kcs_route route, cJSON *body)
 	return rc;
 }
 
+/* a list of the locksmith's own, as JSON lines */
 static int
-orders(void)
+list(enum kcs_route route, const char *name)
 {
 	cJSON *res = NULL;
 	int rc = kcs_client_session(&cl);
 
-	if (rc == KCS_OK && (rc = kcs_call(&cl, KCS_MY_ORDERS, NULL, NULL, &res)) == KCS_OK)
-		rc = kcs_print_each(cJSON_GetObjectItem(res, "orders"));
+	if (rc == KCS_OK && (rc = kcs_call(&cl, route, NULL, NULL, &res)) == KCS_OK)
+		rc = kcs_print_each(cJSON_GetObjectItem(res, name));
 	cJSON_Delete(res);
 	return rc;
 }
@@ -365,7 +367,8 @@ run(int argc, char **argv)
 	case C_PASSWORD: rc = change_password(); break;
 	case C_STATUS: rc = simple(KCS_ME, NULL); break;
 	case C_LOGOUT: rc = logout(); break;
-	case C_ORDERS: rc = orders(); break;
+	case C_ORDERS: rc = list(KCS_MY_ORDERS, "orders"); break;
+	case C_JOBS: rc = list(KCS_MY_JOBS, "jobs"); break;
 	case C_VERIFY_ADDRESS: rc = verify_address(arg); break;
 	case C_FORGOT: rc = forgot(); break;
 	default: rc = reset();

@@ -6,7 +6,7 @@ _kcs_words() {
 		echo "--config --db --key --spool --listen --tls-cert --tls-key --url-file --help --version" ;;
 	kcs-admin)
 		echo "--url --token-file --db --key --role --password-file --password-fd --model
-		      --production-date --skip-invalid --help --version" ;;
+		      --production-date --skip-invalid --from --to --help --version" ;;
 	kcs-hotline)
 		echo "--url --token-file --sdrm-id --email --last-name --first-name --company --address
 		      --city --state --zip --phone --comments --time-zone --tan --call-id --vin
@@ -65,7 +65,7 @@ _kcs() {
 	case $prog in
 	kcs-admin)
 		case $n in
-		0) words="init operator request sdrm vehicle account outbox audit" ;;
+		0) words="init operator request sdrm vehicle account outbox audit jobs" ;;
 		1) case $first in
 		   operator) words="add list remove" ;;
 		   request) words="list approve refuse" ;;
@@ -74,6 +74,7 @@ _kcs() {
 		   account) words="close" ;;
 		   outbox) words="list show" ;;
 		   audit) words="verify" ;;
+		   jobs) words="export" ;;
 		   esac ;;
 		2) case "$first $second" in
 		   "sdrm import"|"vehicle import") mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
@@ -83,7 +84,7 @@ _kcs() {
 		[ $n -eq 0 ] && words="register resend-link correct-email redeem check-vin order-key
 			order-keywriter ship orders" ;;
 	kcs-login)
-		[ $n -eq 0 ] && words="password status logout orders verify-address forgot reset" ;;
+		[ $n -eq 0 ] && words="password status logout orders jobs verify-address forgot reset" ;;
 	kcs-keywriter)
 		[ $n -eq 0 ] && words="list info read doctor" ;;
 	kcs-mailroom)

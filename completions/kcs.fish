@@ -25,7 +25,9 @@ complete -c kcs-admin -l password-fd -x -d 'Secret from file descriptor'
 complete -c kcs-admin -l model -x -d 'vehicle add: model'
 complete -c kcs-admin -l production-date -x -d 'vehicle add: YYYY-MM-DD'
 complete -c kcs-admin -l skip-invalid -d 'vehicle import: skip invalid lines'
-complete -c kcs-admin -n __fish_use_subcommand -a 'init operator request sdrm vehicle account outbox audit'
+complete -c kcs-admin -l from -x -d 'jobs export: first day, YYYY-MM-DD'
+complete -c kcs-admin -l to -x -d 'jobs export: last day, YYYY-MM-DD'
+complete -c kcs-admin -n __fish_use_subcommand -a 'init operator request sdrm vehicle account outbox audit jobs'
 complete -c kcs-admin -n '__fish_seen_subcommand_from operator' -a 'add list remove'
 complete -c kcs-admin -n '__fish_seen_subcommand_from request' -a 'list approve refuse'
 complete -c kcs-admin -n '__fish_seen_subcommand_from sdrm' -a 'add import remove'
@@ -33,6 +35,7 @@ complete -c kcs-admin -n '__fish_seen_subcommand_from vehicle' -a 'add import sh
 complete -c kcs-admin -n '__fish_seen_subcommand_from account' -a 'close'
 complete -c kcs-admin -n '__fish_seen_subcommand_from outbox' -a 'list show'
 complete -c kcs-admin -n '__fish_seen_subcommand_from audit' -a 'verify'
+complete -c kcs-admin -n '__fish_seen_subcommand_from jobs' -a 'export'
 
 complete -c kcs-hotline -f
 complete -c kcs-hotline -n __fish_use_subcommand -a register -d 'Enter a registration form'
@@ -69,7 +72,7 @@ complete -c kcs-hotline -l comments -x -d 'Comments (optional)'
 complete -c kcs-hotline -l time-zone -x -a 'Eastern Central Mountain Arizona Pacific Alaska Hawaii Atlantic Chamorro Samoa'
 
 complete -c kcs-login -f
-complete -c kcs-login -n __fish_use_subcommand -a 'password status logout orders verify-address forgot reset'
+complete -c kcs-login -n __fish_use_subcommand -a 'password status logout orders jobs verify-address forgot reset'
 complete -c kcs-login -l url -x -d 'kcsd URL'
 complete -c kcs-login -l email -x -d 'E-mail address (LSID)'
 complete -c kcs-login -l sdrm-id -x -d 'SDRM ID'

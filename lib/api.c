@@ -21,6 +21,8 @@ static const struct {
 	[KCS_CODING_ATTEST] = { "POST", "/v1/coding/attest" },
 	[KCS_CODING_RECEIPT] = { "POST", "/v1/coding/receipt" },
 	[KCS_CUT] = { "POST", "/v1/cut" },
+	[KCS_MY_JOBS] = { "GET", "/v1/me/jobs" },
+	[KCS_JOBS_EXPORT] = { "GET", "/v1/admin/jobs?" },
 	[KCS_RESET] = { "POST", "/v1/password-reset" },
 	[KCS_RESET_CONFIRM] = { "POST", "/v1/password-reset/confirm" },
 	[KCS_TICKET] = { "POST", "/v1/tickets" },

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -630,4 +631,78 @@ h_coding_receipt(struct req *r)
 out:
 	cJSON_Delete(job);
 	return rc;
+}
+
+/* Job records (NASTF's D1 form is the anchor): each coding and cutting with
+ * its owner's record opened, the disclaimer accepted, the writer, the
+ * receipt and the times. Every export is audited. */
+static int
+export_jobs(struct req *r, long long account, long long from, long long to, const char *event)
+{
+	cJSON *rows, *it, *d;
+	int rc = store_jobs_list(r->tx, account, from, to, &rows);
+
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	cJSON_ArrayForEach(it, rows) {
+		const char *hex = kcs_json_str(it, "owner");
+		size_t n = hex ? strlen(hex) / 2 : 0;
+		uint8_t *sealed = n > KCS_SEAL_OVERHEAD ? malloc(n) : NULL;
+		char *text = sealed ? malloc(n - KCS_SEAL_OVERHEAD + 1) : NULL;
+		static const char *const times[] = { "accepted_at", "created_at", "done_at" };
+
+		if (!text || kcs_hex_decode(hex, sealed, n) != 0 || kcs_open(K.master, sealed, n, text) != 0) {
+			free(sealed);
+			free(text);
+			cJSON_Delete(rows);
+			return fail(r, 500, "internal", NULL, "a job's owner's record cannot be opened");
+		}
+		text[n - KCS_SEAL_OVERHEAD] = '\0';
+		cJSON_ReplaceItemInObject(it, "owner", cJSON_Parse(text));
+		sodium_memzero(text, n - KCS_SEAL_OVERHEAD);
+		free(text);
+		free(sealed);
+		for (size_t k = 0; k < sizeof times / sizeof times[0]; k++) {
+			long long t = 0;
+			char iso[21];
+
+			if (kcs_json_int(it, times[k], &t) == 0) {
+				kcs_time_iso((time_t)t, iso);
+				cJSON_ReplaceItemInObject(it, times[k], cJSON_CreateString(iso));
+			}
+		}
+	}
+	d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "jobs", cJSON_GetArraySize(rows));
+	cJSON_AddNumberToObject(d, "from", (double)from);
+	cJSON_AddNumberToObject(d, "to", (double)to);
+	if ((rc = audit_event(r, event, r->actor, d))) {
+		cJSON_Delete(rows);
+		return rc;
+	}
+	r->out = cJSON_CreateObject();
+	cJSON_AddItemToObject(r->out, "jobs", rows);
+	return 200;
+}
+
+int
+h_my_jobs(struct req *r)
+{
+	return export_jobs(r, r->account_id, 0, KCS_ID_MAX, "jobs.listed");
+}
+
+/* ?from=YYYY-MM-DD&to=YYYY-MM-DD: the days, in UTC, both included */
+int
+h_jobs_export(struct req *r)
+{
+	const char *from = query_arg(r, "from"), *to = query_arg(r, "to");
+	struct tm a = { 0 }, b = { 0 };
+
+	if (!from || kcs_date_parse(from, "from") != KCS_OK || !strptime(from, "%Y-%m-%d", &a))
+		return fail(r, 400, "invalid", "from", "is required: the first day, YYYY-MM-DD");
+	if (!to || kcs_date_parse(to, "to") != KCS_OK || !strptime(to, "%Y-%m-%d", &b))
+		return fail(r, 400, "invalid", "to", "is required: the last day, YYYY-MM-DD");
+	if (timegm(&b) < timegm(&a))
+		return fail(r, 400, "invalid", "to", "is before from");
+	return export_jobs(r, 0, (long long)timegm(&a), (long long)timegm(&b) + 86400, "jobs.exported");
 }

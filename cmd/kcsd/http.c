@@ -73,6 +73,8 @@ static const struct route routes[] = {
 	{ "POST", "/v1/coding/attest", A_FULL, h_coding_attest, R_WRITE },
 	{ "POST", "/v1/coding/receipt", A_FULL, h_coding_receipt, R_WRITE },
 	{ "POST", "/v1/cut", A_FULL, h_cut, R_WRITE },
+	{ "GET", "/v1/me/jobs", A_FULL, h_my_jobs, R_WRITE },
+	{ "GET", "/v1/admin/jobs", A_ADMIN, h_jobs_export, R_WRITE },
 	{ "POST", "/v1/hotline/redeem", A_OPERATOR, h_redeem, R_WRITE },
 	{ "POST", "/v1/hotline/orders/key", A_OPERATOR, h_order_key, R_WRITE },
 	{ "POST", "/v1/hotline/orders/keywriter", A_OPERATOR, h_order_keywriter, R_WRITE },

@@ -172,6 +172,7 @@ int store_job_attested(struct dbtx *tx, long long id, const char *nonce, const c
 int store_job_done(struct dbtx *tx, long long id, const char *challenge, const char *receipt, const char *key_id,
     long long count, long long now);
 int store_key_coded(struct dbtx *tx, long long order, long long now);
+int store_jobs_list(struct dbtx *tx, long long account, long long from, long long to, cJSON **out);
 int store_keywriter_add(struct dbtx *tx, const char *serial, long long account, long long order,
     const char *public_key, long long now);
 
@@ -327,6 +328,8 @@ int h_coding_start(struct req *r);
 int h_coding_attest(struct req *r);
 int h_coding_receipt(struct req *r);
 int h_cut(struct req *r);
+int h_my_jobs(struct req *r);
+int h_jobs_export(struct req *r);
 void keycode_hash(const char *vin, const char *code, char out[KCS_HASH_HEX]);
 int h_ship(struct req *r);
 int h_orders(struct req *r);

@@ -126,3 +126,16 @@ store_key_coded(struct dbtx *tx, long long order, long long now)
 	return changed(run(tx, "UPDATE keys SET coded_at = ? WHERE order_id = ? AND coded_at IS NULL", "ii", now,
 	    order));
 }
+
+/* jobs created in [from, to): of one account, or of all (account 0) */
+int
+store_jobs_list(struct dbtx *tx, long long account, long long from, long long to, cJSON **out)
+{
+	return rows(tx, out, "SELECT j.id AS job_id, j.kind, a.sdrm_id, o.id AS order_id, o.vin, o.key_position,"
+	    " j.serial, j.state, ac.kind AS disclaimer, ac.version AS disclaimer_version, ac.accepted_at,"
+	    " j.owner, j.receipt, j.key_id, j.writer_count, j.created_at, j.done_at"
+	    " FROM jobs j JOIN orders o ON o.id = j.order_id JOIN accounts a ON a.id = j.account_id"
+	    " JOIN acceptances ac ON ac.id = j.acceptance_id"
+	    " WHERE (? = 0 OR j.account_id = ?) AND j.created_at >= ? AND j.created_at < ? ORDER BY j.id",
+	    "iiii", account, account, from, to);
+}

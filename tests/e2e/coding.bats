@@ -236,3 +236,44 @@ kcs_code() { # [EMULATOR SPEC] -- [kcs-code options]: the order's JSON on stdin
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"has been destroyed"* ]]
 }
+
+@test "job records: the locksmith exports their own, an administrator those of a period; both audited" {
+	run --separate-stderr kcs_code --
+	[ "$status" -eq 0 ]
+	"$B/kcs-cut" --accept-disclaimer --owner-file <(jq -n '{customer_name: "John Roe", relation: "family",
+		id_kind: "state_id", id_state: "NV", id_last4: "7777", registration_state: "CA", plate: "8ABC123"}') \
+		< "$T/order.json" > /dev/null
+	run "$B/kcs-login" jobs
+	[ "$status" -eq 0 ]
+	[ "$(wc -l <<< "$output")" -eq 2 ]
+	[ "$(jq -sc 'map([.kind, .vin, .key_position, .state, .owner.customer_name, .owner.relation, .disclaimer, .disclaimer_version])' <<< "$output")" = \
+	  "[[\"code\",\"$VIN\",3,\"done\",\"Jane Roe\",\"owner\",\"coding\",1],[\"cut\",\"$VIN\",3,\"done\",\"John Roe\",\"family\",\"coding\",1]]" ]
+	[ "$(head -n 1 <<< "$output" | jq -r '[.serial, (.receipt | length > 0), .key_id != null] | join(" ")')" = "KW5-0001 true true" ]
+	[ "$(head -n 1 <<< "$output" | jq -r .owner.id_state)" = CA ]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'jobs.listed'")" = 1 ]
+	# another locksmith sees none of them
+	"$B/kcs-login" logout > /dev/null
+	active_locksmith x47b11c2 k@example.com
+	run "$B/kcs-login" jobs
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	# the administrator's export of a period
+	today=$(date -u +%F)
+	run admin jobs export --from "$today" --to "$today"
+	[ "$status" -eq 0 ]
+	[ "$(jq -sc 'map(.sdrm_id) | unique' <<< "$output")" = '["g36d27a9"]' ]
+	[ "$(wc -l <<< "$output")" -eq 2 ]
+	run admin jobs export --from 2020-01-01 --to 2020-12-31
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'jobs.exported'")" = 2 ]
+	run admin jobs export --from "$today"
+	[ "$status" -eq 2 ]
+	run admin jobs export --from 2026-02-30 --to "$today"
+	[ "$status" -eq 3 ]
+	run api GET "/v1/admin/jobs?from=$today&to=2020-01-01" -H "Authorization: Bearer $(cat "$T/admin.token")"
+	[ "$(tail -n 1 <<< "$output")" = 400 ]
+	# a locksmith's session cannot export everyone's
+	run api GET "/v1/admin/jobs?from=$today&to=$today" -H "Authorization: Bearer $(jq -r .token "$T/state/kcs/session")"
+	[ "$(tail -n 1 <<< "$output")" = 401 ]
+}
