@@ -17,7 +17,8 @@
 enum {
 	C_INIT, C_OPERATOR_ADD, C_OPERATOR_LIST, C_OPERATOR_REMOVE, C_SDRM_ADD, C_SDRM_IMPORT, C_SDRM_REMOVE,
 	C_OUTBOX_LIST, C_OUTBOX_SHOW, C_VEHICLE_ADD, C_VEHICLE_IMPORT, C_VEHICLE_SHOW, C_ACCOUNT_CLOSE,
-	C_AUDIT_VERIFY, C_REQUEST_LIST, C_REQUEST_APPROVE, C_REQUEST_REFUSE, C_JOBS_EXPORT
+	C_AUDIT_VERIFY, C_REQUEST_LIST, C_REQUEST_APPROVE, C_REQUEST_REFUSE, C_JOBS_EXPORT, C_DOWNLOAD_ADD,
+	C_ACTIVATION_ADD, C_ACTIVATION_LIST
 };
 
 static const struct kcs_command commands[] = {
@@ -51,6 +52,11 @@ static const struct kcs_command commands[] = {
 	[C_JOBS_EXPORT] = { "jobs export", "--from YYYY-MM-DD --to YYYY-MM-DD", 0,
 	    "every locksmith's coding and cutting jobs of those days (UTC),\n"
 	    "with the owner's records, as JSON lines, for an auditor (audited)" },
+	[C_DOWNLOAD_ADD] = { "download add", "NAME --file FILE --title TITLE", 1,
+	    "add FILE to the download area as NAME, or replace it with\nthe next version; kcsd signs it" },
+	[C_ACTIVATION_ADD] = { "activation add", "--model MODEL --from DAY --to DAY --download NAME", 0,
+	    "a vehicle of MODEL ('*': any) built from DAY to DAY is\nactivated by the instructions in download NAME" },
+	[C_ACTIVATION_LIST] = { "activation list", NULL, 0, "the activation rules, as JSON lines" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -76,8 +82,11 @@ usage(void)
     "      --model MODEL        vehicle add: the model\n"
     "      --production-date D  vehicle add: the production date, YYYY-MM-DD\n"
     "      --skip-invalid       vehicle import: import the valid lines, report the others\n"
-    "      --from DATE          jobs export: the first day, YYYY-MM-DD\n"
-    "      --to DATE            jobs export: the last day, YYYY-MM-DD\n"
+    "      --from DATE          jobs export, activation add: the first day, YYYY-MM-DD\n"
+    "      --to DATE            jobs export, activation add: the last day, YYYY-MM-DD\n"
+    "      --file FILE          download add: the file\n"
+    "      --title TITLE        download add: its title\n"
+    "      --download NAME      activation add: the download holding the instructions\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
     "\n"
@@ -87,9 +96,45 @@ usage(void)
 
 static struct {
 	const char *url, *token_file, *db, *key, *role, *pw_file;
-	const char *model, *production_date, *from, *to;
+	const char *model, *production_date, *from, *to, *file, *title, *download;
 	int pw_fd, skip;
 } o = { .pw_fd = -1 };
+
+/* a file into the download area, sent in base64 */
+static int
+download_add(struct kcs_client *cl, const char *name, cJSON **res)
+{
+	FILE *f;
+	char *buf = NULL, *b64;
+	size_t len = 0;
+	cJSON *body;
+	int rc;
+
+	if (!o.file || !o.title)
+		return kcs_usage_error("download add needs --file and --title");
+	if (!(f = fopen(o.file, "rb")))
+		return kcs_fail(KCS_EINVALID, "file", "cannot open %s", o.file);
+	rc = kcs_read_all(f, &buf, &len, KCS_DOWNLOAD_MAX);
+	fclose(f);
+	if (rc != KCS_OK)
+		return rc;
+	if (!(b64 = malloc(sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL)))) {
+		free(buf);
+		return kcs_fail(KCS_EINTERNAL, NULL, "out of memory");
+	}
+	sodium_bin2base64(b64, sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL), (const uint8_t *)buf,
+	    len, sodium_base64_VARIANT_ORIGINAL);
+	free(buf);
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "name", name);
+	cJSON_AddStringToObject(body, "title", o.title);
+	cJSON_AddStringToObject(body, "content", b64);
+	free(b64);
+	if ((rc = kcs_call(cl, KCS_DOWNLOAD_PUT, NULL, body, res)) == KCS_OK)
+		rc = kcs_print(*res);
+	cJSON_Delete(body);
+	return rc;
+}
 
 /* kcsd makes the store and its key: init runs "kcsd init", found beside
  * this program, in ../sbin, or on the PATH. */
@@ -259,7 +304,8 @@ vehicle_import(struct kcs_client *cl, const char *file)
 static int
 run(int argc, char **argv)
 {
-	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_MODEL, O_DATE, O_SKIP, O_FROM, O_TO };
+	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_MODEL, O_DATE, O_SKIP, O_FROM, O_TO,
+		O_FILE, O_TITLE, O_DOWNLOAD };
 	static const struct option opts[] = {
 		{ "url", required_argument, NULL, O_URL }, { "token-file", required_argument, NULL, O_TOKEN },
 		{ "db", required_argument, NULL, O_DB }, { "key", required_argument, NULL, O_KEY },
@@ -270,6 +316,8 @@ run(int argc, char **argv)
 		{ "production-date", required_argument, NULL, O_DATE },
 		{ "skip-invalid", no_argument, NULL, O_SKIP },
 		{ "from", required_argument, NULL, O_FROM }, { "to", required_argument, NULL, O_TO },
+		{ "file", required_argument, NULL, O_FILE }, { "title", required_argument, NULL, O_TITLE },
+		{ "download", required_argument, NULL, O_DOWNLOAD },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	struct kcs_client cl;
@@ -296,6 +344,9 @@ run(int argc, char **argv)
 		case O_SKIP: o.skip = 1; break;
 		case O_FROM: o.from = optarg; break;
 		case O_TO: o.to = optarg; break;
+		case O_FILE: o.file = optarg; break;
+		case O_TITLE: o.title = optarg; break;
+		case O_DOWNLOAD: o.download = optarg; break;
 		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-admin " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -387,6 +438,23 @@ run(int argc, char **argv)
 		snprintf(query, sizeof query, "from=%s&to=%s", o.from, o.to);
 		if ((rc = kcs_call(&cl, KCS_JOBS_EXPORT, query, NULL, &res)) == KCS_OK)
 			rc = kcs_print_each(cJSON_GetObjectItem(res, "jobs"));
+	} else if (command == C_DOWNLOAD_ADD) {
+		rc = download_add(&cl, arg, &res);
+	} else if (command == C_ACTIVATION_ADD) {
+		if (!o.model || !o.from || !o.to || !o.download) {
+			rc = kcs_usage_error("activation add needs --model, --from, --to and --download");
+			goto out;
+		}
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "model", o.model);
+		cJSON_AddStringToObject(body, "from", o.from);
+		cJSON_AddStringToObject(body, "to", o.to);
+		cJSON_AddStringToObject(body, "download", o.download);
+		if ((rc = kcs_call(&cl, KCS_ACTIVATION_ADD, NULL, body, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (command == C_ACTIVATION_LIST) {
+		if ((rc = kcs_call(&cl, KCS_ACTIVATION_LIST, NULL, NULL, &res)) == KCS_OK)
+			rc = kcs_print_each(cJSON_GetObjectItem(res, "rules"));
 	} else if ((command == C_OUTBOX_LIST)) {
 		if ((rc = kcs_call(&cl, KCS_OUTBOX_LIST, NULL, NULL, &res)) == KCS_OK)
 			rc = kcs_print_each(cJSON_GetObjectItem(res, "messages"));

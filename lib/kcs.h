@@ -85,7 +85,8 @@ void kcs_free(void *p);
 
 /* api.c: one call per route of kcsd's API. */
 enum kcs_route {
-	KCS_DISCLAIMER, KCS_LOGIN, KCS_LOGIN_SDRM, KCS_PASSWORD, KCS_LOGOUT, KCS_ME, KCS_VERIFY_ADDRESS, KCS_MY_KEYWRITERS, KCS_CODING_START, KCS_CODING_ATTEST, KCS_CODING_RECEIPT, KCS_CUT, KCS_MY_JOBS, KCS_JOBS_EXPORT,
+	KCS_DISCLAIMER, KCS_LOGIN, KCS_LOGIN_SDRM, KCS_PASSWORD, KCS_LOGOUT, KCS_ME, KCS_VERIFY_ADDRESS, KCS_MY_KEYWRITERS, KCS_CODING_START, KCS_CODING_ATTEST, KCS_CODING_RECEIPT, KCS_CUT, KCS_MY_JOBS, KCS_JOBS_EXPORT, KCS_DOWNLOADS, KCS_DOWNLOAD, KCS_ACTIVATION,
+	KCS_DOWNLOAD_PUT, KCS_ACTIVATION_ADD, KCS_ACTIVATION_LIST,
 	KCS_MY_ORDERS, KCS_RESET, KCS_RESET_CONFIRM, KCS_TICKET, KCS_TICKET_STATUS,
 	KCS_REGISTER, KCS_RESEND_LINK, KCS_CORRECT_EMAIL, KCS_REDEEM, KCS_CHECK_VIN, KCS_ORDER_KEY,
 	KCS_ORDER_KEYWRITER, KCS_SHIP, KCS_ORDERS,
@@ -145,6 +146,20 @@ struct kcs_job_opts {
 	int accept; /* --accept-disclaimer */
 };
 int kcs_job_body(struct kcs_client *cl, const struct kcs_job_opts *o, cJSON **body);
+
+/* download.c: the download area's files, signed by kcsd's download key:
+ * what is signed, and the client's fetch that verifies it against the key
+ * configured (download_key) or pinned on first use. */
+#define KCS_DOWNLOAD_CONTEXT "KCS-DOWNLOAD-1" /* 15 bytes with its NUL */
+#define KCS_DOWNLOAD_MAX (1 << 20)
+size_t kcs_download_message(uint8_t *out, size_t cap, const char *name, uint32_t version, const uint8_t sha256[32]);
+int kcs_download_name(const char *name); /* a download's name: 0, or -1 */
+/* the file name's content, verified: its metadata (name, title, version,
+ * size, sha256, signature) and bytes (free with free) */
+int kcs_download_fetch(struct kcs_client *cl, const char *name, cJSON **meta, uint8_t **content, size_t *n);
+/* metadata and content verified against the download key (cl NULL:
+ * offline, against the key configured or pinned) */
+int kcs_download_verify(struct kcs_client *cl, const cJSON *meta, const uint8_t *content, size_t n);
 
 /* vin.c: North American VIN rules. */
 int kcs_vin_parse(const char *in, char out[18]);

@@ -149,6 +149,16 @@ int store_keywriter_list(struct dbtx *tx, long long account, cJSON **out);
 /* A blade's cut code: two letters, 000, five digits (HF00019315). */
 #define CUT_CODE_LEN 10
 
+/* store_downloads.c */
+int store_download_list(struct dbtx *tx, cJSON **out);
+int store_download_get(struct dbtx *tx, const char *name, int content, cJSON **out);
+int store_download_put(struct dbtx *tx, const char *name, const char *title, long long version, const uint8_t *p,
+    size_t n, const char *sha256, const char *signature, long long now);
+int store_activation_add(struct dbtx *tx, const char *model, const char *from, const char *to, const char *download,
+    long long now, long long *id);
+int store_activation_list(struct dbtx *tx, cJSON **out);
+int store_activation_for(struct dbtx *tx, const char *model, const char *date, cJSON **out);
+
 /* store_jobs.c */
 struct store_job {
 	const char *kind, *serial, *nonce;
@@ -329,6 +339,12 @@ int h_coding_attest(struct req *r);
 int h_coding_receipt(struct req *r);
 int h_cut(struct req *r);
 int h_my_jobs(struct req *r);
+int h_downloads(struct req *r);
+int h_download_get(struct req *r);
+int h_download_put(struct req *r);
+int h_activation_add(struct req *r);
+int h_activation_list(struct req *r);
+int h_activation_for(struct req *r);
 int h_jobs_export(struct req *r);
 void keycode_hash(const char *vin, const char *code, char out[KCS_HASH_HEX]);
 int h_ship(struct req *r);
