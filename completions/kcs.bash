@@ -1,4 +1,4 @@
-# bash completion for kcs: kcsd, kcs-admin, kcs-code, kcs-cut, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
+# bash completion for kcs: kcsd, kcs-admin, kcs-code, kcs-cut, kcs-download, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
 
 _kcs_words() {
 	case $1 in
@@ -6,7 +6,7 @@ _kcs_words() {
 		echo "--config --db --key --spool --listen --tls-cert --tls-key --url-file --help --version" ;;
 	kcs-admin)
 		echo "--url --token-file --db --key --role --password-file --password-fd --model
-		      --production-date --skip-invalid --from --to --help --version" ;;
+		      --production-date --skip-invalid --from --to --file --title --download --help --version" ;;
 	kcs-hotline)
 		echo "--url --token-file --sdrm-id --email --last-name --first-name --company --address
 		      --city --state --zip --phone --comments --time-zone --tan --call-id --vin
@@ -22,6 +22,8 @@ _kcs_words() {
 	kcs-cut)
 		echo "--vin --key-code-file --key-code-fd --owner-file --customer-name --relation --id-kind
 		      --id-state --id-last4 --registration-state --plate --accept-disclaimer --url --help --version" ;;
+	kcs-download)
+		echo "--output --url --help --version" ;;
 	kcs-keywriter)
 		echo "--device --usb-id --timeout --public-key --url --help --version" ;;
 	kcs-mailroom)
@@ -37,7 +39,7 @@ _kcs() {
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
 	prog=${COMP_WORDS[0]##*/}
 	case $prev in
-	--config|-c|--db|--key|--tls-cert|--tls-key|--url-file|--token-file|*-file)
+	--config|-c|--db|--key|--tls-cert|--tls-key|--url-file|--token-file|*-file|--file|--output)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 	--spool)
 		mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
@@ -65,7 +67,7 @@ _kcs() {
 	case $prog in
 	kcs-admin)
 		case $n in
-		0) words="init operator request sdrm vehicle account outbox audit jobs" ;;
+		0) words="init operator request sdrm vehicle account outbox audit jobs download activation" ;;
 		1) case $first in
 		   operator) words="add list remove" ;;
 		   request) words="list approve refuse" ;;
@@ -75,6 +77,8 @@ _kcs() {
 		   outbox) words="list show" ;;
 		   audit) words="verify" ;;
 		   jobs) words="export" ;;
+		   download) words="add" ;;
+		   activation) words="add list" ;;
 		   esac ;;
 		2) case "$first $second" in
 		   "sdrm import"|"vehicle import") mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
@@ -85,6 +89,8 @@ _kcs() {
 			order-keywriter ship orders" ;;
 	kcs-login)
 		[ $n -eq 0 ] && words="password status logout orders jobs verify-address forgot reset" ;;
+	kcs-download)
+		[ $n -eq 0 ] && words="list get activation" ;;
 	kcs-keywriter)
 		[ $n -eq 0 ] && words="list info read doctor" ;;
 	kcs-mailroom)
@@ -95,4 +101,4 @@ _kcs() {
 	mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }
 
-complete -F _kcs kcsd kcs-admin kcs-code kcs-cut kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
+complete -F _kcs kcsd kcs-admin kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket

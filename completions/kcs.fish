@@ -1,6 +1,6 @@
-# fish completion for kcs: kcsd, kcs-admin, kcs-code, kcs-cut, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
+# fish completion for kcs: kcsd, kcs-admin, kcs-code, kcs-cut, kcs-download, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
 
-for c in kcsd kcs-admin kcs-code kcs-cut kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
+for c in kcsd kcs-admin kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
     complete -c $c -s h -l help -d 'Show help'
     complete -c $c -s V -l version -d 'Show version'
 end
@@ -27,7 +27,10 @@ complete -c kcs-admin -l production-date -x -d 'vehicle add: YYYY-MM-DD'
 complete -c kcs-admin -l skip-invalid -d 'vehicle import: skip invalid lines'
 complete -c kcs-admin -l from -x -d 'jobs export: first day, YYYY-MM-DD'
 complete -c kcs-admin -l to -x -d 'jobs export: last day, YYYY-MM-DD'
-complete -c kcs-admin -n __fish_use_subcommand -a 'init operator request sdrm vehicle account outbox audit jobs'
+complete -c kcs-admin -l file -r -F -d 'download add: the file'
+complete -c kcs-admin -l title -x -d 'download add: its title'
+complete -c kcs-admin -l download -x -d 'activation add: the download'
+complete -c kcs-admin -n __fish_use_subcommand -a 'init operator request sdrm vehicle account outbox audit jobs download activation'
 complete -c kcs-admin -n '__fish_seen_subcommand_from operator' -a 'add list remove'
 complete -c kcs-admin -n '__fish_seen_subcommand_from request' -a 'list approve refuse'
 complete -c kcs-admin -n '__fish_seen_subcommand_from sdrm' -a 'add import remove'
@@ -36,6 +39,8 @@ complete -c kcs-admin -n '__fish_seen_subcommand_from account' -a 'close'
 complete -c kcs-admin -n '__fish_seen_subcommand_from outbox' -a 'list show'
 complete -c kcs-admin -n '__fish_seen_subcommand_from audit' -a 'verify'
 complete -c kcs-admin -n '__fish_seen_subcommand_from jobs' -a 'export'
+complete -c kcs-admin -n '__fish_seen_subcommand_from download' -a 'add'
+complete -c kcs-admin -n '__fish_seen_subcommand_from activation' -a 'add list'
 
 complete -c kcs-hotline -f
 complete -c kcs-hotline -n __fish_use_subcommand -a register -d 'Enter a registration form'
@@ -121,6 +126,12 @@ complete -c kcs-cut -l registration-state -x -d 'Registration state'
 complete -c kcs-cut -l plate -x -d 'License plate'
 complete -c kcs-cut -l accept-disclaimer -d 'Accept the coding disclaimer'
 complete -c kcs-cut -l url -x -d 'kcsd URL'
+complete -c kcs-download -f
+complete -c kcs-download -l output -r -F -d 'get: write to file'
+complete -c kcs-download -l url -x -d 'kcsd URL'
+complete -c kcs-download -n __fish_use_subcommand -a list -d 'Files of the download area'
+complete -c kcs-download -n __fish_use_subcommand -a get -d 'A file, verified'
+complete -c kcs-download -n __fish_use_subcommand -a activation -d 'Activation instructions of a VIN'
 complete -c kcs-keywriter -f
 complete -c kcs-keywriter -l device -x -d 'The writer with this serial'
 complete -c kcs-keywriter -l usb-id -x -d 'USB vendor:product ID'
