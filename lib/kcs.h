@@ -161,6 +161,11 @@ int kcs_download_fetch(struct kcs_client *cl, const char *name, cJSON **meta, ui
  * offline, against the key configured or pinned) */
 int kcs_download_verify(struct kcs_client *cl, const cJSON *meta, const uint8_t *content, size_t n);
 
+/* cuttable.c: the cut-code mapping table (kcs-cut(1)) */
+int kcs_cut_code_parse(const char *code);                 /* two letters, 000, five digits */
+int kcs_cut_table_check(const cJSON *table, long long *ncodes); /* every rule, on every code */
+int kcs_cut_decode(const cJSON *table, const char *code, cJSON **out);
+
 /* vin.c: North American VIN rules. */
 int kcs_vin_parse(const char *in, char out[18]);
 

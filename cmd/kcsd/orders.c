@@ -68,18 +68,17 @@ vehicle_entry(struct req *r, const cJSON *e, const char *prefix, char vin[18])
 static int
 vehicle_add(struct req *r, const cJSON *e, const char *vin)
 {
-	static const char letters[] = "ABCDEFGHJKLMNPRSTUVWXYZ";
 	uint8_t secret[32], sealed_secret[32 + KCS_SEAL_OVERHEAD], sealed_cut[CUT_CODE_LEN + KCS_SEAL_OVERHEAD];
 	char cut[CUT_CODE_LEN + 1];
 	cJSON *d;
 	int rc;
 
 	randombytes_buf(secret, sizeof secret);
-	/* the shape of the manual's cut codes: two letters, 000, five digits */
-	cut[0] = letters[randombytes_uniform(sizeof letters - 1)];
-	cut[1] = letters[randombytes_uniform(sizeof letters - 1)];
-	memcpy(cut + 2, "000", 3);
-	kcs_digits_new(cut + 5, 5);
+	/* the shape of the manual's cut codes (two letters, 000, five digits),
+	 * made up in the synthetic series KS of share/cut-table-synthetic.json
+	 * (codes 00000 to 00999): real blade codes are not public */
+	memcpy(cut, "KS00000", 7);
+	kcs_digits_new(cut + 7, 3);
 	kcs_seal(K.master, secret, sizeof secret, sealed_secret);
 	kcs_seal(K.master, cut, CUT_CODE_LEN, sealed_cut);
 	sodium_memzero(secret, sizeof secret);

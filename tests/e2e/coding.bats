@@ -277,3 +277,22 @@ kcs_code() { # [EMULATOR SPEC] -- [kcs-code options]: the order's JSON on stdin
 	run api GET "/v1/admin/jobs?from=$today&to=$today" -H "Authorization: Bearer $(jq -r .token "$T/state/kcs/session")"
 	[ "$(tail -n 1 <<< "$output")" = 401 ]
 }
+
+@test "the whole path: order, code, cut, decode offline, activation instructions" {
+	admin download add cut-table --file "$TOP/share/cut-table-synthetic.json" --title "Cut code mapping table" > /dev/null
+	printf 'Set B: insert the key, switch the ignition on for 30 s.\n' > "$T/b.txt"
+	admin download add activation-b --file "$T/b.txt" --title "Activation instructions, set B" > /dev/null
+	admin activation add --model "328i Sedan" --from 2008-01-01 --to 2013-12-31 --download activation-b > /dev/null
+	run --separate-stderr kcs_code --
+	[ "$status" -eq 0 ]
+	cut=$("$B/kcs-cut" --accept-disclaimer "${OWNER[@]}" < "$T/order.json" | jq -r .cut_code)
+	"$B/kcs-cut" table > /dev/null
+	run "$B/kcs-cut" decode "$cut"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .bitting <<< "$output")" = "$(jq -r --arg c "${cut:5}" '.series[0].codes[$c]' "$TOP/share/cut-table-synthetic.json")" ]
+	name=$("$B/kcs-download" activation "$VIN" | jq -r .instructions.name)
+	[ "$name" = activation-b ]
+	[ "$("$B/kcs-download" get "$name")" = "$(cat "$T/b.txt")" ]
+	run "$B/kcs-login" jobs
+	[ "$(jq -sc 'map(.kind)' <<< "$output")" = '["code","cut"]' ]
+}
