@@ -21,7 +21,7 @@ _kcs_words() {
 		      --timeout --url --help --version" ;;
 	kcs-cut)
 		echo "--vin --key-code-file --key-code-fd --owner-file --customer-name --relation --id-kind
-		      --id-state --id-last4 --registration-state --plate --accept-disclaimer --url --help --version" ;;
+		      --id-state --id-last4 --registration-state --plate --accept-disclaimer --name --url --help --version" ;;
 	kcs-download)
 		echo "--output --url --help --version" ;;
 	kcs-keywriter)
@@ -89,6 +89,8 @@ _kcs() {
 			order-keywriter ship orders" ;;
 	kcs-login)
 		[ $n -eq 0 ] && words="password status logout orders jobs verify-address forgot reset" ;;
+	kcs-cut)
+		[ $n -eq 0 ] && words="table decode" ;;
 	kcs-download)
 		[ $n -eq 0 ] && words="list get activation" ;;
 	kcs-keywriter)
