@@ -22,7 +22,7 @@ upload() { # FILE
 	[ "$status" -eq 0 ]
 	[ "$(jq -r '[.name, .version, .series, .codes, .synthetic] | join(" ")' <<< "$output")" = "cut-table 1 1 1000 true" ]
 	[ "$(jq -r .sha256 <<< "$output")" = "$(sha256sum "$TABLE" | cut -c1-64)" ]
-	[ -s "$T/.local/share/kcs/cut-table.json" ]
+	[ -s "$T/data/kcs/cut-table.json" ]
 	stop_kcsd # decoding is offline
 	for n in $(seq 0 7 999); do
 		code=$(printf 'KS000%05d' "$n")
@@ -73,7 +73,7 @@ upload() { # FILE
 @test "a kept table altered, or signed by another key, is refused" {
 	upload "$TABLE"
 	"$B/kcs-cut" table > /dev/null
-	kept=$T/.local/share/kcs/cut-table.json
+	kept=$T/data/kcs/cut-table.json
 	cp "$kept" "$T/good.json"
 	# another bitting, its hash recomputed: the signature does not hold
 	content=$(jq -r .content "$kept" | base64 -d | jq -c '.series[0].codes["00042"] = "11111-11111"' | base64 -w0)

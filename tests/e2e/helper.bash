@@ -14,7 +14,7 @@ DB=
 # setup_kcsd [CONFIG LINE...]: a fresh store and a kcsd serving it.
 setup_kcsd() {
 	T=$BATS_TEST_TMPDIR
-	export HOME=$T XDG_CONFIG_HOME=$T/config XDG_STATE_HOME=$T/state
+	export HOME=$T XDG_CONFIG_HOME=$T/config XDG_STATE_HOME=$T/state XDG_DATA_HOME=$T/data
 	unset KCS_URL KCS_TOKEN KCS_TOKEN_FILE KCS_CA_FILE KCS_SESSION KCS_CONFIG
 	if [ "$ENGINE" = pg ]; then
 		DB=$("$TOP/tests/pg" url "$KCS_PG" "t$(md5sum <<< "$T" | cut -c1-16)")

@@ -7,7 +7,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	T=$BATS_TEST_TMPDIR
-	export HOME=$T XDG_CONFIG_HOME=$T/config XDG_STATE_HOME=$T/state
+	export HOME=$T XDG_CONFIG_HOME=$T/config XDG_STATE_HOME=$T/state XDG_DATA_HOME=$T/data
 	unset KCS_URL KCS_TOKEN KCS_TOKEN_FILE KCS_SESSION KCS_KEYWRITER_USB_ID
 	"$B/kcs-kwemu" --new-key "$T/writer.key" > "$T/writer.pub"
 }
