@@ -109,7 +109,7 @@ kcs_code() { # [EMULATOR SPEC] -- [kcs-code options]: the order's JSON on stdin
 	[ "$status" -eq 0 ]
 }
 
-@test "another locksmith's order is refused as a wrong Key Code" {
+@test "another locksmith's order is refused as a wrong Key Code; another locksmith's writer too" {
 	"$B/kcs-login" logout > /dev/null
 	active_locksmith x47b11c2 k@example.com
 	"$B/kcs-kwemu" --new-key "$T/w2.key" > "$T/w2.pub"
@@ -119,6 +119,13 @@ kcs_code() { # [EMULATOR SPEC] -- [kcs-code options]: the order's JSON on stdin
 	run emu "serial=KW5-0002,slot=blank,key=$T/w2.key" -- "$B/kcs-code" --accept-disclaimer "${OWNER[@]}" < "$T/order.json"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"no key order of yours for this VIN has this Key Code"* ]]
+	# and the first locksmith cannot code with the second one's writer
+	"$B/kcs-login" logout > /dev/null
+	login g36d27a9 j@example.com > /dev/null
+	run emu "serial=KW5-0002,slot=blank,key=$T/w2.key" -- "$B/kcs-code" --accept-disclaimer "${OWNER[@]}" < "$T/order.json"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"key writer KW5-0002 is not registered to you"* ]]
+	[ "$(sql "SELECT count(*) FROM keys WHERE coded_at IS NOT NULL")" = 0 ]
 }
 
 @test "unplugged while the key is written: the same command again codes the position once" {
