@@ -64,7 +64,7 @@ kcs_code() { # [EMULATOR SPEC] -- [kcs-code options]: the order's JSON on stdin
 	done
 }
 
-@test "refused: a writer not registered to the locksmith, another device's key, a writer shipped to another locksmith" {
+@test "refused: a writer not registered to the locksmith, another device key under the registered serial" {
 	run kcs_code "serial=KW5-0009,slot=blank" --
 	[ "$status" -eq 4 ]
 	[[ "$output" == *"key writer KW5-0009 is not registered to you"* ]]
