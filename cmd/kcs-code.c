@@ -60,33 +60,6 @@ usage(void)
 	    "6 internal failure (kcs(7)).\n", stdout);
 }
 
-static int progress_shown;
-
-static void
-progress(void *ctx, uint16_t cmd, unsigned pct)
-{
-	(void)ctx;
-	fprintf(stderr, "\rwriter: %s %u%%", kw_cmd_name(cmd) ? kw_cmd_name(cmd) : "working", pct);
-	progress_shown = 1;
-}
-
-static void
-step(const char *what)
-{
-	if (!kcs_is_tty(2))
-		return;
-	fprintf(stderr, "\r\033[K%s", what);
-	progress_shown = 1;
-}
-
-static void
-steps_done(void)
-{
-	if (progress_shown)
-		fputs("\r\033[K", stderr);
-	progress_shown = 0;
-}
-
 static int
 hexfield(cJSON *o, const char *name, const uint8_t *p, size_t n)
 {
@@ -130,10 +103,10 @@ write_key(struct kw_host *h, const cJSON *job, uint8_t *receipt, size_t *rn, uin
 		return kcs_fail(KCS_EINTERNAL, "challenge", "kcsd's challenge is not %d bytes", KW_NONCE);
 	kcs_json_int(job, "now", &now);
 	kw_put_u32(&p, (uint32_t)now);
-	step("writer: the job goes in");
+	kw_progress_step("writer: the job goes in");
 	if ((rc = kw_host_call(h, KW_CODE_BEGIN, begin, 4 + n, &r)) != KCS_OK)
 		return rc;
-	step("writer: coding the key");
+	kw_progress_step("writer: coding the key");
 	if ((rc = kw_host_call(h, KW_CODE_COMMIT, challenge, KW_NONCE, &r)) != KCS_OK)
 		return rc;
 	if (r.len <= 64)
@@ -141,23 +114,20 @@ write_key(struct kw_host *h, const cJSON *job, uint8_t *receipt, size_t *rn, uin
 	*rn = r.len - 64u;
 	memcpy(receipt, r.data, *rn);
 	memcpy(sig, r.data + *rn, 64);
-	step("writer: reading the key back");
+	kw_progress_step("writer: reading the key back");
 	return kw_host_call(h, KW_CODE_VERIFY, NULL, 0, &r);
 }
 
 static int
 run(int argc, char **argv)
 {
-	enum { O_VIN = 256, O_KCFILE, O_KCFD, O_OWNER, O_ACCEPT, O_DEVICE, O_USB, O_TIMEOUT, O_URL, O_FIELD };
+	enum { O_DEVICE = 256, O_USB, O_TIMEOUT, O_URL };
 	static const struct option base[] = {
-		{ "vin", required_argument, NULL, O_VIN }, { "key-code-file", required_argument, NULL, O_KCFILE },
-		{ "key-code-fd", required_argument, NULL, O_KCFD }, { "owner-file", required_argument, NULL, O_OWNER },
-		{ "accept-disclaimer", no_argument, NULL, O_ACCEPT }, { "device", required_argument, NULL, O_DEVICE },
-		{ "usb-id", required_argument, NULL, O_USB }, { "timeout", required_argument, NULL, O_TIMEOUT },
-		{ "url", required_argument, NULL, O_URL },
+		{ "device", required_argument, NULL, O_DEVICE }, { "usb-id", required_argument, NULL, O_USB },
+		{ "timeout", required_argument, NULL, O_TIMEOUT }, { "url", required_argument, NULL, O_URL },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 	};
-	struct option opts[sizeof base / sizeof base[0] + KCS_OWNER_FIELDS + 1];
+	struct option opts[sizeof base / sizeof base[0] + KCS_JOB_NOPTS + 1] = { { NULL, 0, NULL, 0 } };
 	const char *url = NULL, *usb = NULL, *arg = NULL;
 	struct kcs_job_opts jo = { .key_code = { NULL, -1 } };
 	struct kw_pick pick = { 0 };
@@ -172,40 +142,23 @@ run(int argc, char **argv)
 	int c, rc;
 
 	memcpy(opts, base, sizeof base);
-	for (size_t i = 0; i < KCS_OWNER_FIELDS; i++)
-		opts[sizeof base / sizeof base[0] + i] =
-		    (struct option){ kcs_owner_fields[i][0], required_argument, NULL, O_FIELD + (int)i };
-	opts[sizeof base / sizeof base[0] + KCS_OWNER_FIELDS] = (struct option){ NULL, 0, NULL, 0 };
+	kcs_job_options(opts + sizeof base / sizeof base[0]);
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
-		case O_VIN: jo.vin = optarg; break;
-		case O_KCFILE: jo.key_code.file = optarg; break;
-		case O_KCFD:
-			if ((rc = kcs_parse_fd(optarg, "key_code_fd", &jo.key_code.fd)) != KCS_OK)
-				return rc;
-			break;
-		case O_OWNER: jo.owner_file = optarg; break;
-		case O_ACCEPT: jo.accept = 1; break;
 		case O_DEVICE: pick.device = optarg; break;
 		case O_USB: usb = optarg; break;
 		case O_URL: url = optarg; break;
-		case O_TIMEOUT: {
-			char *end;
-			double s = strtod(optarg, &end);
-
-			if (end == optarg || *end || !(s >= 0.1 && s <= 600))
-				return kcs_fail(KCS_EUSAGE, "timeout", "is a number of seconds from 0.1 to 600");
-			pick.txn_ms = (int)(s * 1000);
+		case O_TIMEOUT:
+			if ((rc = kw_pick_timeout(&pick, optarg)) != KCS_OK)
+				return rc;
 			break;
-		}
 		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-code " KCS_VERSION); return KCS_OK;
 		default:
-			if (c >= O_FIELD && c < O_FIELD + KCS_OWNER_FIELDS) {
-				jo.owner[c - O_FIELD] = optarg;
-				break;
-			}
-			return kcs_usage_error("unknown option");
+			if ((rc = kcs_job_option(&jo, c, optarg)) < 0)
+				return kcs_usage_error("unknown option");
+			if (rc)
+				return rc;
 		}
 	}
 	if (!kcs_command(commands, argc - optind, argv + optind, &arg))
@@ -213,7 +166,7 @@ run(int argc, char **argv)
 	if ((rc = kw_pick_serial(pick.device)) != KCS_OK)
 		return rc;
 	if (kcs_is_tty(2))
-		pick.progress = progress;
+		pick.progress = kw_progress;
 	if ((rc = kcs_crypto_init()) != KCS_OK || (rc = kw_pick_id(&pick, usb)) != KCS_OK)
 		return rc;
 	/* the request, before the writer is touched */
@@ -233,13 +186,13 @@ run(int argc, char **argv)
 		goto out;
 	}
 	cJSON_AddStringToObject(body, "serial", h.info.serial);
-	step("kcsd: checking the order");
+	kw_progress_step("kcsd: checking the order");
 	if ((rc = kcs_call(&cl, KCS_CODING_START, NULL, body, &res)) != KCS_OK)
 		goto out;
 	kcs_json_int(res, "job_id", &id);
 	if ((rc = unhex(res, "nonce", nonce, sizeof nonce, &n)) != KCS_OK)
 		goto out;
-	step("writer: attesting");
+	kw_progress_step("writer: attesting");
 	if ((rc = kw_host_attest(&h, nonce, NULL, pk, fw_hash, sig)) != KCS_OK)
 		goto out;
 	cJSON_Delete(body);
@@ -249,7 +202,7 @@ run(int argc, char **argv)
 	    (rc = hexfield(body, "firmware_hash", fw_hash, 32)) != KCS_OK ||
 	    (rc = hexfield(body, "signature", sig, 64)) != KCS_OK)
 		goto out;
-	step("kcsd: verifying the writer");
+	kw_progress_step("kcsd: verifying the writer");
 	if ((rc = kcs_call(&cl, KCS_CODING_ATTEST, NULL, body, &job)) != KCS_OK ||
 	    (rc = write_key(&h, job, receipt, &rn, rsig)) != KCS_OK)
 		goto out;
@@ -260,13 +213,13 @@ run(int argc, char **argv)
 		goto out;
 	cJSON_Delete(res);
 	res = NULL;
-	step("kcsd: recording the receipt");
+	kw_progress_step("kcsd: recording the receipt");
 	if ((rc = kcs_call(&cl, KCS_CODING_RECEIPT, NULL, body, &res)) != KCS_OK)
 		goto out;
-	steps_done();
+	kw_progress_done();
 	rc = kcs_print(res);
 out:
-	steps_done();
+	kw_progress_done();
 	kcs_body_wipe(body);
 	cJSON_Delete(res);
 	cJSON_Delete(job);

@@ -190,15 +190,12 @@ out:
 static int
 run(int argc, char **argv)
 {
-	enum { O_VIN = 256, O_KCFILE, O_KCFD, O_OWNER, O_ACCEPT, O_URL, O_NAME, O_FIELD };
+	enum { O_URL = 256, O_NAME };
 	static const struct option base[] = {
-		{ "name", required_argument, NULL, O_NAME },
-		{ "vin", required_argument, NULL, O_VIN }, { "key-code-file", required_argument, NULL, O_KCFILE },
-		{ "key-code-fd", required_argument, NULL, O_KCFD }, { "owner-file", required_argument, NULL, O_OWNER },
-		{ "accept-disclaimer", no_argument, NULL, O_ACCEPT }, { "url", required_argument, NULL, O_URL },
+		{ "name", required_argument, NULL, O_NAME }, { "url", required_argument, NULL, O_URL },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 	};
-	struct option opts[sizeof base / sizeof base[0] + KCS_OWNER_FIELDS + 1];
+	struct option opts[sizeof base / sizeof base[0] + KCS_JOB_NOPTS + 1] = { { NULL, 0, NULL, 0 } };
 	struct kcs_job_opts jo = { .key_code = { NULL, -1 } };
 	struct kcs_client cl = { 0 };
 	const char *url = NULL, *arg = NULL, *name = TABLE_NAME;
@@ -207,30 +204,18 @@ run(int argc, char **argv)
 	int c, rc, name_set = 0;
 
 	memcpy(opts, base, sizeof base);
-	for (size_t i = 0; i < KCS_OWNER_FIELDS; i++)
-		opts[sizeof base / sizeof base[0] + i] =
-		    (struct option){ kcs_owner_fields[i][0], required_argument, NULL, O_FIELD + (int)i };
-	opts[sizeof base / sizeof base[0] + KCS_OWNER_FIELDS] = (struct option){ NULL, 0, NULL, 0 };
+	kcs_job_options(opts + sizeof base / sizeof base[0]);
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
-		case O_VIN: jo.vin = optarg; break;
-		case O_KCFILE: jo.key_code.file = optarg; break;
-		case O_KCFD:
-			if ((rc = kcs_parse_fd(optarg, "key_code_fd", &jo.key_code.fd)) != KCS_OK)
-				return rc;
-			break;
-		case O_OWNER: jo.owner_file = optarg; break;
-		case O_ACCEPT: jo.accept = 1; break;
 		case O_URL: url = optarg; break;
 		case O_NAME: name = optarg, name_set = 1; break;
 		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-cut " KCS_VERSION); return KCS_OK;
 		default:
-			if (c >= O_FIELD && c < O_FIELD + KCS_OWNER_FIELDS) {
-				jo.owner[c - O_FIELD] = optarg;
-				break;
-			}
-			return kcs_usage_error("unknown option");
+			if ((rc = kcs_job_option(&jo, c, optarg)) < 0)
+				return kcs_usage_error("unknown option");
+			if (rc)
+				return rc;
 		}
 	}
 	if (!(cmd = kcs_command(commands, argc - optind, argv + optind, &arg)))

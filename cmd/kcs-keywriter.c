@@ -54,25 +54,6 @@ usage(void)
 	    "failure (kcs(7)).\n", stdout);
 }
 
-static int progress_shown;
-
-static void
-progress(void *ctx, uint16_t cmd, unsigned pct)
-{
-	(void)ctx;
-	fprintf(stderr, "\r%s: %u%%", kw_cmd_name(cmd) ? kw_cmd_name(cmd) : "working", pct);
-	progress_shown = 1;
-}
-
-/* the progress line is erased once the answer is in (stderr is a terminal) */
-static void
-progress_done(void)
-{
-	if (progress_shown)
-		fputs("\r\033[K", stderr);
-	progress_shown = 0;
-}
-
 static void
 add_info(cJSON *o, const struct kw_host *h, const struct kw_usb *u)
 {
@@ -173,7 +154,7 @@ cmd_info(void)
 	}
 	randombytes_buf(nonce, sizeof nonce);
 	rc = kw_host_attest(&h, nonce, opt.public_key || reg == 1 ? want : NULL, pk, fw_hash, sig);
-	progress_done();
+	kw_progress_done();
 	if (rc != KCS_OK)
 		goto out;
 	o = cJSON_CreateObject();
@@ -218,7 +199,7 @@ cmd_read(void)
 	rc = kw_host_usable(&h);
 	if (rc == KCS_OK)
 		rc = kw_host_call(&h, KW_KEY_READ, NULL, 0, &r);
-	progress_done();
+	kw_progress_done();
 	if (rc != KCS_OK)
 		goto out;
 	if (!(o = kw_key_json(&r))) {
@@ -461,15 +442,10 @@ run(int argc, char **argv)
 		case O_USB: usb = optarg; break;
 		case O_PUBKEY: opt.public_key = optarg; break;
 		case O_URL: opt.url = optarg; break;
-		case O_TIMEOUT: {
-			char *end;
-			double s = strtod(optarg, &end);
-
-			if (end == optarg || *end || !(s >= 0.1 && s <= 600))
-				return kcs_fail(KCS_EUSAGE, "timeout", "is a number of seconds from 0.1 to 600");
-			pick.txn_ms = (int)(s * 1000);
+		case O_TIMEOUT:
+			if ((rc = kw_pick_timeout(&pick, optarg)) != KCS_OK)
+				return rc;
 			break;
-		}
 		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-keywriter " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -482,7 +458,7 @@ run(int argc, char **argv)
 	if (opt.public_key && strcmp(cmd->name, "info") != 0)
 		return kcs_usage_error("--public-key is for info");
 	if (kcs_is_tty(2))
-		pick.progress = progress;
+		pick.progress = kw_progress;
 	if ((rc = kcs_crypto_init()) != KCS_OK || (rc = kw_pick_id(&pick, usb)) != KCS_OK)
 		return rc;
 	if (strcmp(cmd->name, "list") == 0)
@@ -494,7 +470,7 @@ run(int argc, char **argv)
 	else
 		rc = cmd_doctor();
 	kw_usb_exit();
-	progress_done();
+	kw_progress_done();
 	return rc;
 }
 

@@ -2,6 +2,7 @@
  * Key Code of the order (options, the order's JSON piped in, the terminal),
  * the owner's verification record (options, a JSON file) and the coding
  * disclaimer. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,40 @@ const char *const kcs_owner_fields[KCS_OWNER_FIELDS][2] = {
 	{ "id-state", "id_state" }, { "id-last4", "id_last4" }, { "registration-state", "registration_state" },
 	{ "plate", "plate" },
 };
+
+enum { O_VIN = KCS_JOB_OPT, O_KCFILE, O_KCFD, O_OWNER, O_ACCEPT, O_FIELD };
+
+void
+kcs_job_options(struct option *out)
+{
+	static const struct option base[] = {
+		{ "vin", required_argument, NULL, O_VIN }, { "key-code-file", required_argument, NULL, O_KCFILE },
+		{ "key-code-fd", required_argument, NULL, O_KCFD }, { "owner-file", required_argument, NULL, O_OWNER },
+		{ "accept-disclaimer", no_argument, NULL, O_ACCEPT },
+	};
+
+	memcpy(out, base, sizeof base);
+	for (size_t i = 0; i < KCS_OWNER_FIELDS; i++)
+		out[sizeof base / sizeof base[0] + i] =
+		    (struct option){ kcs_owner_fields[i][0], required_argument, NULL, O_FIELD + (int)i };
+}
+
+int
+kcs_job_option(struct kcs_job_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case O_VIN: o->vin = arg; return 0;
+	case O_KCFILE: o->key_code.file = arg; return 0;
+	case O_KCFD: return kcs_parse_fd(arg, "key_code_fd", &o->key_code.fd);
+	case O_OWNER: o->owner_file = arg; return 0;
+	case O_ACCEPT: o->accept = 1; return 0;
+	}
+	if (c >= O_FIELD && c < O_FIELD + KCS_OWNER_FIELDS) {
+		o->owner[c - O_FIELD] = arg;
+		return 0;
+	}
+	return -1;
+}
 
 /* the owner's record file: an object of the record's fields, strings */
 static int

@@ -146,6 +146,12 @@ struct kcs_job_opts {
 	int accept; /* --accept-disclaimer */
 };
 int kcs_job_body(struct kcs_client *cl, const struct kcs_job_opts *o, cJSON **body);
+/* their command-line options (getopt_long values from KCS_JOB_OPT on) */
+struct option;
+#define KCS_JOB_OPT 0x1000
+#define KCS_JOB_NOPTS (5 + KCS_OWNER_FIELDS)
+void kcs_job_options(struct option *out);                           /* KCS_JOB_NOPTS entries */
+int kcs_job_option(struct kcs_job_opts *o, int c, const char *arg); /* 0 taken, -1 not one, else an error */
 
 /* download.c: the download area's files, signed by kcsd's download key:
  * what is signed, and the client's fetch that verifies it against the key
@@ -434,7 +440,13 @@ struct kw_pick {
 };
 int kw_pick_id(struct kw_pick *p, const char *flag); /* the USB ID; warns on a test ID */
 int kw_pick_serial(const char *serial);              /* a --device value */
+int kw_pick_timeout(struct kw_pick *p, const char *arg); /* a --timeout value, seconds */
 void kw_pick_host(const struct kw_pick *p, struct kw_usb *u, struct kw_host *h);
 int kw_pick_open(const struct kw_pick *p, struct kw_usb *u, struct kw_host *h); /* handshake done */
+/* progress on standard error, for a terminal: the writer's keepalives, a
+ * step's name, and the line erased once the answer is in */
+void kw_progress(void *ctx, uint16_t cmd, unsigned percent);
+void kw_progress_step(const char *what);
+void kw_progress_done(void);
 
 #endif

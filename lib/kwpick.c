@@ -40,6 +40,18 @@ kw_pick_serial(const char *s)
 	return KCS_OK;
 }
 
+int
+kw_pick_timeout(struct kw_pick *p, const char *arg)
+{
+	char *end;
+	double s = strtod(arg, &end);
+
+	if (end == arg || *end || !(s >= 0.1 && s <= 600))
+		return kcs_fail(KCS_EUSAGE, "timeout", "is a number of seconds from 0.1 to 600");
+	p->txn_ms = (int)(s * 1000);
+	return KCS_OK;
+}
+
 void
 kw_pick_host(const struct kw_pick *p, struct kw_usb *u, struct kw_host *h)
 {
@@ -89,4 +101,31 @@ kw_pick_open(const struct kw_pick *p, struct kw_usb *u, struct kw_host *h)
 		return kcs_fail(last, "device", "no key writer with serial %s answered (%s)", p->device, why);
 	return kcs_fail(KCS_EUNREACHABLE, "device", "no attached key writer has serial %s "
 	    "(kcs-keywriter list shows them)", p->device);
+}
+
+static int progress_shown;
+
+void
+kw_progress(void *ctx, uint16_t cmd, unsigned percent)
+{
+	(void)ctx;
+	fprintf(stderr, "\r\033[Kwriter: %s %u%%", kw_cmd_name(cmd) ? kw_cmd_name(cmd) : "working", percent);
+	progress_shown = 1;
+}
+
+void
+kw_progress_step(const char *what)
+{
+	if (!kcs_is_tty(2))
+		return;
+	fprintf(stderr, "\r\033[K%s", what);
+	progress_shown = 1;
+}
+
+void
+kw_progress_done(void)
+{
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
+	progress_shown = 0;
 }

@@ -248,6 +248,31 @@ job_ask(struct req *r, struct job_ask *q)
 	return 0;
 }
 
+/* the job's row, and its audit detail, from what was asked */
+static void
+job_row(struct store_job *j, const struct job_ask *q, const char *kind, long long account)
+{
+	j->kind = kind;
+	j->account_id = account;
+	j->order_id = q->order;
+	j->acceptance_id = q->acceptance;
+	j->owner = q->sealed_owner;
+	j->owner_len = q->sealed_len;
+}
+
+static cJSON *
+job_detail(const struct job_ask *q, long long job)
+{
+	cJSON *d = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(d, "job_id", (double)job);
+	cJSON_AddNumberToObject(d, "order_id", (double)q->order);
+	cJSON_AddStringToObject(d, "vin", q->vin);
+	cJSON_AddNumberToObject(d, "key_position", (double)q->pos);
+	cJSON_AddNumberToObject(d, "disclaimer_acceptance_id", (double)q->acceptance);
+	return d;
+}
+
 int
 h_coding_start(struct req *r)
 {
@@ -282,14 +307,9 @@ h_coding_start(struct req *r)
 	}
 	randombytes_buf(rnd, sizeof rnd);
 	kcs_hex_encode(rnd, sizeof rnd, nonce);
-	j.kind = "code";
-	j.account_id = r->account_id;
-	j.order_id = q.order;
+	job_row(&j, &q, "code", r->account_id);
 	j.serial = serial;
 	j.nonce = nonce;
-	j.acceptance_id = q.acceptance;
-	j.owner = q.sealed_owner;
-	j.owner_len = q.sealed_len;
 	if ((rc = store_coding_job(r->tx, q.order, &old)) == STORE_OK) {
 		kcs_json_int(old, "id", &job);
 		rc = store_job_restart(r->tx, job, &j, r->now);
@@ -299,13 +319,8 @@ h_coding_start(struct req *r)
 		rc = store_fail(r, rc);
 		goto out;
 	}
-	d = cJSON_CreateObject();
-	cJSON_AddNumberToObject(d, "job_id", (double)job);
-	cJSON_AddNumberToObject(d, "order_id", (double)q.order);
-	cJSON_AddStringToObject(d, "vin", q.vin);
-	cJSON_AddNumberToObject(d, "key_position", (double)q.pos);
+	d = job_detail(&q, job);
 	cJSON_AddStringToObject(d, "serial", serial);
-	cJSON_AddNumberToObject(d, "disclaimer_acceptance_id", (double)q.acceptance);
 	cJSON_AddBoolToObject(d, "restarted", old != NULL);
 	if ((rc = audit_event(r, "coding.started", kcs_json_str(q.account, "sdrm_id"), d)))
 		goto out;
@@ -351,22 +366,13 @@ h_cut(struct req *r)
 		goto out;
 	}
 	cut[CUT_CODE_LEN] = '\0';
-	j.kind = "cut";
-	j.account_id = r->account_id;
-	j.order_id = q.order;
-	j.acceptance_id = q.acceptance;
-	j.owner = q.sealed_owner;
-	j.owner_len = q.sealed_len;
+	job_row(&j, &q, "cut", r->account_id);
 	if ((rc = store_cut_job_add(r->tx, &j, r->now, &job)) != STORE_OK ||
 	    (rc = store_keycode_spend(r->tx, q.order, r->now)) != STORE_OK) {
 		rc = store_fail(r, rc);
 		goto out;
 	}
-	d = cJSON_CreateObject();
-	cJSON_AddNumberToObject(d, "job_id", (double)job);
-	cJSON_AddNumberToObject(d, "order_id", (double)q.order);
-	cJSON_AddStringToObject(d, "vin", q.vin);
-	cJSON_AddNumberToObject(d, "disclaimer_acceptance_id", (double)q.acceptance);
+	d = job_detail(&q, job);
 	if ((rc = audit_event(r, "cut.retrieved", kcs_json_str(q.account, "sdrm_id"), d)))
 		goto out;
 	r->out = cJSON_CreateObject();
