@@ -222,10 +222,10 @@ kcs_code() { # [EMULATOR SPEC] -- [kcs-code options]: the order's JSON on stdin
 	run --separate-stderr kcs_code --
 	[ "$status" -eq 0 ]
 	# coded, not yet cut: the code still works, for the cut code
-	[ "$(sql "SELECT key_code_spent_at IS NULL FROM orders WHERE kind = 'key'")" = 1 ]
+	[ "$(sql "SELECT count(*) FROM orders WHERE kind = 'key' AND key_code_spent_at IS NULL")" = 1 ]
 	run --separate-stderr "$B/kcs-cut" --accept-disclaimer "${OWNER[@]}" < "$T/order.json"
 	[ "$status" -eq 0 ]
-	[ "$(sql "SELECT key_code_spent_at IS NOT NULL FROM orders WHERE kind = 'key'")" = 1 ]
+	[ "$(sql "SELECT count(*) FROM orders WHERE kind = 'key' AND key_code_spent_at IS NOT NULL")" = 1 ]
 	# within the grace period: the cut code again
 	run --separate-stderr "$B/kcs-cut" --accept-disclaimer "${OWNER[@]}" < "$T/order.json"
 	[ "$status" -eq 0 ]
@@ -236,7 +236,7 @@ kcs_code() { # [EMULATOR SPEC] -- [kcs-code options]: the order's JSON on stdin
 	[[ "$output" == *"this Key Code was used on $(date -u +%F) and has been destroyed"* ]]
 	# the hash that verified it is gone; refusals of a destroyed code are not counted as guesses
 	[ "$(sql "SELECT count(*) FROM orders WHERE key_code_hash = '$hash'")" = 0 ]
-	[ "$(sql "SELECT key_code_destroyed_at IS NOT NULL FROM orders WHERE kind = 'key'")" = 1 ]
+	[ "$(sql "SELECT count(*) FROM orders WHERE kind = 'key' AND key_code_destroyed_at IS NOT NULL")" = 1 ]
 	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'keycode.destroyed'")" = 1 ]
 	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'keycode.failed'")" = 0 ]
 	run kcs_code --
