@@ -195,7 +195,7 @@ run(int argc, char **argv)
 	kw_progress_step("writer: attesting");
 	if ((rc = kw_host_attest(&h, nonce, NULL, pk, fw_hash, sig)) != KCS_OK)
 		goto out;
-	cJSON_Delete(body);
+	kcs_body_wipe(body); /* it held the Key Code */
 	body = cJSON_CreateObject();
 	cJSON_AddNumberToObject(body, "job_id", (double)id);
 	if ((rc = hexfield(body, "hello", h.info.raw, h.info.raw_n)) != KCS_OK ||
