@@ -136,10 +136,16 @@ fuzz:
 	    build-fuzz/corpus-kw
 	@mkdir -p build-fuzz/corpus-kwdata
 	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
-	    -o build-fuzz/fuzz_kwdata tests/fuzz/fuzz_kwdata.c lib/kwframe.c lib/kwdev.c lib/kwhost.c $(FUZZ_SRC) \
+	    -o build-fuzz/fuzz_kwdata tests/fuzz/fuzz_kwdata.c lib/kwframe.c lib/kwmsg.c lib/kwdev.c lib/kwhost.c $(FUZZ_SRC) \
 	    $(shell pkg-config --libs libcjson libsodium)
 	build-fuzz/fuzz_kwdata -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build-fuzz/ \
 	    build-fuzz/corpus-kwdata
+	@mkdir -p build-fuzz/corpus-cut
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
+	    -o build-fuzz/fuzz_cuttable tests/fuzz/fuzz_cuttable.c lib/cuttable.c $(FUZZ_SRC) \
+	    $(shell pkg-config --libs libcjson libsodium)
+	build-fuzz/fuzz_cuttable -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build-fuzz/ \
+	    build-fuzz/corpus-cut tests/fuzz/seeds-cut
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
