@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <glib-unix.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <linux/usbdevice_fs.h>
 #include <sodium.h>
@@ -544,6 +546,17 @@ plug(UMockdevTestbed *tb, struct writer *w, unsigned port)
 		die("cannot add the device %s", w->node);
 }
 
+static GPid child_pid;
+
+/* a signal to the emulator goes to the command; it exits when that does,
+ * and the testbed's directory goes with it */
+static gboolean
+forward(gpointer sig)
+{
+	kill(child_pid, GPOINTER_TO_INT(sig));
+	return G_SOURCE_CONTINUE;
+}
+
 static void
 child_exited(GPid pid, gint status, gpointer data)
 {
@@ -655,7 +668,11 @@ main(int argc, char **argv)
 	if (!g_spawn_async(NULL, child, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
 	    G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL, &pid, &err))
 		die("%s", err->message);
+	child_pid = pid;
 	g_child_watch_add(pid, child_exited, NULL);
+	g_unix_signal_add(SIGTERM, forward, GINT_TO_POINTER(SIGTERM));
+	g_unix_signal_add(SIGINT, forward, GINT_TO_POINTER(SIGINT));
+	g_unix_signal_add(SIGHUP, forward, GINT_TO_POINTER(SIGHUP));
 	g_main_loop_run(loop);
 	if (report_path)
 		report(report_path);
