@@ -44,7 +44,7 @@ ALLLDFLAGS = $(LDFLAGS) $(SANFLAGS) -pie -Wl,-z,relro,-z,now
 
 LIB_SRC   = $(wildcard lib/*.c)
 KCSD_SRC  = $(wildcard cmd/kcsd/*.c)
-CLIENTS   = kcs-admin kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
+CLIENTS   = kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
 BINS      = $(B)/kcsd $(addprefix $(B)/,$(CLIENTS))
 MANS      = $(wildcard man/*.[1-8])
 
@@ -66,7 +66,7 @@ $(B)/kcs-%: $(B)/cmd/kcs-%.o $(B)/libkcs.a
 	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)
 
 # the tools that use a key writer link libusb
-$(B)/kcs-keywriter $(B)/kcs-code: $(B)/kcs-%: $(B)/cmd/kcs-%.o $(B)/libkcs.a
+$(B)/kcs-keywriter $(B)/kcs-code $(B)/kcs-cas: $(B)/kcs-%: $(B)/cmd/kcs-%.o $(B)/libkcs.a
 	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) $(shell pkg-config --libs libusb-1.0)
 
 # the emulated key writer, for tests and the demo (not installed)

@@ -17,7 +17,9 @@
 #include "kcsd.h"
 
 /* A_BARE: no authentication and no store transaction (health checks) */
-enum auth { A_BARE, A_NONE, A_ADMIN, A_OPERATOR, A_MAILROOM, A_ANY_SESSION, A_SDRM_STEP, A_FULL };
+/* A_CAS: a hotline operator's or an administrator's token, or a locksmith's
+ * full session */
+enum auth { A_BARE, A_NONE, A_ADMIN, A_OPERATOR, A_MAILROOM, A_ANY_SESSION, A_SDRM_STEP, A_FULL, A_CAS };
 
 struct route {
 	const char *method, *path; /* a path ending in a wildcard segment takes one more */
@@ -78,6 +80,12 @@ static const struct route routes[] = {
 	{ "GET", "/v1/downloads", A_FULL, h_downloads, R_READ },
 	{ "GET", "/v1/downloads/*", A_FULL, h_download_get, R_READ },
 	{ "GET", "/v1/activation/*", A_FULL, h_activation_for, R_READ },
+	{ "GET", "/v1/cas/*", A_CAS, h_cas_show, R_READ },
+	{ "POST", "/v1/cas/lock", A_CAS, h_cas_lock, R_WRITE },
+	{ "POST", "/v1/cas/release", A_CAS, h_cas_release, R_WRITE },
+	{ "POST", "/v1/cas/lost-key", A_CAS, h_cas_lost_key, R_WRITE },
+	{ "POST", "/v1/cas/activate", A_CAS, h_cas_activate, R_WRITE },
+	{ "POST", "/v1/cas/personalize", A_CAS, h_cas_personalize, R_WRITE },
 	{ "POST", "/v1/admin/downloads", A_ADMIN, h_download_put, R_WRITE },
 	{ "POST", "/v1/admin/activation", A_ADMIN, h_activation_add, R_WRITE },
 	{ "GET", "/v1/admin/activation", A_ADMIN, h_activation_list, R_READ },
@@ -335,6 +343,21 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 		return fail(r, 401, "unauthorized", NULL, need >= A_ANY_SESSION
 		    ? "not logged in" : "an administrator, operator or mail room token is required");
 	kcs_keyed_hash(K.pepper, h + 7, hash);
+	if (need == A_CAS) {
+		/* the hotline's or an administrator's token; else a full session */
+		if ((rc = store_operator_by_token(r->tx, hash, &op)) == STORE_OK) {
+			if (strcmp(op.role, "operator") != 0 && strcmp(op.role, "admin") != 0)
+				return fail(r, 403, "forbidden", NULL, "this needs a locksmith's session, or a hotline or "
+				    "administrator token");
+			r->op_id = op.id;
+			snprintf(r->role, sizeof r->role, "%s", op.role);
+			snprintf(r->actor, sizeof r->actor, "%s:%s", op.role, op.name);
+			return 0;
+		}
+		if (rc != STORE_NOTFOUND)
+			return store_fail(r, rc);
+		need = A_FULL;
+	}
 	if (need == A_ADMIN || need == A_OPERATOR || need == A_MAILROOM) {
 		if ((rc = store_operator_by_token(r->tx, hash, &op)) == STORE_NOTFOUND)
 			return fail(r, 401, "unauthorized", NULL, "the token is not valid");

@@ -159,6 +159,16 @@ int store_activation_add(struct dbtx *tx, const char *model, const char *from, c
 int store_activation_list(struct dbtx *tx, cJSON **out);
 int store_activation_for(struct dbtx *tx, const char *model, const char *date, cJSON **out);
 
+/* store_cas.c */
+int store_cas_keys(struct dbtx *tx, const char *vin, cJSON **out);
+int store_cas_orders_of(struct dbtx *tx, const char *vin, long long account);
+int store_cas_coded_key(struct dbtx *tx, const char *vin, long long pos, cJSON **out);
+int store_key_lock(struct dbtx *tx, const char *vin, long long pos, const char *reason, const char *who, long long now);
+int store_key_release(struct dbtx *tx, const char *vin, long long pos, const char *who, long long now);
+int store_key_activate(struct dbtx *tx, const char *vin, long long pos, const char *who, long long now);
+int store_key_personalize(struct dbtx *tx, const char *vin, long long pos, long long p, const char *who,
+    long long now);
+
 /* store_jobs.c */
 struct store_job {
 	const char *kind, *serial, *nonce;
@@ -339,6 +349,12 @@ int h_coding_attest(struct req *r);
 int h_coding_receipt(struct req *r);
 int h_cut(struct req *r);
 int h_my_jobs(struct req *r);
+int h_cas_show(struct req *r);
+int h_cas_lock(struct req *r);
+int h_cas_release(struct req *r);
+int h_cas_lost_key(struct req *r);
+int h_cas_activate(struct req *r);
+int h_cas_personalize(struct req *r);
 int h_downloads(struct req *r);
 int h_download_get(struct req *r);
 int h_download_put(struct req *r);

@@ -316,6 +316,16 @@ const char *const kcsd_migrations_sqlite[] = {
 	" download TEXT NOT NULL REFERENCES downloads(name),"
 	" created_at INTEGER NOT NULL,"
 	" CHECK (from_date <= to_date));",
+	/* 10: CAS key slots: a key's personalization number, its activation,
+	 * its lock and why, who changed it last; the delivered keys are active
+	 * with personalization numbers equal to their key numbers */
+	"ALTER TABLE keys ADD COLUMN personalization INTEGER CHECK (personalization BETWEEN 1 AND 4);"
+	"ALTER TABLE keys ADD COLUMN active_at INTEGER;"
+	"ALTER TABLE keys ADD COLUMN locked_at INTEGER;"
+	"ALTER TABLE keys ADD COLUMN lock_reason TEXT;"
+	"ALTER TABLE keys ADD COLUMN changed_by TEXT;"
+	"ALTER TABLE keys ADD COLUMN changed_at INTEGER;"
+	"UPDATE keys SET personalization = position, active_at = created_at WHERE state = 'delivered';",
 	NULL
 };
 
@@ -561,5 +571,12 @@ const char *const kcsd_migrations_pg[] = {
 	" download text NOT NULL REFERENCES downloads(name),"
 	" created_at bigint NOT NULL,"
 	" CHECK (from_date <= to_date));",
+	"ALTER TABLE keys ADD COLUMN personalization integer CHECK (personalization BETWEEN 1 AND 4);"
+	"ALTER TABLE keys ADD COLUMN active_at bigint;"
+	"ALTER TABLE keys ADD COLUMN locked_at bigint;"
+	"ALTER TABLE keys ADD COLUMN lock_reason text;"
+	"ALTER TABLE keys ADD COLUMN changed_by text;"
+	"ALTER TABLE keys ADD COLUMN changed_at bigint;"
+	"UPDATE keys SET personalization = position, active_at = created_at WHERE state = 'delivered';",
 	NULL
 };

@@ -16,8 +16,9 @@ store_vehicle_add(struct dbtx *tx, const char *vin, const char *model, const cha
 
 	/* the two keys delivered with the car */
 	if (rc >= 0)
-		rc = run(tx, "INSERT INTO keys (vin, position, state, created_at)"
-		    " VALUES (?, 1, 'delivered', ?), (?, 2, 'delivered', ?)", "sisi", vin, now, vin, now);
+		rc = run(tx, "INSERT INTO keys (vin, position, state, created_at, personalization, active_at)"
+		    " VALUES (?, 1, 'delivered', ?, 1, ?), (?, 2, 'delivered', ?, 2, ?)", "siisii", vin, now, now, vin,
+		    now, now);
 	return rc < 0 ? rc : STORE_OK;
 }
 

@@ -15,22 +15,6 @@ setup() {
 	order_key "$(call)" > "$T/order.json"
 }
 
-ship_writer() { # SERIAL PUBLIC-KEY-FILE
-	local order
-	order=$(hotline order-keywriter --call-id "$(call)" --payment-ref P --address-confirmed < /dev/null | jq -r .order_id)
-	hotline ship "$order" --tracking 1Z1 --serial "$1" --public-key "$(cat "$2")" < /dev/null > /dev/null
-}
-
-OWNER=(--customer-name "Jane Roe" --relation owner --id-kind drivers_license --id-state CA --id-last4 4321
-	--registration-state ca --plate "8ABC123")
-WRITER="serial=KW5-0001,slot=blank"
-kcs_code() { # [EMULATOR SPEC] -- [kcs-code options]: the order's JSON on stdin
-	local spec="$WRITER,key=$T/writer.key"
-	[ "$1" = -- ] || { spec=$1; shift; }
-	shift
-	emu "$spec" -- "$B/kcs-code" --accept-disclaimer "${OWNER[@]}" "$@" < "$T/order.json"
-}
-
 @test "the order's key is coded: attested writer, sealed job, signed receipt, the position coded once" {
 	run --separate-stderr kcs_code --
 	[ "$status" -eq 0 ]
