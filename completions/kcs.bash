@@ -1,4 +1,4 @@
-# bash completion for kcs: kcsd, kcs-admin, kcs-code, kcs-cut, kcs-download, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
+# bash completion for kcs: kcsd, kcs-admin, kcs-cas, kcs-code, kcs-cut, kcs-download, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
 
 _kcs_words() {
 	case $1 in
@@ -15,6 +15,9 @@ _kcs_words() {
 		echo "--url --email --sdrm-id --accept-disclaimer --password-file --password-fd
 		      --sdrm-password-file --sdrm-password-fd --new-password-file --new-password-fd
 		      --code --help --version" ;;
+	kcs-cas)
+		echo "--key --reason --keep --personalization --read --accept-disclaimer --device --usb-id
+		      --token-file --url --help --version" ;;
 	kcs-code)
 		echo "--vin --key-code-file --key-code-fd --owner-file --customer-name --relation --id-kind
 		      --id-state --id-last4 --registration-state --plate --accept-disclaimer --device --usb-id
@@ -89,6 +92,8 @@ _kcs() {
 			order-keywriter ship orders" ;;
 	kcs-login)
 		[ $n -eq 0 ] && words="password status logout orders jobs verify-address forgot reset" ;;
+	kcs-cas)
+		[ $n -eq 0 ] && words="show lock release lost-key activate personalize" ;;
 	kcs-cut)
 		[ $n -eq 0 ] && words="table decode" ;;
 	kcs-download)
@@ -103,4 +108,4 @@ _kcs() {
 	mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }
 
-complete -F _kcs kcsd kcs-admin kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
+complete -F _kcs kcsd kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket

@@ -1,6 +1,6 @@
-# fish completion for kcs: kcsd, kcs-admin, kcs-code, kcs-cut, kcs-download, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
+# fish completion for kcs: kcsd, kcs-admin, kcs-cas, kcs-code, kcs-cut, kcs-download, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
 
-for c in kcsd kcs-admin kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
+for c in kcsd kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
     complete -c $c -s h -l help -d 'Show help'
     complete -c $c -s V -l version -d 'Show version'
 end
@@ -95,6 +95,18 @@ complete -c kcs-ticket -n __fish_use_subcommand -a status -d 'The current ticket
 complete -c kcs-ticket -l accept-disclaimer -d 'Accept the ticket disclaimer'
 complete -c kcs-ticket -l url -x -d 'kcsd URL'
 
+complete -c kcs-cas -f
+complete -c kcs-cas -l key -x -a '1 2 3 4 5 6 7 8 9 10' -d 'Key number'
+complete -c kcs-cas -l reason -x -d 'Why'
+complete -c kcs-cas -l keep -x -d 'lost-key: key numbers kept'
+complete -c kcs-cas -l personalization -x -a '1 2 3 4' -d 'personalize: 1 to 4'
+complete -c kcs-cas -l read -r -F -d 'activate: the key as read'
+complete -c kcs-cas -l accept-disclaimer -d 'Accept the coding disclaimer'
+complete -c kcs-cas -l device -x -d 'The writer with this serial'
+complete -c kcs-cas -l usb-id -x -d 'USB vendor:product ID'
+complete -c kcs-cas -l token-file -r -F -d 'Hotline or administrator token'
+complete -c kcs-cas -l url -x -d 'kcsd URL'
+complete -c kcs-cas -n __fish_use_subcommand -a 'show lock release lost-key activate personalize'
 complete -c kcs-code -f
 complete -c kcs-code -l vin -x -d 'VIN'
 complete -c kcs-code -l key-code-file -r -F -d 'Key Code from file'
