@@ -18,7 +18,7 @@ enum {
 	C_INIT, C_OPERATOR_ADD, C_OPERATOR_LIST, C_OPERATOR_REMOVE, C_SDRM_ADD, C_SDRM_IMPORT, C_SDRM_REMOVE,
 	C_OUTBOX_LIST, C_OUTBOX_SHOW, C_VEHICLE_ADD, C_VEHICLE_IMPORT, C_VEHICLE_SHOW, C_ACCOUNT_CLOSE,
 	C_AUDIT_VERIFY, C_REQUEST_LIST, C_REQUEST_APPROVE, C_REQUEST_REFUSE, C_JOBS_EXPORT, C_DOWNLOAD_ADD,
-	C_ACTIVATION_ADD, C_ACTIVATION_LIST
+	C_ACTIVATION_ADD, C_ACTIVATION_LIST, C_MODEL_SET
 };
 
 static const struct kcs_command commands[] = {
@@ -57,6 +57,8 @@ static const struct kcs_command commands[] = {
 	[C_ACTIVATION_ADD] = { "activation add", "--model MODEL --from DAY --to DAY --download NAME", 0,
 	    "a vehicle of MODEL ('*': any) built from DAY to DAY is\nactivated by the instructions in download NAME" },
 	[C_ACTIVATION_LIST] = { "activation list", NULL, 0, "the activation rules, as JSON lines" },
+	[C_MODEL_SET] = { "model set", "MODEL --personalization-max N", 1,
+	    "a model's Key Memory profiles: personalization numbers 1 to N\n(4 unless set)" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -87,6 +89,7 @@ usage(void)
     "      --file FILE          download add: the file\n"
     "      --title TITLE        download add: its title\n"
     "      --download NAME      activation add: the download holding the instructions\n"
+    "      --personalization-max N  model set: the highest personalization number, 1 to 4\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
     "\n"
@@ -96,7 +99,7 @@ usage(void)
 
 static struct {
 	const char *url, *token_file, *db, *key, *role, *pw_file;
-	const char *model, *production_date, *from, *to, *file, *title, *download;
+	const char *model, *production_date, *from, *to, *file, *title, *download, *pmax;
 	int pw_fd, skip;
 } o = { .pw_fd = -1 };
 
@@ -305,7 +308,7 @@ static int
 run(int argc, char **argv)
 {
 	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_MODEL, O_DATE, O_SKIP, O_FROM, O_TO,
-		O_FILE, O_TITLE, O_DOWNLOAD };
+		O_FILE, O_TITLE, O_DOWNLOAD, O_PMAX };
 	static const struct option opts[] = {
 		{ "url", required_argument, NULL, O_URL }, { "token-file", required_argument, NULL, O_TOKEN },
 		{ "db", required_argument, NULL, O_DB }, { "key", required_argument, NULL, O_KEY },
@@ -318,6 +321,7 @@ run(int argc, char **argv)
 		{ "from", required_argument, NULL, O_FROM }, { "to", required_argument, NULL, O_TO },
 		{ "file", required_argument, NULL, O_FILE }, { "title", required_argument, NULL, O_TITLE },
 		{ "download", required_argument, NULL, O_DOWNLOAD },
+		{ "personalization-max", required_argument, NULL, O_PMAX },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	struct kcs_client cl;
@@ -347,6 +351,7 @@ run(int argc, char **argv)
 		case O_FILE: o.file = optarg; break;
 		case O_TITLE: o.title = optarg; break;
 		case O_DOWNLOAD: o.download = optarg; break;
+		case O_PMAX: o.pmax = optarg; break;
 		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-admin " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -451,6 +456,20 @@ run(int argc, char **argv)
 		cJSON_AddStringToObject(body, "to", o.to);
 		cJSON_AddStringToObject(body, "download", o.download);
 		if ((rc = kcs_call(&cl, KCS_ACTIVATION_ADD, NULL, body, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (command == C_MODEL_SET) {
+		long long n;
+
+		if (!o.pmax) {
+			rc = kcs_usage_error("model set needs --personalization-max N");
+			goto out;
+		}
+		if ((rc = kcs_id_parse(o.pmax, "personalization_max", &n)) != KCS_OK)
+			goto out;
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "model", arg);
+		cJSON_AddNumberToObject(body, "personalization_max", (double)n);
+		if ((rc = kcs_call(&cl, KCS_MODEL_SET, NULL, body, &res)) == KCS_OK)
 			rc = kcs_print(res);
 	} else if (command == C_ACTIVATION_LIST) {
 		if ((rc = kcs_call(&cl, KCS_ACTIVATION_LIST, NULL, NULL, &res)) == KCS_OK)

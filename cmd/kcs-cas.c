@@ -16,7 +16,12 @@ static const struct kcs_command commands[] = {
 	    "lock every active key but those the customer still has, at once" },
 	{ "activate", "VIN [--read FILE]", 1,
 	    "activate the key in the writer (or read into FILE by kcs-keywriter\nread) that kcsd's job coded" },
-	{ "personalize", "VIN --key N --personalization P", 1, "set a key's personalization number (1 to 4)" },
+	{ "personalize", "VIN --key N --personalization P", 1,
+	    "set a key's personalization number (1 to 4, or the model's range);\nthe answer shows the Key Memory that now applies" },
+	{ "memory", "VIN --personalization P --unit UNIT --set NAME=VALUE...", 1,
+	    "store Key Memory settings of a control unit for a personalization\nnumber" },
+	{ "reconcile", "VIN --car FILE", 1,
+	    "compare kcsd's keys with the key numbers read from the car's CAS\n(JSON); report every difference, change nothing" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -36,6 +41,9 @@ usage(void)
 	    "      --keep LIST          lost-key: the key numbers the customer still has, as 1,2\n"
 	    "      --personalization P  personalize: the number, 1 to 4\n"
 	    "      --read FILE          activate: the key as kcs-keywriter read printed it\n"
+	    "      --unit UNIT          memory: the control unit\n"
+	    "      --set NAME=VALUE     memory: a setting (again for more)\n"
+	    "      --car FILE           reconcile: {\"keys\":[numbers]} read from the car's CAS\n"
 	    "      --accept-disclaimer  accept the coding disclaimer without showing it\n"
 	    "      --device SERIAL      activate: the writer with this serial number\n"
 	    "      --usb-id VVVV:PPPP   activate: the writers' USB ID\n"
@@ -51,7 +59,9 @@ usage(void)
 }
 
 static struct {
-	const char *url, *token_file, *key, *reason, *keep, *pers, *read, *usb;
+	const char *url, *token_file, *key, *reason, *keep, *pers, *read, *usb, *unit, *car;
+	const char *set[50];
+	int nset;
 	int accept;
 	struct kw_pick pick;
 } o;
@@ -106,13 +116,16 @@ number(const char *s, const char *field, int lo, int hi, long long *out)
 static int
 run(int argc, char **argv)
 {
-	enum { O_URL = 256, O_TOKEN, O_KEY, O_REASON, O_KEEP, O_PERS, O_READ, O_ACCEPT, O_DEVICE, O_USB };
+	enum { O_URL = 256, O_TOKEN, O_KEY, O_REASON, O_KEEP, O_PERS, O_READ, O_ACCEPT, O_DEVICE, O_USB, O_UNIT, O_SET,
+		O_CAR };
 	static const struct option opts[] = {
 		{ "url", required_argument, NULL, O_URL }, { "token-file", required_argument, NULL, O_TOKEN },
 		{ "key", required_argument, NULL, O_KEY }, { "reason", required_argument, NULL, O_REASON },
 		{ "keep", required_argument, NULL, O_KEEP }, { "personalization", required_argument, NULL, O_PERS },
 		{ "read", required_argument, NULL, O_READ }, { "accept-disclaimer", no_argument, NULL, O_ACCEPT },
 		{ "device", required_argument, NULL, O_DEVICE }, { "usb-id", required_argument, NULL, O_USB },
+		{ "unit", required_argument, NULL, O_UNIT }, { "set", required_argument, NULL, O_SET },
+		{ "car", required_argument, NULL, O_CAR },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	const char *arg = NULL;
@@ -136,6 +149,13 @@ run(int argc, char **argv)
 		case O_ACCEPT: o.accept = 1; break;
 		case O_DEVICE: o.pick.device = optarg; break;
 		case O_USB: o.usb = optarg; break;
+		case O_UNIT: o.unit = optarg; break;
+		case O_CAR: o.car = optarg; break;
+		case O_SET:
+			if (o.nset == 50 || !strchr(optarg, '=') || optarg[0] == '=')
+				return kcs_fail(KCS_EUSAGE, "set", "is NAME=VALUE, at most 50 times");
+			o.set[o.nset++] = optarg;
+			break;
 		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-cas " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -171,6 +191,57 @@ run(int argc, char **argv)
 				goto out;
 			cJSON_AddItemToArray(keep, cJSON_CreateNumber((double)n));
 		}
+	} else if (!strcmp(cmd->name, "memory")) {
+		cJSON *s = cJSON_AddObjectToObject(body, "settings");
+
+		route = KCS_CAS_MEMORY;
+		if ((rc = number(o.pers, "personalization", 1, 4, &n)) != KCS_OK)
+			goto out;
+		if (!o.unit || !o.nset) {
+			rc = kcs_usage_error("memory needs --unit and --set NAME=VALUE");
+			goto out;
+		}
+		cJSON_AddNumberToObject(body, "personalization", (double)n);
+		cJSON_AddStringToObject(body, "unit", o.unit);
+		for (int i = 0; i < o.nset; i++) {
+			char name[80];
+			const char *eq = strchr(o.set[i], '=');
+
+			snprintf(name, sizeof name, "%.*s", (int)(eq - o.set[i]), o.set[i]);
+			cJSON_DeleteItemFromObject(s, name);
+			cJSON_AddStringToObject(s, name, eq + 1);
+		}
+	} else if (!strcmp(cmd->name, "reconcile")) {
+		FILE *f;
+		char *buf = NULL;
+		size_t len;
+		cJSON *car, *keys;
+
+		route = KCS_CAS_RECONCILE;
+		if (!o.car) {
+			rc = kcs_usage_error("reconcile needs --car FILE");
+			goto out;
+		}
+		if (!(f = fopen(o.car, "r"))) {
+			rc = kcs_fail(KCS_EINVALID, "car", "cannot open %s", o.car);
+			goto out;
+		}
+		rc = kcs_read_all(f, &buf, &len, 65536);
+		fclose(f);
+		if (rc != KCS_OK || !(car = kcs_json_parse(buf, len))) {
+			free(buf);
+			rc = kcs_errcode();
+			goto out;
+		}
+		free(buf);
+		keys = cJSON_DetachItemFromObject(car, "keys");
+		cJSON_Delete(car);
+		if (!cJSON_IsArray(keys)) {
+			cJSON_Delete(keys);
+			rc = kcs_fail(KCS_EINVALID, "keys", "the car's read must hold \"keys\": the key numbers its CAS knows");
+			goto out;
+		}
+		cJSON_AddItemToObject(body, "car_keys", keys);
 	} else if (!strcmp(cmd->name, "activate")) {
 		const char *kv;
 
@@ -200,15 +271,16 @@ run(int argc, char **argv)
 		} else
 			route = !strcmp(cmd->name, "lock") ? KCS_CAS_LOCK : KCS_CAS_RELEASE;
 	}
-	if (route != KCS_CAS_ACTIVATE && route != KCS_CAS_PERSONALIZE) {
+	if (route == KCS_CAS_LOCK || route == KCS_CAS_RELEASE || route == KCS_CAS_LOST_KEY) {
 		if (!o.reason) {
 			rc = kcs_usage_error("%s needs --reason", cmd->name);
 			goto out;
 		}
 		cJSON_AddStringToObject(body, "reason", o.reason);
 	}
-	/* a locksmith accepts the coding disclaimer; the hotline and administrators need not */
-	if (!o.token_file && !getenv("KCS_TOKEN_FILE")) {
+	/* a locksmith accepts the coding disclaimer for a change; the hotline and
+	 * administrators need not */
+	if (route != KCS_CAS_RECONCILE && !o.token_file && !getenv("KCS_TOKEN_FILE")) {
 		if ((rc = kcs_disclaimer(&cl, "coding", o.accept, &version)) != KCS_OK)
 			goto out;
 		cJSON_AddNumberToObject(body, "accept_disclaimer", (double)version);

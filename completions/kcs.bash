@@ -6,7 +6,8 @@ _kcs_words() {
 		echo "--config --db --key --spool --listen --tls-cert --tls-key --url-file --help --version" ;;
 	kcs-admin)
 		echo "--url --token-file --db --key --role --password-file --password-fd --model
-		      --production-date --skip-invalid --from --to --file --title --download --help --version" ;;
+		      --production-date --skip-invalid --from --to --file --title --download --personalization-max
+		      --help --version" ;;
 	kcs-hotline)
 		echo "--url --token-file --sdrm-id --email --last-name --first-name --company --address
 		      --city --state --zip --phone --comments --time-zone --tan --call-id --vin
@@ -16,8 +17,8 @@ _kcs_words() {
 		      --sdrm-password-file --sdrm-password-fd --new-password-file --new-password-fd
 		      --code --help --version" ;;
 	kcs-cas)
-		echo "--key --reason --keep --personalization --read --accept-disclaimer --device --usb-id
-		      --token-file --url --help --version" ;;
+		echo "--key --reason --keep --personalization --read --unit --set --car --accept-disclaimer --device
+		      --usb-id --token-file --url --help --version" ;;
 	kcs-code)
 		echo "--vin --key-code-file --key-code-fd --owner-file --customer-name --relation --id-kind
 		      --id-state --id-last4 --registration-state --plate --accept-disclaimer --device --usb-id
@@ -70,7 +71,7 @@ _kcs() {
 	case $prog in
 	kcs-admin)
 		case $n in
-		0) words="init operator request sdrm vehicle account outbox audit jobs download activation" ;;
+		0) words="init operator request sdrm vehicle account outbox audit jobs download activation model" ;;
 		1) case $first in
 		   operator) words="add list remove" ;;
 		   request) words="list approve refuse" ;;
@@ -82,6 +83,7 @@ _kcs() {
 		   jobs) words="export" ;;
 		   download) words="add" ;;
 		   activation) words="add list" ;;
+		   model) words="set" ;;
 		   esac ;;
 		2) case "$first $second" in
 		   "sdrm import"|"vehicle import") mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
@@ -93,7 +95,7 @@ _kcs() {
 	kcs-login)
 		[ $n -eq 0 ] && words="password status logout orders jobs verify-address forgot reset" ;;
 	kcs-cas)
-		[ $n -eq 0 ] && words="show lock release lost-key activate personalize" ;;
+		[ $n -eq 0 ] && words="show lock release lost-key activate personalize memory reconcile" ;;
 	kcs-cut)
 		[ $n -eq 0 ] && words="table decode" ;;
 	kcs-download)

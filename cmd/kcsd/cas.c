@@ -16,6 +16,7 @@ struct cas {
 	char vin[18];
 	cJSON *vehicle, *keys;
 	long long acceptance; /* the locksmith's disclaimer acceptance, or 0 */
+	long long pmax;       /* the model's personalization numbers: 1 to pmax */
 };
 
 static void
@@ -80,9 +81,36 @@ cas_open(struct req *r, const char *vin_in, int change, struct cas *c)
 		    (rc = store_acceptance_add(r->tx, r->account_id, "coding", version, r->now, &c->acceptance))))
 			return rc > 0 ? rc : store_fail(r, rc);
 	}
-	if ((rc = store_cas_keys(r->tx, c->vin, &c->keys)) != STORE_OK)
+	if ((rc = store_cas_keys(r->tx, c->vin, &c->keys)) != STORE_OK ||
+	    (rc = store_model_range(r->tx, kcs_json_str(c->vehicle, "model"), &c->pmax)) != STORE_OK)
 		return store_fail(r, rc);
 	return 0;
+}
+
+/* the Key Memory settings of one personalization number (0: all, by number) */
+static cJSON *
+memory_view(struct req *r, const struct cas *c, long long only)
+{
+	cJSON *rows = NULL, *it, *o = cJSON_CreateObject();
+
+	if (store_memory_of(r->tx, c->vin, &rows) != STORE_OK)
+		return o;
+	cJSON_ArrayForEach(it, rows) {
+		long long p = 0;
+		char num[4];
+		cJSON *prof, *unit;
+
+		kcs_json_int(it, "personalization", &p);
+		if (only && p != only)
+			continue;
+		snprintf(num, sizeof num, "%lld", p);
+		prof = only ? o : cJSON_GetObjectItem(o, num) ? cJSON_GetObjectItem(o, num) : cJSON_AddObjectToObject(o, num);
+		if (!(unit = cJSON_GetObjectItem(prof, kcs_json_str(it, "unit"))))
+			unit = cJSON_AddObjectToObject(prof, kcs_json_str(it, "unit"));
+		cJSON_AddStringToObject(unit, kcs_json_str(it, "name"), kcs_json_str(it, "value"));
+	}
+	cJSON_Delete(rows);
+	return o;
 }
 
 /* the ten positions as JSON */
@@ -96,6 +124,12 @@ cas_view(const struct cas *c)
 	cJSON_AddStringToObject(o, "vin", c->vin);
 	cJSON_AddStringToObject(o, "model", kcs_json_str(c->vehicle, "model"));
 	cJSON_AddStringToObject(o, "production_date", kcs_json_str(c->vehicle, "production_date"));
+	{
+		cJSON *range = cJSON_AddArrayToObject(o, "personalization_range");
+
+		cJSON_AddItemToArray(range, cJSON_CreateNumber(1));
+		cJSON_AddItemToArray(range, cJSON_CreateNumber((double)c->pmax));
+	}
 	arr = cJSON_AddArrayToObject(o, "keys");
 	for (long long pos = 1; pos <= KEY_POSITIONS; pos++) {
 		const cJSON *k = key_at(c, pos);
@@ -172,8 +206,11 @@ h_cas_show(struct req *r)
 	struct cas c;
 	int rc = cas_open(r, r->arg, 0, &c);
 
-	if (!rc)
-		r->out = cas_view(&c), rc = 200;
+	if (!rc) {
+		r->out = cas_view(&c);
+		cJSON_AddItemToObject(r->out, "key_memory", memory_view(r, &c, 0));
+		rc = 200;
+	}
 	cas_free(&c);
 	return rc;
 }
@@ -358,7 +395,7 @@ h_cas_activate(struct req *r)
 		    "this key is not the one kcsd's coding job wrote to key %lld", pos) : store_fail(r, rc);
 		goto out;
 	}
-	if ((rc = store_key_activate(r->tx, c.vin, pos, r->actor, r->now)) == STORE_NOTFOUND) {
+	if ((rc = store_key_activate(r->tx, c.vin, pos, c.pmax, r->actor, r->now)) == STORE_NOTFOUND) {
 		rc = fail(r, 409, "changed", "key_number", "the keys of %s changed meanwhile: look again", c.vin);
 		goto out;
 	}
@@ -392,6 +429,11 @@ h_cas_personalize(struct req *r)
 	    (rc = want_int(r, "key_number", 1, KEY_POSITIONS, 1, &pos)) ||
 	    (rc = want_int(r, "personalization", 1, 4, 1, &p)) || (rc = cas_open(r, vin, 1, &c)))
 		goto out;
+	if (p > c.pmax) {
+		rc = fail(r, 400, "invalid", "personalization", "a %s has Key Memory profiles 1 to %lld",
+		    kcs_json_str(c.vehicle, "model"), c.pmax);
+		goto out;
+	}
 	st = key_state(key_at(&c, pos));
 	if (strcmp(st, "active") != 0) {
 		rc = fail(r, 409, !strcmp(st, "locked") ? "locked" : "not_active", "key_number",
@@ -407,10 +449,141 @@ h_cas_personalize(struct req *r)
 		char why[40];
 
 		snprintf(why, sizeof why, "personalization %lld", p);
-		if (!(rc = cas_audit(r, &c, "cas.personalized", pos, why)))
-			rc = cas_answer(r, &c);
+		if (!(rc = cas_audit(r, &c, "cas.personalized", pos, why)) && (rc = cas_answer(r, &c)) == 200)
+			cJSON_AddItemToObject(r->out, "key_memory_applies", memory_view(r, &c, p));
 	}
 out:
 	cas_free(&c);
 	return rc;
+}
+
+/* {"vin","personalization","unit","settings":{name: value}}: Key Memory */
+int
+h_cas_memory(struct req *r)
+{
+	static const char *const ok[] = { "vin", "personalization", "unit", "settings", "accept_disclaimer", NULL };
+	const cJSON *set = cJSON_GetObjectItemCaseSensitive(r->in, "settings"), *it;
+	const char *vin, *unit;
+	long long p = 0;
+	struct cas c = { 0 };
+	int rc, n = 0;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "vin", 1, 64, 1, &vin)) ||
+	    (rc = want_int(r, "personalization", 1, 4, 1, &p)) || (rc = want_text(r, "unit", 32, 1, &unit)))
+		return rc;
+	if (!cJSON_IsObject(set) || !set->child)
+		return fail(r, 400, "invalid", "settings", "is required: an object of names and values");
+	cJSON_ArrayForEach(it, set) {
+		if (++n > 50)
+			return fail(r, 400, "invalid", "settings", "holds at most 50 settings");
+		if (!cJSON_IsString(it) || check_text(r, "settings", it->valuestring, 200, 0) ||
+		    check_text(r, "settings", it->string, 64, 1))
+			return r->ecode[0] ? 400 : fail(r, 400, "invalid", "settings", "values are strings");
+	}
+	if ((rc = cas_open(r, vin, 1, &c)))
+		goto out;
+	if (p > c.pmax) {
+		rc = fail(r, 400, "invalid", "personalization", "a %s has Key Memory profiles 1 to %lld",
+		    kcs_json_str(c.vehicle, "model"), c.pmax);
+		goto out;
+	}
+	cJSON_ArrayForEach(it, set)
+		if ((rc = store_memory_set(r->tx, c.vin, p, unit, it->string, it->valuestring, r->actor, r->now))) {
+			rc = store_fail(r, rc);
+			goto out;
+		}
+	{
+		char why[80];
+
+		snprintf(why, sizeof why, "Key Memory %lld, %s: %d settings", p, unit, n);
+		if ((rc = cas_audit(r, &c, "cas.key_memory", 0, why)))
+			goto out;
+	}
+	r->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(r->out, "vin", c.vin);
+	cJSON_AddNumberToObject(r->out, "personalization", (double)p);
+	cJSON_AddItemToObject(r->out, "key_memory", memory_view(r, &c, p));
+	rc = 200;
+out:
+	cas_free(&c);
+	return rc;
+}
+
+/* {"vin","car_keys":[numbers]}: what kcsd holds against what the car's CAS
+ * knows; every difference, nothing changed */
+int
+h_cas_reconcile(struct req *r)
+{
+	static const char *const ok[] = { "vin", "car_keys", NULL };
+	const cJSON *car = cJSON_GetObjectItemCaseSensitive(r->in, "car_keys"), *it;
+	int known[KEY_POSITIONS + 1] = { 0 }, rc;
+	const char *vin;
+	struct cas c = { 0 };
+	cJSON *diff;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_str(r, "vin", 1, 64, 1, &vin)))
+		return rc;
+	if (!cJSON_IsArray(car))
+		return fail(r, 400, "invalid", "car_keys", "is required: the key numbers the car's CAS knows");
+	cJSON_ArrayForEach(it, car) {
+		if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble || it->valueint < 1 ||
+		    it->valueint > KEY_POSITIONS)
+			return fail(r, 400, "invalid", "car_keys", "holds key numbers, whole numbers from 1 to %d",
+			    KEY_POSITIONS);
+		known[it->valueint] = 1;
+	}
+	if ((rc = cas_open(r, vin, 0, &c)))
+		goto out;
+	r->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(r->out, "vin", c.vin);
+	diff = cJSON_AddArrayToObject(r->out, "differences");
+	for (int pos = 1; pos <= KEY_POSITIONS; pos++) {
+		const char *st = key_state(key_at(&c, pos)), *what = NULL;
+		int learnt = !strcmp(st, "active") || !strcmp(st, "locked");
+
+		if (known[pos] && !learnt)
+			what = "the car knows this key; kcsd does not hold it as activated";
+		else if (!known[pos] && learnt)
+			what = "kcsd holds this key as activated; the car never learnt it";
+		if (what) {
+			cJSON *d = cJSON_CreateObject();
+
+			cJSON_AddNumberToObject(d, "key_number", pos);
+			cJSON_AddStringToObject(d, "kcsd", st);
+			cJSON_AddBoolToObject(d, "car_knows", known[pos]);
+			cJSON_AddStringToObject(d, "difference", what);
+			cJSON_AddItemToArray(diff, d);
+		}
+	}
+	cJSON_AddBoolToObject(r->out, "in_step", cJSON_GetArraySize(diff) == 0);
+	cJSON_AddBoolToObject(r->out, "changed", 0);
+	rc = 200;
+out:
+	cas_free(&c);
+	return rc;
+}
+
+/* {"model","personalization_max"}: the registry's Key Memory profiles of a model */
+int
+h_model_set(struct req *r)
+{
+	static const char *const ok[] = { "model", "personalization_max", NULL };
+	const char *model;
+	long long max = 0;
+	cJSON *d;
+	int rc;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_text(r, "model", 64, 1, &model)) ||
+	    (rc = want_int(r, "personalization_max", 1, 4, 1, &max)))
+		return rc;
+	if ((rc = store_model_set(r->tx, model, max, r->now)) != STORE_OK)
+		return store_fail(r, rc);
+	d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "personalization_max", (double)max);
+	if ((rc = audit_event(r, "model.set", model, d)))
+		return rc;
+	r->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(r->out, "model", model);
+	cJSON_AddNumberToObject(r->out, "personalization_max", (double)max);
+	return 200;
 }

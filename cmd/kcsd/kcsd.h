@@ -165,9 +165,15 @@ int store_cas_orders_of(struct dbtx *tx, const char *vin, long long account);
 int store_cas_coded_key(struct dbtx *tx, const char *vin, long long pos, cJSON **out);
 int store_key_lock(struct dbtx *tx, const char *vin, long long pos, const char *reason, const char *who, long long now);
 int store_key_release(struct dbtx *tx, const char *vin, long long pos, const char *who, long long now);
-int store_key_activate(struct dbtx *tx, const char *vin, long long pos, const char *who, long long now);
+int store_key_activate(struct dbtx *tx, const char *vin, long long pos, long long pmax, const char *who,
+    long long now);
 int store_key_personalize(struct dbtx *tx, const char *vin, long long pos, long long p, const char *who,
     long long now);
+int store_model_range(struct dbtx *tx, const char *model, long long *max);
+int store_model_set(struct dbtx *tx, const char *model, long long max, long long now);
+int store_memory_set(struct dbtx *tx, const char *vin, long long p, const char *unit, const char *name,
+    const char *value, const char *who, long long now);
+int store_memory_of(struct dbtx *tx, const char *vin, cJSON **out);
 
 /* store_jobs.c */
 struct store_job {
@@ -355,6 +361,9 @@ int h_cas_release(struct req *r);
 int h_cas_lost_key(struct req *r);
 int h_cas_activate(struct req *r);
 int h_cas_personalize(struct req *r);
+int h_cas_memory(struct req *r);
+int h_cas_reconcile(struct req *r);
+int h_model_set(struct req *r);
 int h_downloads(struct req *r);
 int h_download_get(struct req *r);
 int h_download_put(struct req *r);

@@ -318,14 +318,29 @@ const char *const kcsd_migrations_sqlite[] = {
 	" CHECK (from_date <= to_date));",
 	/* 10: CAS key slots: a key's personalization number, its activation,
 	 * its lock and why, who changed it last; the delivered keys are active
-	 * with personalization numbers equal to their key numbers */
+	 * with personalization numbers equal to their key numbers; a model's
+	 * personalization range; Key Memory settings per personalization
+	 * number and control unit */
 	"ALTER TABLE keys ADD COLUMN personalization INTEGER CHECK (personalization BETWEEN 1 AND 4);"
 	"ALTER TABLE keys ADD COLUMN active_at INTEGER;"
 	"ALTER TABLE keys ADD COLUMN locked_at INTEGER;"
 	"ALTER TABLE keys ADD COLUMN lock_reason TEXT;"
 	"ALTER TABLE keys ADD COLUMN changed_by TEXT;"
 	"ALTER TABLE keys ADD COLUMN changed_at INTEGER;"
-	"UPDATE keys SET personalization = position, active_at = created_at WHERE state = 'delivered';",
+	"UPDATE keys SET personalization = position, active_at = created_at WHERE state = 'delivered';"
+	"CREATE TABLE models ("
+	" model TEXT PRIMARY KEY CHECK (length(model) BETWEEN 1 AND 64),"
+	" personalization_max INTEGER NOT NULL CHECK (personalization_max BETWEEN 1 AND 4),"
+	" changed_at INTEGER NOT NULL);"
+	"CREATE TABLE key_memory ("
+	" vin TEXT NOT NULL REFERENCES vehicles(vin),"
+	" personalization INTEGER NOT NULL CHECK (personalization BETWEEN 1 AND 4),"
+	" unit TEXT NOT NULL CHECK (length(unit) BETWEEN 1 AND 32),"
+	" name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),"
+	" value TEXT NOT NULL CHECK (length(value) <= 200),"
+	" changed_by TEXT NOT NULL,"
+	" changed_at INTEGER NOT NULL,"
+	" PRIMARY KEY (vin, personalization, unit, name));",
 	NULL
 };
 
@@ -577,6 +592,19 @@ const char *const kcsd_migrations_pg[] = {
 	"ALTER TABLE keys ADD COLUMN lock_reason text;"
 	"ALTER TABLE keys ADD COLUMN changed_by text;"
 	"ALTER TABLE keys ADD COLUMN changed_at bigint;"
-	"UPDATE keys SET personalization = position, active_at = created_at WHERE state = 'delivered';",
+	"UPDATE keys SET personalization = position, active_at = created_at WHERE state = 'delivered';"
+	"CREATE TABLE models ("
+	" model text PRIMARY KEY CHECK (length(model) BETWEEN 1 AND 64),"
+	" personalization_max integer NOT NULL CHECK (personalization_max BETWEEN 1 AND 4),"
+	" changed_at bigint NOT NULL);"
+	"CREATE TABLE key_memory ("
+	" vin text NOT NULL REFERENCES vehicles(vin),"
+	" personalization integer NOT NULL CHECK (personalization BETWEEN 1 AND 4),"
+	" unit text NOT NULL CHECK (length(unit) BETWEEN 1 AND 32),"
+	" name text NOT NULL CHECK (length(name) BETWEEN 1 AND 64),"
+	" value text NOT NULL CHECK (length(value) <= 200),"
+	" changed_by text NOT NULL,"
+	" changed_at bigint NOT NULL,"
+	" PRIMARY KEY (vin, personalization, unit, name));",
 	NULL
 };

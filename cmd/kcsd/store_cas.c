@@ -52,14 +52,14 @@ store_key_release(struct dbtx *tx, const char *vin, long long pos, const char *w
 }
 
 /* a coded position becomes active; its personalization number is its key
- * number up to 4, else 1, unless one was set */
+ * number within the model's range (1 to pmax), else 1, unless one was set */
 int
-store_key_activate(struct dbtx *tx, const char *vin, long long pos, const char *who, long long now)
+store_key_activate(struct dbtx *tx, const char *vin, long long pos, long long pmax, const char *who, long long now)
 {
 	return changed(run(tx, "UPDATE keys SET active_at = ?, personalization = COALESCE(personalization,"
-	    " CASE WHEN position <= 4 THEN position ELSE 1 END), changed_by = ?, changed_at = ?"
+	    " CASE WHEN position <= ? THEN position ELSE 1 END), changed_by = ?, changed_at = ?"
 	    " WHERE vin = ? AND position = ? AND coded_at IS NOT NULL AND active_at IS NULL AND locked_at IS NULL",
-	    "isisi", now, who, now, vin, pos));
+	    "iisisi", now, pmax, who, now, vin, pos));
 }
 
 int
@@ -68,4 +68,48 @@ store_key_personalize(struct dbtx *tx, const char *vin, long long pos, long long
 	return changed(run(tx, "UPDATE keys SET personalization = ?, changed_by = ?, changed_at = ?"
 	    " WHERE vin = ? AND position = ? AND active_at IS NOT NULL AND locked_at IS NULL", "isisi", p, who, now,
 	    vin, pos));
+}
+
+/* the personalization numbers a model has (4 unless the registry says less) */
+int
+store_model_range(struct dbtx *tx, const char *model, long long *max)
+{
+	cJSON *o;
+	int rc = row(tx, &o, "SELECT personalization_max FROM models WHERE model = ?", "s", model);
+
+	*max = 4;
+	if (rc == STORE_OK) {
+		kcs_json_int(o, "personalization_max", max);
+		cJSON_Delete(o);
+	}
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+int
+store_model_set(struct dbtx *tx, const char *model, long long max, long long now)
+{
+	int rc = run(tx, "INSERT INTO models (model, personalization_max, changed_at) VALUES (?, ?, ?)"
+	    " ON CONFLICT (model) DO UPDATE SET personalization_max = excluded.personalization_max,"
+	    " changed_at = excluded.changed_at", "sii", model, max, now);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+int
+store_memory_set(struct dbtx *tx, const char *vin, long long p, const char *unit, const char *name,
+    const char *value, const char *who, long long now)
+{
+	int rc = run(tx, "INSERT INTO key_memory (vin, personalization, unit, name, value, changed_by, changed_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (vin, personalization, unit, name) DO UPDATE SET"
+	    " value = excluded.value, changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+	    "sissssi", vin, p, unit, name, value, who, now);
+
+	return rc < 0 ? rc : STORE_OK;
+}
+
+int
+store_memory_of(struct dbtx *tx, const char *vin, cJSON **out)
+{
+	return rows(tx, out, "SELECT personalization, unit, name, value FROM key_memory WHERE vin = ?"
+	    " ORDER BY personalization, unit, name", "s", vin);
 }

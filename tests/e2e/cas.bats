@@ -184,3 +184,52 @@ states() { # VIN: "1:state 2:state ..." of the used positions
 		hcas release "$VIN" --key 2 --reason r > /dev/null 2>&1 || true
 	done
 }
+
+@test "a model's personalization range; Key Memory per profile; the profile that applies after a change" {
+	run admin model set "328i Sedan" --personalization-max 2
+	[ "$status" -eq 0 ]
+	[ "$(cas show "$VIN" | jq -c .personalization_range)" = '[1,2]' ]
+	run cas personalize "$VIN" --key 1 --personalization 3 --accept-disclaimer
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"personalization: a 328i Sedan has Key Memory profiles 1 to 2"* ]]
+	run admin model set "328i Sedan" --personalization-max 5
+	[ "$status" -eq 3 ]
+	run hcas memory "$VIN" --personalization 2 --unit seat --set position=3 --set heating=on
+	[ "$status" -eq 0 ]
+	[ "$(jq -c .key_memory <<< "$output")" = '{"seat":{"heating":"on","position":"3"}}' ]
+	hcas memory "$VIN" --personalization 1 --unit mirror --set fold=auto > /dev/null
+	hcas memory "$VIN" --personalization 2 --unit seat --set position=4 > /dev/null
+	[ "$(cas show "$VIN" | jq -c .key_memory)" = '{"1":{"mirror":{"fold":"auto"}},"2":{"seat":{"heating":"on","position":"4"}}}' ]
+	run cas personalize "$VIN" --key 1 --personalization 2 --accept-disclaimer
+	[ "$status" -eq 0 ]
+	[ "$(jq -c .key_memory_applies <<< "$output")" = '{"seat":{"heating":"on","position":"4"}}' ]
+	run hcas memory "$VIN" --personalization 3 --unit seat --set position=1
+	[ "$status" -eq 3 ]
+	run hcas memory "$VIN" --personalization 1 --unit seat --set =1
+	[ "$status" -eq 2 ]
+	run hcas memory "$VIN" --personalization 1 --unit "$(printf 'bad\001unit')" --set a=1
+	[ "$status" -eq 3 ]
+	[ "$(sql "SELECT count(*) FROM key_memory")" = 3 ]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'cas.key_memory'")" = 3 ]
+}
+
+@test "reconcile reports each kind of difference and changes nothing" {
+	echo '{"keys":[1,2]}' > "$T/car.json"
+	run cas reconcile "$VIN" --car "$T/car.json"
+	[ "$status" -eq 0 ]
+	[ "$(jq -c '[.in_step, .changed, (.differences | length)]' <<< "$output")" = '[true,false,0]' ]
+	echo '{"keys":[1,4]}' > "$T/car.json"
+	before=$(sql "SELECT count(*) FROM audit")
+	run cas reconcile "$VIN" --car "$T/car.json"
+	[ "$status" -eq 0 ]
+	[ "$(jq -c '[.differences[] | [.key_number, .kcsd, .car_knows]]' <<< "$output")" = '[[2,"active",false],[4,"free",true]]' ]
+	[ "$(jq -r '.differences[0].difference' <<< "$output")" = "kcsd holds this key as activated; the car never learnt it" ]
+	[ "$(states "$VIN")" = "1:active 2:active 3:reserved" ]
+	[ "$(sql "SELECT count(*) FROM audit")" = "$before" ]
+	echo '{"keys":[0]}' > "$T/car.json"
+	run cas reconcile "$VIN" --car "$T/car.json"
+	[ "$status" -eq 3 ]
+	echo '[1]' > "$T/car.json"
+	run cas reconcile "$VIN" --car "$T/car.json"
+	[ "$status" -eq 3 ]
+}
