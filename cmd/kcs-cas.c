@@ -12,8 +12,8 @@ static const struct kcs_command commands[] = {
 	{ "show", "VIN", 1, "the vehicle's ten key positions and their states" },
 	{ "lock", "VIN --key N --reason TEXT", 1, "lock a lost or stolen key: it keeps its number" },
 	{ "release", "VIN --key N --reason TEXT", 1, "release a locked key" },
-	{ "lost-key", "VIN --keep N[,N...] --reason TEXT", 1,
-	    "lock every active key but those the customer still has, at once" },
+	{ "lost-key", "VIN --keep N[,N...] | --read FILE... --reason TEXT", 1,
+	    "lock every active key but those the customer still has (by number,\nor as read by kcs-keywriter read), at once" },
 	{ "activate", "VIN [--read FILE]", 1,
 	    "activate the key in the writer (or read into FILE by kcs-keywriter\nread) that kcsd's job coded" },
 	{ "personalize", "VIN --key N --personalization P", 1,
@@ -40,7 +40,8 @@ usage(void)
 	    "      --reason TEXT        lock, release, lost-key: why (kept in the audit log)\n"
 	    "      --keep LIST          lost-key: the key numbers the customer still has, as 1,2\n"
 	    "      --personalization P  personalize: the number, 1 to 4\n"
-	    "      --read FILE          activate: the key as kcs-keywriter read printed it\n"
+	    "      --read FILE          activate, lost-key: a key as kcs-keywriter read printed it\n"
+	    "                           (lost-key: again for each key the customer has)\n"
 	    "      --unit UNIT          memory: the control unit\n"
 	    "      --set NAME=VALUE     memory: a setting (again for more)\n"
 	    "      --car FILE           reconcile: {\"keys\":[numbers]} read from the car's CAS\n"
@@ -60,11 +61,32 @@ usage(void)
 
 static struct {
 	const char *url, *token_file, *key, *reason, *keep, *pers, *read, *usb, *unit, *car;
+	const char *reads[10]; /* lost-key: the keys the customer has, as read */
+	int nreads;
 	const char *set[50];
 	int nset;
 	int accept;
 	struct kw_pick pick;
 } o;
+
+/* a key as kcs-keywriter read printed it */
+static int
+key_file(const char *path, cJSON **key)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len;
+	int rc;
+
+	if (!f)
+		return kcs_fail(KCS_EINVALID, "read", "cannot open %s", path);
+	rc = kcs_read_all(f, &buf, &len, 65536);
+	fclose(f);
+	if (rc == KCS_OK && !(*key = kcs_json_parse(buf, len)))
+		rc = kcs_errcode();
+	free(buf);
+	return rc;
+}
 
 /* the key to activate: from --read, or read now from the writer */
 static int
@@ -75,20 +97,8 @@ read_key(cJSON **key)
 	struct kw_frame r;
 	int rc;
 
-	if (o.read) {
-		FILE *f = fopen(o.read, "r");
-		char *buf = NULL;
-		size_t len;
-
-		if (!f)
-			return kcs_fail(KCS_EINVALID, "read", "cannot open %s", o.read);
-		rc = kcs_read_all(f, &buf, &len, 65536);
-		fclose(f);
-		if (rc == KCS_OK && !(*key = kcs_json_parse(buf, len)))
-			rc = kcs_errcode();
-		free(buf);
-		return rc;
-	}
+	if (o.read)
+		return key_file(o.read, key);
 	if ((rc = kw_pick_id(&o.pick, o.usb)) == KCS_OK && (rc = kw_pick_open(&o.pick, &u, &h)) == KCS_OK &&
 	    (rc = kw_host_usable(&h)) == KCS_OK && (rc = kw_host_call(&h, KW_KEY_READ, NULL, 0, &r)) == KCS_OK &&
 	    !(*key = kw_key_json(&r)))
@@ -145,7 +155,11 @@ run(int argc, char **argv)
 		case O_REASON: o.reason = optarg; break;
 		case O_KEEP: o.keep = optarg; break;
 		case O_PERS: o.pers = optarg; break;
-		case O_READ: o.read = optarg; break;
+		case O_READ:
+			if (o.nreads == 10)
+				return kcs_fail(KCS_EUSAGE, "read", "is given at most 10 times");
+			o.read = o.reads[o.nreads++] = optarg;
+			break;
 		case O_ACCEPT: o.accept = 1; break;
 		case O_DEVICE: o.pick.device = optarg; break;
 		case O_USB: o.usb = optarg; break;
@@ -181,11 +195,27 @@ run(int argc, char **argv)
 		char list[64], *save, *t;
 
 		route = KCS_CAS_LOST_KEY;
-		if (!o.keep) {
-			rc = kcs_usage_error("lost-key needs --keep: the key numbers the customer still has");
+		if (!o.keep && !o.nreads) {
+			rc = kcs_usage_error("lost-key needs --keep or --read: the keys the customer still has");
 			goto out;
 		}
-		snprintf(list, sizeof list, "%s", o.keep);
+		/* the keys read with the writer: theirs, coded for this car */
+		for (int i = 0; i < o.nreads; i++) {
+			cJSON *k = NULL;
+			const char *kv;
+
+			if ((rc = key_file(o.reads[i], &k)) != KCS_OK)
+				goto out;
+			kv = kcs_json_str(k, "vin");
+			if (!kv || strcmp(kv, vin) != 0 || kcs_json_int(k, "key_number", &n) != 0) {
+				cJSON_Delete(k);
+				rc = kcs_fail(KCS_EINVALID, "read", "%s is not a key coded for %s", o.reads[i], vin);
+				goto out;
+			}
+			cJSON_Delete(k);
+			cJSON_AddItemToArray(keep, cJSON_CreateNumber((double)n));
+		}
+		snprintf(list, sizeof list, "%s", o.keep ? o.keep : "");
 		for (t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 			if ((rc = number(t, "keep", 1, 10, &n)) != KCS_OK)
 				goto out;

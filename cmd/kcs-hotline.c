@@ -17,6 +17,7 @@ static const char *const fields[][2] = {
 	{ "comments", "comments" }, { "time-zone", "time_zone" }, { "tan", "tan" },
 	{ "call-id", "call_id" }, { "vin", "vin" }, { "payment-ref", "payment_ref" },
 	{ "tracking", "tracking" }, { "serial", "serial" }, { "public-key", "public_key" },
+	{ "reason", "reason" },
 };
 #define NFIELDS (sizeof fields / sizeof *fields)
 
@@ -29,6 +30,8 @@ static const struct kcs_command commands[] = {
 	{ "order-key", NULL, 0, "order a blank key for a VIN on a call; answers the Key Code once" },
 	{ "order-keywriter", NULL, 0, "order a key writer on a call" },
 	{ "ship", "ORDER_ID", -1, "mark an order shipped (a key writer also registers its device)" },
+	{ "cancel", "ORDER_ID --reason TEXT", -1,
+	    "cancel an order that has not shipped: a key order's position is\nfree again" },
 	{ "orders", NULL, 0, "list orders as JSON lines (filters: --sdrm-id --vin --state)" },
 	{ NULL, NULL, 0, NULL }
 };
@@ -50,6 +53,7 @@ static const struct how {
 	{ KCS_ORDER_KEY, " call_id vin payment_ref address_confirmed ", " call_id vin payment_ref " },
 	{ KCS_ORDER_KEYWRITER, " call_id payment_ref address_confirmed ", " call_id payment_ref " },
 	{ KCS_SHIP, " order_id tracking serial public_key ", " tracking " },
+	{ KCS_ORDER_CANCEL, " order_id reason ", " reason " },
 	{ KCS_ORDERS, "", "" },
 };
 
@@ -92,7 +96,8 @@ usage(void)
     "      --tracking REF      ship: the shipment's tracking reference (tracking)\n"
     "      --serial SERIAL     ship: a key writer's serial number (serial)\n"
     "      --public-key HEX    ship: a key writer's public key, 64 hex digits (public_key)\n"
-    "      --state STATE       orders: placed or shipped (state)\n"
+    "      --reason TEXT       cancel: why (reason)\n"
+    "      --state STATE       orders: placed, shipped or cancelled (state)\n"
     "\n"
     "Options:\n"
     "      --url URL           kcsd's URL (default: $KCS_URL, the config's url, http://127.0.0.1:8425)\n"
@@ -183,7 +188,7 @@ run(int argc, char **argv)
 	for (size_t i = 0; i < NFIELDS && !in; i++)
 		if (!val[i] && has(cmd->required, fields[i][1]) && !(in = kcs_json_stdin()))
 			return kcs_errcode();
-	if (!in && cmd->route == KCS_SHIP && !arg && !(in = kcs_json_stdin()))
+	if (!in && (cmd->route == KCS_SHIP || cmd->route == KCS_ORDER_CANCEL) && !arg && !(in = kcs_json_stdin()))
 		return kcs_errcode();
 	body = cJSON_CreateObject();
 	for (size_t i = 0; i < NFIELDS; i++) {
@@ -205,7 +210,7 @@ run(int argc, char **argv)
 		long long id = 0;
 
 		if (!arg && !cJSON_GetObjectItem(in, "order_id")) {
-			rc = kcs_usage_error("ship needs an ORDER_ID (or order_id on standard input)");
+			rc = kcs_usage_error("%s needs an ORDER_ID (or order_id on standard input)", command->name);
 			goto out;
 		}
 		if ((rc = arg ? kcs_id_parse(arg, "order_id", &id) : kcs_json_id(in, "order_id", &id)) != KCS_OK)

@@ -11,7 +11,8 @@ _kcs_words() {
 	kcs-hotline)
 		echo "--url --token-file --sdrm-id --email --last-name --first-name --company --address
 		      --city --state --zip --phone --comments --time-zone --tan --call-id --vin
-		      --payment-ref --address-confirmed --signature-confirmed --tracking --serial --public-key --help --version" ;;
+		      --payment-ref --address-confirmed --signature-confirmed --tracking --serial --public-key --reason
+		      --help --version" ;;
 	kcs-login)
 		echo "--url --email --sdrm-id --accept-disclaimer --password-file --password-fd
 		      --sdrm-password-file --sdrm-password-fd --new-password-file --new-password-fd
@@ -91,7 +92,7 @@ _kcs() {
 		esac ;;
 	kcs-hotline)
 		[ $n -eq 0 ] && words="register resend-link correct-email redeem check-vin order-key
-			order-keywriter ship orders" ;;
+			order-keywriter ship cancel orders" ;;
 	kcs-login)
 		[ $n -eq 0 ] && words="password status logout orders jobs verify-address forgot reset" ;;
 	kcs-cas)

@@ -50,6 +50,7 @@ static const struct {
 	[KCS_ORDER_KEY] = { "POST", "/v1/hotline/orders/key" },
 	[KCS_ORDER_KEYWRITER] = { "POST", "/v1/hotline/orders/keywriter" },
 	[KCS_SHIP] = { "POST", "/v1/hotline/ship" },
+	[KCS_ORDER_CANCEL] = { "POST", "/v1/hotline/orders/cancel" },
 	[KCS_ORDERS] = { "GET", "/v1/hotline/orders?" },
 	[KCS_OPERATOR_ADD] = { "POST", "/v1/admin/operators" },
 	[KCS_OPERATOR_LIST] = { "GET", "/v1/admin/operators" },

@@ -96,6 +96,7 @@ static const struct route routes[] = {
 	{ "POST", "/v1/hotline/orders/key", A_OPERATOR, h_order_key, R_WRITE },
 	{ "POST", "/v1/hotline/orders/keywriter", A_OPERATOR, h_order_keywriter, R_WRITE },
 	{ "POST", "/v1/hotline/ship", A_OPERATOR, h_ship, R_WRITE },
+	{ "POST", "/v1/hotline/orders/cancel", A_OPERATOR, h_order_cancel, R_WRITE },
 	{ "GET", "/v1/hotline/orders", A_OPERATOR, h_orders, R_READ },
 };
 

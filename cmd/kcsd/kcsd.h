@@ -145,6 +145,7 @@ int store_order_list(struct dbtx *tx, long long account, const char *sdrm_id, co
     const char *state, cJSON **rows);
 int store_order_ship(struct dbtx *tx, long long id, const char *tracking, long long now);
 int store_keywriter_list(struct dbtx *tx, long long account, cJSON **out);
+int store_order_cancel(struct dbtx *tx, long long id, const char *reason, long long now);
 
 /* A blade's cut code: two letters, 000, five digits (HF00019315). */
 #define CUT_CODE_LEN 10
@@ -373,6 +374,7 @@ int h_activation_for(struct req *r);
 int h_jobs_export(struct req *r);
 void keycode_hash(const char *vin, const char *code, char out[KCS_HASH_HEX]);
 int h_ship(struct req *r);
+int h_order_cancel(struct req *r);
 int h_orders(struct req *r);
 int h_my_orders(struct req *r);
 

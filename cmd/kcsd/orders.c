@@ -616,6 +616,10 @@ h_ship(struct req *r)
 		return store_fail(r, rc);
 	kind = kcs_json_str(o, "kind");
 	kcs_json_int(o, "account_id", &account);
+	if (strcmp(kcs_json_str(o, "state"), "cancelled") == 0) {
+		cJSON_Delete(o);
+		return fail(r, 409, "cancelled", "order_id", "order %lld was cancelled", id);
+	}
 	if (strcmp(kcs_json_str(o, "state"), "placed") != 0) {
 		cJSON_Delete(o);
 		return fail(r, 409, "shipped_already", "order_id", "order %lld has shipped already", id);
@@ -674,8 +678,8 @@ list_orders(struct req *r, long long account, const char *sdrm, const char *vin_
 		return rc;
 	if (vin_in && kcs_vin_parse(vin_in, vin) != KCS_OK)
 		return fail(r, 400, "invalid", "vin", "%s", kcs_errmsg());
-	if (state && strcmp(state, "placed") && strcmp(state, "shipped"))
-		return fail(r, 400, "invalid", "state", "must be placed or shipped");
+	if (state && strcmp(state, "placed") && strcmp(state, "shipped") && strcmp(state, "cancelled"))
+		return fail(r, 400, "invalid", "state", "must be placed, shipped or cancelled");
 	if ((rc = store_order_list(r->tx, account, sdrm, vin_in ? vin : NULL, state, &rows)) != STORE_OK)
 		return store_fail(r, rc);
 	r->out = cJSON_CreateObject();
@@ -714,5 +718,59 @@ h_my_keywriters(struct req *r)
 		return store_fail(r, rc);
 	r->out = cJSON_CreateObject();
 	cJSON_AddItemToObject(r->out, "keywriters", rows);
+	return 200;
+}
+
+/* {"order_id","reason"}: an order that has not shipped is cancelled; a key
+ * order's position, not coded, is free again (the ten-key rule) */
+int
+h_order_cancel(struct req *r)
+{
+	static const char *const ok[] = { "order_id", "reason", NULL };
+	const char *reason;
+	long long id = 0, coded = 0;
+	cJSON *o, *k = NULL, *d;
+	int rc;
+
+	if ((rc = only_fields(r, ok)) || (rc = want_int(r, "order_id", 1, KCS_ID_MAX, 1, &id)) ||
+	    (rc = want_text(r, "reason", 200, 1, &reason)))
+		return rc;
+	if ((rc = store_order_get(r->tx, id, &o)) == STORE_NOTFOUND)
+		return fail(r, 404, "unknown_order", "order_id", "no order %lld", id);
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	if (strcmp(kcs_json_str(o, "state"), "placed") != 0) {
+		rc = fail(r, 409, strcmp(kcs_json_str(o, "state"), "cancelled") ? "shipped_already" : "cancelled",
+		    "order_id", "order %lld %s", id, strcmp(kcs_json_str(o, "state"), "cancelled")
+		    ? "has shipped: it can no longer be cancelled" : "was cancelled already");
+		cJSON_Delete(o);
+		return rc;
+	}
+	if (kcs_json_str(o, "vin") && store_cas_coded_key(r->tx, kcs_json_str(o, "vin"),
+	    (long long)cJSON_GetObjectItem(o, "key_position")->valuedouble, &k) == STORE_OK)
+		coded = 1;
+	cJSON_Delete(k);
+	if (coded || (rc = store_order_cancel(r->tx, id, reason, r->now)) == STORE_NOTFOUND) {
+		cJSON_Delete(o);
+		return fail(r, 409, "coded", "order_id", "order %lld's key is coded: it can no longer be cancelled", id);
+	}
+	if (rc != STORE_OK) {
+		cJSON_Delete(o);
+		return store_fail(r, rc);
+	}
+	d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "order_id", (double)id);
+	cJSON_AddStringToObject(d, "reason", reason);
+	if (kcs_json_str(o, "vin")) {
+		cJSON_AddStringToObject(d, "vin", kcs_json_str(o, "vin"));
+		cJSON_AddItemToObject(d, "key_position", cJSON_Duplicate(cJSON_GetObjectItem(o, "key_position"), 1));
+	}
+	rc = audit_event(r, "order.cancelled", kcs_json_str(o, "sdrm_id"), d);
+	cJSON_Delete(o);
+	if (rc)
+		return rc;
+	if ((rc = store_order_get(r->tx, id, &r->out)) != STORE_OK)
+		return store_fail(r, rc);
+	cJSON_DeleteItemFromObject(r->out, "account_id");
 	return 200;
 }

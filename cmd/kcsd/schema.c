@@ -320,7 +320,8 @@ const char *const kcsd_migrations_sqlite[] = {
 	 * its lock and why, who changed it last; the delivered keys are active
 	 * with personalization numbers equal to their key numbers; a model's
 	 * personalization range; Key Memory settings per personalization
-	 * number and control unit */
+	 * number and control unit; an order cancelled before it ships frees
+	 * its key position */
 	"ALTER TABLE keys ADD COLUMN personalization INTEGER CHECK (personalization BETWEEN 1 AND 4);"
 	"ALTER TABLE keys ADD COLUMN active_at INTEGER;"
 	"ALTER TABLE keys ADD COLUMN locked_at INTEGER;"
@@ -340,7 +341,9 @@ const char *const kcsd_migrations_sqlite[] = {
 	" value TEXT NOT NULL CHECK (length(value) <= 200),"
 	" changed_by TEXT NOT NULL,"
 	" changed_at INTEGER NOT NULL,"
-	" PRIMARY KEY (vin, personalization, unit, name));",
+	" PRIMARY KEY (vin, personalization, unit, name));"
+	"ALTER TABLE orders ADD COLUMN cancelled_at INTEGER;"
+	"ALTER TABLE orders ADD COLUMN cancel_reason TEXT;",
 	NULL
 };
 
@@ -605,6 +608,8 @@ const char *const kcsd_migrations_pg[] = {
 	" value text NOT NULL CHECK (length(value) <= 200),"
 	" changed_by text NOT NULL,"
 	" changed_at bigint NOT NULL,"
-	" PRIMARY KEY (vin, personalization, unit, name));",
+	" PRIMARY KEY (vin, personalization, unit, name));"
+	"ALTER TABLE orders ADD COLUMN cancelled_at bigint;"
+	"ALTER TABLE orders ADD COLUMN cancel_reason text;",
 	NULL
 };

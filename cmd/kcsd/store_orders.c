@@ -118,7 +118,9 @@ store_order_add(struct dbtx *tx, const struct store_order *o, long long now, lon
 }
 
 #define ORDER_COLUMNS "o.id AS order_id, o.kind, a.sdrm_id, o.vin, o.key_position, o.payment_ref," \
-	" o.ship_to, o.expected_from, o.expected_to, o.state, o.tracking, o.created_at, o.shipped_at," \
+	" o.ship_to, o.expected_from, o.expected_to," \
+	" CASE WHEN o.cancelled_at IS NOT NULL THEN 'cancelled' ELSE o.state END AS state," \
+	" o.tracking, o.created_at, o.shipped_at, o.cancelled_at, o.cancel_reason," \
 	" o.call_id, (SELECT serial FROM keywriters k WHERE k.order_id = o.id) AS keywriter_serial"
 
 int
@@ -134,7 +136,8 @@ store_order_list(struct dbtx *tx, long long account, const char *sdrm_id, const 
 {
 	return rows(tx, out, "SELECT " ORDER_COLUMNS " FROM orders o JOIN accounts a ON a.id = o.account_id"
 	    " WHERE (? = 0 OR o.account_id = ?) AND (? IS NULL OR a.sdrm_id = ?)"
-	    " AND (? IS NULL OR o.vin = ?) AND (? IS NULL OR o.state = ?) ORDER BY o.id",
+	    " AND (? IS NULL OR o.vin = ?) AND (? IS NULL OR"
+	    " (CASE WHEN o.cancelled_at IS NOT NULL THEN 'cancelled' ELSE o.state END) = ?) ORDER BY o.id",
 	    "iissssss", account, account, sdrm_id, sdrm_id, vin, vin, state, state);
 }
 
@@ -142,7 +145,7 @@ int
 store_order_ship(struct dbtx *tx, long long id, const char *tracking, long long now)
 {
 	return changed(run(tx, "UPDATE orders SET state = 'shipped', tracking = ?, shipped_at = ?"
-	    " WHERE id = ? AND state = 'placed'", "sii", tracking, now, id));
+	    " WHERE id = ? AND state = 'placed' AND cancelled_at IS NULL", "sii", tracking, now, id));
 }
 
 int
@@ -153,4 +156,21 @@ store_keywriter_add(struct dbtx *tx, const char *serial, long long account, long
 	    " VALUES (?, ?, ?, ?, ?)", "siisi", serial, account, order, public_key, now);
 
 	return rc < 0 ? rc : STORE_OK;
+}
+
+/* an order not shipped is cancelled; a key order's position, not coded,
+ * is free again */
+int
+store_order_cancel(struct dbtx *tx, long long id, const char *reason, long long now)
+{
+	int rc = changed(run(tx, "UPDATE orders SET cancelled_at = ?, cancel_reason = ? WHERE id = ?"
+	    " AND state = 'placed' AND cancelled_at IS NULL AND NOT EXISTS (SELECT 1 FROM keys"
+	    " WHERE order_id = orders.id AND coded_at IS NOT NULL)", "isi", now, reason, id));
+
+	if (rc == STORE_OK) {
+		int d = run(tx, "DELETE FROM keys WHERE order_id = ?", "i", id);
+
+		rc = d < 0 ? d : STORE_OK;
+	}
+	return rc;
 }

@@ -233,3 +233,41 @@ states() { # VIN: "1:state 2:state ..." of the used positions
 	run cas reconcile "$VIN" --car "$T/car.json"
 	[ "$status" -eq 3 ]
 }
+
+@test "the ten-key rule is one with ordering: a cancelled order frees its position; a coded key's order cannot be cancelled" {
+	order=$(jq -r .order_id "$T/order.json")
+	second=$(order_key "$(call)" | jq -r .order_id)
+	[ "$(states "$VIN")" = "1:active 2:active 3:reserved 4:reserved" ]
+	run hotline cancel "$second" --reason "customer found the key" < /dev/null
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .state <<< "$output")" = cancelled ]
+	[ "$(states "$VIN")" = "1:active 2:active 3:reserved" ]
+	run hotline cancel "$second" --reason again < /dev/null
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"was cancelled already"* ]]
+	run hotline ship "$second" --tracking 1Z9 < /dev/null
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"order $second was cancelled"* ]]
+	# the next order takes the freed position
+	[ "$(order_key "$(call)" | jq -r .key_position)" = 4 ]
+	[ "$(hotline orders --state cancelled < /dev/null | jq -r .order_id)" = "$second" ]
+	# a coded key's order cannot be cancelled
+	kcs_code -- > /dev/null 2>&1
+	run hotline cancel "$order" --reason x < /dev/null
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"key is coded: it can no longer be cancelled"* ]]
+	run hotline cancel "$order" < /dev/null
+	[ "$status" -eq 3 ]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'order.cancelled'")" = 1 ]
+}
+
+@test "the lost-key procedure from the keys read with the writer" {
+	emu "serial=KW5-0001,slot=coded,vin=$VIN,number=2" -- "$B/kcs-keywriter" read > "$T/k2.json" 2>/dev/null
+	emu "serial=KW5-0001,slot=coded,vin=$VIN2,number=1" -- "$B/kcs-keywriter" read > "$T/other.json" 2>/dev/null
+	run hcas lost-key "$VIN" --read "$T/other.json" --reason x
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"is not a key coded for $VIN"* ]]
+	run hcas lost-key "$VIN" --read "$T/k2.json" --reason "key 1 lost"
+	[ "$status" -eq 0 ]
+	[ "$(states "$VIN")" = "1:locked 2:active 3:reserved" ]
+}
