@@ -20,8 +20,8 @@ static const struct kcs_command commands[] = {
 	    "set a key's personalization number (1 to 4, or the model's range);\nthe answer shows the Key Memory that now applies" },
 	{ "memory", "VIN --personalization P --unit UNIT --set NAME=VALUE...", 1,
 	    "store Key Memory settings of a control unit for a personalization\nnumber" },
-	{ "reconcile", "VIN --car FILE", 1,
-	    "compare kcsd's keys with the key numbers read from the car's CAS\n(JSON); report every difference, change nothing" },
+	{ "reconcile", "VIN --car FILE [--apply]", 1,
+	    "compare kcsd's keys with the key numbers read from the car's CAS\n(JSON); report every difference; change nothing unless --apply" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -45,6 +45,7 @@ usage(void)
 	    "      --unit UNIT          memory: the control unit\n"
 	    "      --set NAME=VALUE     memory: a setting (again for more)\n"
 	    "      --car FILE           reconcile: {\"keys\":[numbers]} read from the car's CAS\n"
+	    "      --apply              reconcile: activate the coded keys the car has learnt\n"
 	    "      --accept-disclaimer  accept the coding disclaimer without showing it\n"
 	    "      --device SERIAL      activate: the writer with this serial number\n"
 	    "      --usb-id VVVV:PPPP   activate: the writers' USB ID\n"
@@ -65,7 +66,7 @@ static struct {
 	int nreads;
 	const char *set[50];
 	int nset;
-	int accept;
+	int accept, apply;
 	struct kw_pick pick;
 } o;
 
@@ -127,7 +128,7 @@ static int
 run(int argc, char **argv)
 {
 	enum { O_URL = 256, O_TOKEN, O_KEY, O_REASON, O_KEEP, O_PERS, O_READ, O_ACCEPT, O_DEVICE, O_USB, O_UNIT, O_SET,
-		O_CAR };
+		O_CAR, O_APPLY };
 	static const struct option opts[] = {
 		{ "url", required_argument, NULL, O_URL }, { "token-file", required_argument, NULL, O_TOKEN },
 		{ "key", required_argument, NULL, O_KEY }, { "reason", required_argument, NULL, O_REASON },
@@ -135,7 +136,7 @@ run(int argc, char **argv)
 		{ "read", required_argument, NULL, O_READ }, { "accept-disclaimer", no_argument, NULL, O_ACCEPT },
 		{ "device", required_argument, NULL, O_DEVICE }, { "usb-id", required_argument, NULL, O_USB },
 		{ "unit", required_argument, NULL, O_UNIT }, { "set", required_argument, NULL, O_SET },
-		{ "car", required_argument, NULL, O_CAR },
+		{ "car", required_argument, NULL, O_CAR }, { "apply", no_argument, NULL, O_APPLY },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	const char *arg = NULL;
@@ -165,6 +166,7 @@ run(int argc, char **argv)
 		case O_USB: o.usb = optarg; break;
 		case O_UNIT: o.unit = optarg; break;
 		case O_CAR: o.car = optarg; break;
+		case O_APPLY: o.apply = 1; break;
 		case O_SET:
 			if (o.nset == 50 || !strchr(optarg, '=') || optarg[0] == '=')
 				return kcs_fail(KCS_EUSAGE, "set", "is NAME=VALUE, at most 50 times");
@@ -272,6 +274,8 @@ run(int argc, char **argv)
 			goto out;
 		}
 		cJSON_AddItemToObject(body, "car_keys", keys);
+		if (o.apply)
+			cJSON_AddBoolToObject(body, "apply", 1);
 	} else if (!strcmp(cmd->name, "activate")) {
 		const char *kv;
 
@@ -310,7 +314,7 @@ run(int argc, char **argv)
 	}
 	/* a locksmith accepts the coding disclaimer for a change; the hotline and
 	 * administrators need not */
-	if (route != KCS_CAS_RECONCILE && !o.token_file && !getenv("KCS_TOKEN_FILE")) {
+	if ((route != KCS_CAS_RECONCILE || o.apply) && !o.token_file && !getenv("KCS_TOKEN_FILE")) {
 		if ((rc = kcs_disclaimer(&cl, "coding", o.accept, &version)) != KCS_OK)
 			goto out;
 		cJSON_AddNumberToObject(body, "accept_disclaimer", (double)version);

@@ -18,7 +18,7 @@ _kcs_words() {
 		      --sdrm-password-file --sdrm-password-fd --new-password-file --new-password-fd
 		      --code --help --version" ;;
 	kcs-cas)
-		echo "--key --reason --keep --personalization --read --unit --set --car --accept-disclaimer --device
+		echo "--key --reason --keep --personalization --read --unit --set --car --apply --accept-disclaimer --device
 		      --usb-id --token-file --url --help --version" ;;
 	kcs-code)
 		echo "--vin --key-code-file --key-code-fd --owner-file --customer-name --relation --id-kind

@@ -113,6 +113,7 @@ complete -c kcs-cas -l url -x -d 'kcsd URL'
 complete -c kcs-cas -l unit -x -d 'memory: control unit'
 complete -c kcs-cas -l set -x -d 'memory: NAME=VALUE'
 complete -c kcs-cas -l car -r -F -d 'reconcile: the car keys, JSON'
+complete -c kcs-cas -l apply -d 'reconcile: activate learnt keys'
 complete -c kcs-cas -n __fish_use_subcommand -a 'show lock release lost-key activate personalize memory reconcile'
 complete -c kcs-code -f
 complete -c kcs-code -l vin -x -d 'VIN'

@@ -509,12 +509,16 @@ out:
 	return rc;
 }
 
-/* {"vin","car_keys":[numbers]}: what kcsd holds against what the car's CAS
- * knows; every difference, nothing changed */
+/* {"vin","car_keys":[numbers],"apply"}: what kcsd holds against what the
+ * car's CAS knows; every difference, nothing changed unless apply is true:
+ * then a key the car has learnt that kcsd holds as coded becomes active
+ * (the other differences need a person: a key coded elsewhere, a key the
+ * car never learnt) */
 int
 h_cas_reconcile(struct req *r)
 {
-	static const char *const ok[] = { "vin", "car_keys", NULL };
+	static const char *const ok[] = { "vin", "car_keys", "apply", "accept_disclaimer", NULL };
+	int apply = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->in, "apply")), applied = 0;
 	const cJSON *car = cJSON_GetObjectItemCaseSensitive(r->in, "car_keys"), *it;
 	int known[KEY_POSITIONS + 1] = { 0 }, rc;
 	const char *vin;
@@ -532,8 +536,29 @@ h_cas_reconcile(struct req *r)
 			    KEY_POSITIONS);
 		known[it->valueint] = 1;
 	}
-	if ((rc = cas_open(r, vin, 0, &c)))
+	if ((rc = cas_open(r, vin, apply, &c)))
 		goto out;
+	if (apply)
+		for (int pos = 1; pos <= KEY_POSITIONS; pos++) {
+			if (!known[pos] || strcmp(key_state(key_at(&c, pos)), "coded"))
+				continue;
+			if ((rc = store_key_activate(r->tx, c.vin, pos, c.pmax, r->actor, r->now)) != STORE_OK) {
+				rc = rc == STORE_NOTFOUND ? fail(r, 409, "changed", "car_keys", "the keys of %s changed "
+				    "meanwhile: look again", c.vin) : store_fail(r, rc);
+				goto out;
+			}
+			if ((rc = cas_audit(r, &c, "cas.activated", pos, "reconciled: the car has learnt it")))
+				goto out;
+			applied++;
+		}
+	if (applied) {
+		cJSON_Delete(c.keys);
+		c.keys = NULL;
+		if ((rc = store_cas_keys(r->tx, c.vin, &c.keys)) != STORE_OK) {
+			rc = store_fail(r, rc);
+			goto out;
+		}
+	}
 	r->out = cJSON_CreateObject();
 	cJSON_AddStringToObject(r->out, "vin", c.vin);
 	diff = cJSON_AddArrayToObject(r->out, "differences");
@@ -556,7 +581,7 @@ h_cas_reconcile(struct req *r)
 		}
 	}
 	cJSON_AddBoolToObject(r->out, "in_step", cJSON_GetArraySize(diff) == 0);
-	cJSON_AddBoolToObject(r->out, "changed", 0);
+	cJSON_AddNumberToObject(r->out, "activated", applied);
 	rc = 200;
 out:
 	cas_free(&c);

@@ -217,7 +217,7 @@ states() { # VIN: "1:state 2:state ..." of the used positions
 	echo '{"keys":[1,2]}' > "$T/car.json"
 	run cas reconcile "$VIN" --car "$T/car.json"
 	[ "$status" -eq 0 ]
-	[ "$(jq -c '[.in_step, .changed, (.differences | length)]' <<< "$output")" = '[true,false,0]' ]
+	[ "$(jq -c '[.in_step, .activated, (.differences | length)]' <<< "$output")" = '[true,0,0]' ]
 	echo '{"keys":[1,4]}' > "$T/car.json"
 	before=$(sql "SELECT count(*) FROM audit")
 	run cas reconcile "$VIN" --car "$T/car.json"
@@ -270,4 +270,17 @@ states() { # VIN: "1:state 2:state ..." of the used positions
 	run hcas lost-key "$VIN" --read "$T/k2.json" --reason "key 1 lost"
 	[ "$status" -eq 0 ]
 	[ "$(states "$VIN")" = "1:locked 2:active 3:reserved" ]
+}
+
+@test "reconcile --apply activates the coded keys the car has learnt, and only those" {
+	kcs_code -- > /dev/null 2>&1
+	echo '{"keys":[1,2,3,5]}' > "$T/car.json"
+	run cas reconcile "$VIN" --car "$T/car.json"
+	[ "$(jq -c '[.differences[] | [.key_number, .kcsd, .car_knows]]' <<< "$output")" = '[[3,"coded",true],[5,"free",true]]' ]
+	[ "$(states "$VIN")" = "1:active 2:active 3:coded" ]
+	run cas reconcile "$VIN" --car "$T/car.json" --apply --accept-disclaimer
+	[ "$status" -eq 0 ]
+	[ "$(jq -c '[.activated, [.differences[] | .key_number]]' <<< "$output")" = '[1,[5]]' ]
+	[ "$(states "$VIN")" = "1:active 2:active 3:active" ]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'cas.activated'")" = 1 ]
 }
