@@ -44,7 +44,7 @@ ALLLDFLAGS = $(LDFLAGS) $(SANFLAGS) -pie -Wl,-z,relro,-z,now
 
 LIB_SRC   = $(wildcard lib/*.c)
 KCSD_SRC  = $(wildcard cmd/kcsd/*.c)
-CLIENTS   = kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
+CLIENTS   = kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-keypool kcs-mailroom kcs-ticket
 BINS      = $(B)/kcsd $(addprefix $(B)/,$(CLIENTS))
 MANS      = $(wildcard man/*.[1-8])
 

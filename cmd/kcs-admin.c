@@ -18,7 +18,8 @@ enum {
 	C_INIT, C_OPERATOR_ADD, C_OPERATOR_LIST, C_OPERATOR_REMOVE, C_SDRM_ADD, C_SDRM_IMPORT, C_SDRM_REMOVE,
 	C_OUTBOX_LIST, C_OUTBOX_SHOW, C_VEHICLE_ADD, C_VEHICLE_IMPORT, C_VEHICLE_SHOW, C_ACCOUNT_CLOSE,
 	C_AUDIT_VERIFY, C_REQUEST_LIST, C_REQUEST_APPROVE, C_REQUEST_REFUSE, C_JOBS_EXPORT, C_DOWNLOAD_ADD,
-	C_ACTIVATION_ADD, C_ACTIVATION_LIST, C_MODEL_SET
+	C_ACTIVATION_ADD, C_ACTIVATION_LIST, C_MODEL_SET, C_DEALER_ADD, C_DEALER_LIST, C_LOCATION_ADD, C_CLIENT_ADD,
+	C_CLIENT_REVOKE, C_KEYPOOL_PURGE
 };
 
 static const struct kcs_command commands[] = {
@@ -59,6 +60,16 @@ static const struct kcs_command commands[] = {
 	[C_ACTIVATION_LIST] = { "activation list", NULL, 0, "the activation rules, as JSON lines" },
 	[C_MODEL_SET] = { "model set", "MODEL --personalization-max N", 1,
 	    "a model's Key Memory profiles: personalization numbers 1 to N\n(4 unless set)" },
+	[C_DEALER_ADD] = { "dealer add", "NAME --dpn N --outlet N", 1,
+	    "register a dealer by its distribution product number and\noutlet number (the KeyPool)" },
+	[C_DEALER_LIST] = { "dealer list", NULL, 0,
+	    "the dealers with their locations, key readers and fleet\nsystems, as JSON lines" },
+	[C_LOCATION_ADD] = { "location add", "NAME --dealer ID", 1, "add a location to a dealer" },
+	[C_CLIENT_ADD] = { "keypool client add", "NAME --dealer ID --role reader|fleet", 1,
+	    "a key reader's or fleet system's token for the dealer;\nprinted once" },
+	[C_CLIENT_REVOKE] = { "keypool client revoke", "ID", 1, "the token stops working" },
+	[C_KEYPOOL_PURGE] = { "keypool purge", NULL, 0,
+	    "delete the key reads older than keypool_retention (7 days);\nrun it from cron" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -78,7 +89,11 @@ usage(void)
     "                           token_file, or $KCS_TOKEN)\n"
     "      --db FILE            init: the store to create\n"
     "      --key FILE           init: the key file to create (default: kcs.key beside the store)\n"
-    "      --role ROLE          operator add: operator (default), mailroom or admin\n"
+    "      --role ROLE          operator add: operator (default), mailroom or admin;\n"
+    "                           keypool client add: reader or fleet\n"
+    "      --dpn N              dealer add: the distribution product number\n"
+    "      --outlet N           dealer add: the outlet number\n"
+    "      --dealer ID          location add, keypool client add: the dealer\n"
     "      --password-file FILE read the secret from FILE\n"
     "      --password-fd N      read the secret from file descriptor N\n"
     "      --model MODEL        vehicle add: the model\n"
@@ -99,7 +114,7 @@ usage(void)
 
 static struct {
 	const char *url, *token_file, *db, *key, *role, *pw_file;
-	const char *model, *production_date, *from, *to, *file, *title, *download, *pmax;
+	const char *model, *production_date, *from, *to, *file, *title, *download, *pmax, *dpn, *outlet, *dealer;
 	int pw_fd, skip;
 } o = { .pw_fd = -1 };
 
@@ -308,7 +323,7 @@ static int
 run(int argc, char **argv)
 {
 	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_MODEL, O_DATE, O_SKIP, O_FROM, O_TO,
-		O_FILE, O_TITLE, O_DOWNLOAD, O_PMAX };
+		O_FILE, O_TITLE, O_DOWNLOAD, O_PMAX, O_DPN, O_OUTLET, O_DEALER };
 	static const struct option opts[] = {
 		{ "url", required_argument, NULL, O_URL }, { "token-file", required_argument, NULL, O_TOKEN },
 		{ "db", required_argument, NULL, O_DB }, { "key", required_argument, NULL, O_KEY },
@@ -322,6 +337,8 @@ run(int argc, char **argv)
 		{ "file", required_argument, NULL, O_FILE }, { "title", required_argument, NULL, O_TITLE },
 		{ "download", required_argument, NULL, O_DOWNLOAD },
 		{ "personalization-max", required_argument, NULL, O_PMAX },
+		{ "dpn", required_argument, NULL, O_DPN }, { "outlet", required_argument, NULL, O_OUTLET },
+		{ "dealer", required_argument, NULL, O_DEALER },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	struct kcs_client cl;
@@ -352,6 +369,9 @@ run(int argc, char **argv)
 		case O_TITLE: o.title = optarg; break;
 		case O_DOWNLOAD: o.download = optarg; break;
 		case O_PMAX: o.pmax = optarg; break;
+		case O_DPN: o.dpn = optarg; break;
+		case O_OUTLET: o.outlet = optarg; break;
+		case O_DEALER: o.dealer = optarg; break;
 		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-admin " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -470,6 +490,49 @@ run(int argc, char **argv)
 		cJSON_AddStringToObject(body, "model", arg);
 		cJSON_AddNumberToObject(body, "personalization_max", (double)n);
 		if ((rc = kcs_call(&cl, KCS_MODEL_SET, NULL, body, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (command == C_DEALER_ADD) {
+		if (!o.dpn || !o.outlet) {
+			rc = kcs_usage_error("dealer add needs --dpn and --outlet");
+			goto out;
+		}
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "name", arg);
+		cJSON_AddStringToObject(body, "distribution_product_number", o.dpn);
+		cJSON_AddStringToObject(body, "outlet_number", o.outlet);
+		if ((rc = kcs_call(&cl, KCS_DEALER_ADD, NULL, body, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (command == C_DEALER_LIST) {
+		if ((rc = kcs_call(&cl, KCS_DEALERS, NULL, NULL, &res)) == KCS_OK)
+			rc = kcs_print_each(cJSON_GetObjectItem(res, "dealers"));
+	} else if (command == C_LOCATION_ADD || command == C_CLIENT_ADD) {
+		long long dealer;
+
+		if (!o.dealer || (command == C_CLIENT_ADD && !o.role)) {
+			rc = kcs_usage_error(command == C_CLIENT_ADD ? "keypool client add needs --dealer and --role"
+			    : "location add needs --dealer");
+			goto out;
+		}
+		if ((rc = kcs_id_parse(o.dealer, "dealer", &dealer)) != KCS_OK)
+			goto out;
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "name", arg);
+		cJSON_AddNumberToObject(body, "dealer_id", (double)dealer);
+		if (command == C_CLIENT_ADD)
+			cJSON_AddStringToObject(body, "role", o.role);
+		if ((rc = kcs_call(&cl, command == C_CLIENT_ADD ? KCS_CLIENT_ADD : KCS_LOCATION_ADD, NULL, body, &res)) ==
+		    KCS_OK)
+			rc = kcs_print(res);
+	} else if (command == C_CLIENT_REVOKE) {
+		long long id;
+
+		if ((rc = kcs_id_parse(arg, "id", &id)) != KCS_OK)
+			goto out;
+		snprintf(path, sizeof path, "%lld", id);
+		if ((rc = kcs_call(&cl, KCS_CLIENT_REVOKE, path, NULL, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (command == C_KEYPOOL_PURGE) {
+		if ((rc = kcs_call(&cl, KCS_READS_PURGE, NULL, NULL, &res)) == KCS_OK)
 			rc = kcs_print(res);
 	} else if (command == C_ACTIVATION_LIST) {
 		if ((rc = kcs_call(&cl, KCS_ACTIVATION_LIST, NULL, NULL, &res)) == KCS_OK)

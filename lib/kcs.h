@@ -93,10 +93,14 @@ enum kcs_route {
 	KCS_ORDER_KEYWRITER, KCS_SHIP, KCS_ORDER_CANCEL, KCS_ORDERS,
 	KCS_OPERATOR_ADD, KCS_OPERATOR_LIST, KCS_OPERATOR_REMOVE, KCS_SDRM_ADD, KCS_SDRM_REMOVE,
 	KCS_ACCOUNT_CLOSE, KCS_OUTBOX_LIST, KCS_OUTBOX_GET, KCS_VEHICLE_ADD, KCS_VEHICLE_GET, KCS_AUDIT_VERIFY,
-	KCS_LETTERS, KCS_LETTER, KCS_LETTER_SENT, KCS_REQUESTS, KCS_REQUEST_APPROVE, KCS_REQUEST_REFUSE
+	KCS_LETTERS, KCS_LETTER, KCS_LETTER_SENT, KCS_REQUESTS, KCS_REQUEST_APPROVE, KCS_REQUEST_REFUSE,
+	KCS_DEALER_ADD, KCS_DEALERS, KCS_LOCATION_ADD, KCS_CLIENT_ADD, KCS_CLIENT_REVOKE, KCS_READS_PURGE,
+	KCS_READ_PUSH, KCS_READ_IMPORT, KCS_READ_LATEST, KCS_RESOLVE, KCS_SETTINGS, KCS_SETTING_SET, KCS_UNIT_EVENT,
+	KCS_UNIT
 };
 /* arg: the path's last segment (escaped here) for the routes that take
- * one, the query string for KCS_ORDERS, else NULL */
+ * one, the query string (escaped by the caller) for those that take one
+ * (KCS_ORDERS, KCS_READ_LATEST...), else NULL */
 int kcs_call(struct kcs_client *cl, enum kcs_route route, const char *arg, const cJSON *body, cJSON **out);
 int kcs_disclaimer(struct kcs_client *cl, const char *kind, int accepted, long long *version);
 
@@ -199,6 +203,7 @@ void kcs_hex_encode(const uint8_t *in, size_t n, char *out);
 void kcs_time_iso(time_t t, char out[21]);
 void kcs_business_day(time_t start, int days, char out[11]); /* UTC date, weekends skipped */
 int kcs_date_parse(const char *in, const char *field); /* YYYY-MM-DD, a real day */
+int kcs_time_parse(const char *in, const char *field, long long *out); /* YYYY-MM-DDTHH:MM:SSZ */
 size_t kcs_utf8_len(const char *s); /* code points; (size_t)-1 if not valid UTF-8 */
 const char *kcs_text_check(const char *s); /* NULL, or why the text is refused */
 int kcs_url_loopback(const char *url);     /* its host is 127.0.0.0/8, [::1] or localhost */
@@ -228,6 +233,34 @@ enum {
 	KW_RX_BAD_CRC,   /* a frame whose data check failed: *f has its header, for the reply */
 	KW_RX_OVERSIZED  /* a header whose length is over KW_MAX_PAYLOAD: refused unread */
 };
+/* gki.c: the legacy GKI key-read file (kcs-gki(5)) */
+#define KCS_GKI_MAGIC "GKIR"
+#define KCS_GKI_VERSION 1
+#define KCS_GKI_HEADER 48
+#define KCS_GKI_RECORD 100
+#define KCS_GKI_MAX 100000
+#define KCS_GKI_NONE INT32_MIN /* a service item's remaining distance, not given */
+struct kcs_gki_header {
+	unsigned version;
+	uint32_t count;
+	char dpn[14], outlet[14];
+};
+struct kcs_gki_record {
+	size_t offset;
+	char vin[18], device[17];
+	unsigned key_number, unit, energy_kind, energy, nservice; /* key 0: not known; unit 0 km, 1 mi */
+	uint32_t read_at, mileage;
+	struct {
+		char name[17];
+		uint32_t due_day; /* days since 1970-01-01; 0: none */
+		int32_t remaining_km;
+	} service[2];
+};
+/* The header, and the file's length against it; errors name the offset. */
+int kcs_gki_header(const uint8_t *p, size_t n, struct kcs_gki_header *h);
+/* Record i of a file whose header passed. */
+int kcs_gki_record(const uint8_t *file, uint32_t i, struct kcs_gki_record *r);
+
 uint16_t kw_crc16(const uint8_t *p, size_t n);  /* CRC-16/CCITT-FALSE */
 uint32_t kw_crc32c(const uint8_t *p, size_t n); /* CRC-32C (Castagnoli) */
 size_t kw_encode(const struct kw_frame *f, uint8_t *out, size_t cap); /* bytes, or 0: too large */

@@ -125,6 +125,36 @@ kcs_date_parse(const char *in, const char *field)
 	return KCS_OK;
 }
 
+/* A time as kcs_time_iso writes it: YYYY-MM-DDTHH:MM:SSZ, in UTC. */
+int
+kcs_time_parse(const char *in, const char *field, long long *out)
+{
+	char day[11];
+	int h, mi, sec, n = 0;
+
+	if (strlen(in) != 20 || in[10] != 'T' || in[19] != 'Z' || in[13] != ':' || in[16] != ':' ||
+	    strspn(in + 11, "0123456789:") != 8 || sscanf(in + 11, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8)
+		return kcs_fail(KCS_EINVALID, field, "must be a time written YYYY-MM-DDTHH:MM:SSZ (UTC)");
+	memcpy(day, in, 10);
+	day[10] = '\0';
+	if (kcs_date_parse(day, field) != KCS_OK)
+		return KCS_EINVALID;
+	if (h > 23 || mi > 59 || sec > 59)
+		return kcs_fail(KCS_EINVALID, field, "%s is not a time of the day", in + 11);
+	{
+		struct tm tm = { 0 };
+
+		sscanf(day, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		tm.tm_hour = h;
+		tm.tm_min = mi;
+		tm.tm_sec = sec;
+		*out = (long long)timegm(&tm);
+	}
+	return KCS_OK;
+}
+
 /* The host of a URL (scheme://host...) is a loopback address: 127.0.0.0/8,
  * [::1] or localhost (a name is not resolved: it could resolve anywhere). */
 int

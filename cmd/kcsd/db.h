@@ -51,7 +51,8 @@ void db_close(struct db *db);
  * DB_WRITE: read-write. DB_READ: reads only, several at once beside the
  * writers; a write in it fails with DB_RETRY and db_wants_write says so:
  * run the work again in a DB_WRITE transaction. Types of bound values: s (const char *, NULL binds NULL),
- * i (long long), n (long long, 0 binds NULL), b (const void *, size_t). */
+ * i (long long), n (long long, 0 binds NULL), o (long long, a negative one
+ * binds NULL), b (const void *, size_t). */
 enum db_mode { DB_WRITE, DB_READ };
 int db_begin(struct db *db, enum db_mode mode, struct dbtx **tx);
 int db_wants_write(const struct dbtx *tx);

@@ -368,12 +368,13 @@ pg_run(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *ty
 			vals[i] = va_arg(ap, const char *);
 			break;
 		case 'i':
-		case 'n': {
+		case 'n':
+		case 'o': {
 			long long v = va_arg(ap, long long);
 
 			ptypes[i] = OID_INT8;
 			snprintf(nums[i], sizeof nums[i], "%lld", v);
-			vals[i] = types[i] == 'n' && v == 0 ? NULL : nums[i];
+			vals[i] = (types[i] == 'n' && v == 0) || (types[i] == 'o' && v < 0) ? NULL : nums[i];
 			break;
 		}
 		case 'b':

@@ -359,6 +359,12 @@ bind(sqlite3_stmt *s, const char *types, va_list ap)
 			rc = v ? sqlite3_bind_int64(s, i + 1, v) : sqlite3_bind_null(s, i + 1);
 			break;
 		}
+		case 'o': {
+			long long v = va_arg(ap, long long);
+
+			rc = v >= 0 ? sqlite3_bind_int64(s, i + 1, v) : sqlite3_bind_null(s, i + 1);
+			break;
+		}
 		case 'b': {
 			const void *p = va_arg(ap, const void *);
 			size_t n = va_arg(ap, size_t);

@@ -18,8 +18,11 @@
 
 /* A_BARE: no authentication and no store transaction (health checks) */
 /* A_CAS: a hotline operator's or an administrator's token, or a locksmith's
- * full session */
-enum auth { A_BARE, A_NONE, A_ADMIN, A_OPERATOR, A_MAILROOM, A_ANY_SESSION, A_SDRM_STEP, A_FULL, A_CAS };
+ * full session. The KeyPool's: A_READER a key reader's token, A_FLEET a
+ * fleet system's, A_KEYPOOL either, A_FLEET_ADMIN a fleet system's or an
+ * administrator's. */
+enum auth { A_BARE, A_NONE, A_ADMIN, A_OPERATOR, A_MAILROOM, A_READER, A_FLEET, A_KEYPOOL, A_FLEET_ADMIN,
+	A_ANY_SESSION, A_SDRM_STEP, A_FULL, A_CAS };
 
 struct route {
 	const char *method, *path; /* a path ending in a wildcard segment takes one more */
@@ -92,6 +95,20 @@ static const struct route routes[] = {
 	{ "POST", "/v1/admin/downloads", A_ADMIN, h_download_put, R_WRITE },
 	{ "POST", "/v1/admin/activation", A_ADMIN, h_activation_add, R_WRITE },
 	{ "GET", "/v1/admin/activation", A_ADMIN, h_activation_list, R_READ },
+	{ "POST", "/v1/admin/dealers", A_ADMIN, h_dealer_add, R_WRITE },
+	{ "GET", "/v1/admin/dealers", A_ADMIN, h_dealers, R_READ },
+	{ "POST", "/v1/admin/locations", A_ADMIN, h_location_add, R_WRITE },
+	{ "POST", "/v1/admin/keypool-clients", A_ADMIN, h_client_add, R_WRITE },
+	{ "DELETE", "/v1/admin/keypool-clients/*", A_ADMIN, h_client_revoke, R_WRITE },
+	{ "POST", "/v1/admin/keypool/purge", A_ADMIN, h_reads_purge, R_WRITE },
+	{ "POST", "/v1/keypool/reads", A_KEYPOOL, h_read_push, R_WRITE },
+	{ "POST", "/v1/keypool/import", A_READER, h_read_import, R_WRITE },
+	{ "GET", "/v1/keypool/latest", A_FLEET, h_read_latest, R_READ },
+	{ "GET", "/v1/keypool/resolve", A_FLEET, h_resolve, R_READ },
+	{ "GET", "/v1/keypool/settings", A_FLEET_ADMIN, h_settings, R_READ },
+	{ "POST", "/v1/keypool/settings", A_FLEET_ADMIN, h_setting_set, R_WRITE },
+	{ "POST", "/v1/keypool/units", A_FLEET, h_unit_event, R_WRITE },
+	{ "GET", "/v1/keypool/units/*", A_FLEET, h_unit_get, R_READ },
 	{ "POST", "/v1/hotline/redeem", A_OPERATOR, h_redeem, R_WRITE },
 	{ "POST", "/v1/hotline/orders/key", A_OPERATOR, h_order_key, R_WRITE },
 	{ "POST", "/v1/hotline/orders/keywriter", A_OPERATOR, h_order_keywriter, R_WRITE },
@@ -332,6 +349,41 @@ match(const char *pattern, const char *path, const char **arg)
 	return strcmp(pattern, path) == 0;
 }
 
+/* A key reader or fleet system acts for its dealer only; an administrator
+ * where the route allows one. */
+static int
+keypool_client(struct req *r, const char *hash, enum auth need)
+{
+	struct operator_row op;
+	struct client_row cl;
+	int rc;
+
+	if (need == A_FLEET_ADMIN && (rc = store_operator_by_token(r->tx, hash, &op)) != STORE_NOTFOUND) {
+		if (rc != STORE_OK)
+			return store_fail(r, rc);
+		if (strcmp(op.role, "admin") != 0)
+			return fail(r, 403, "forbidden", NULL, "this needs a fleet system's or an administrator's token");
+		r->op_id = op.id;
+		snprintf(r->role, sizeof r->role, "%s", op.role);
+		snprintf(r->actor, sizeof r->actor, "%s:%s", op.role, op.name);
+		return 0;
+	}
+	if ((rc = store_client_by_token(r->tx, hash, &cl)) == STORE_NOTFOUND)
+		return fail(r, 401, "unauthorized", NULL, "the token is not valid");
+	if (rc != STORE_OK)
+		return store_fail(r, rc);
+	r->client_id = cl.id;
+	r->dealer_id = cl.dealer_id;
+	snprintf(r->role, sizeof r->role, "%s", cl.role);
+	snprintf(r->actor, sizeof r->actor, "%s:%s", cl.role, cl.name);
+	if (need == A_READER && strcmp(cl.role, "reader") != 0)
+		return fail(r, 403, "forbidden", NULL, "this needs a key reader's token");
+	if ((need == A_FLEET || need == A_FLEET_ADMIN) && strcmp(cl.role, "fleet") != 0)
+		return fail(r, 403, "forbidden", NULL, need == A_FLEET ? "this needs a fleet system's token"
+		    : "this needs a fleet system's or an administrator's token");
+	return 0;
+}
+
 static int
 authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 {
@@ -344,9 +396,12 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 	if (need == A_NONE || need == A_BARE)
 		return 0;
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7] || strlen(h + 7) > 200)
-		return fail(r, 401, "unauthorized", NULL, need >= A_ANY_SESSION
-		    ? "not logged in" : "an administrator, operator or mail room token is required");
+		return fail(r, 401, "unauthorized", NULL, need >= A_ANY_SESSION ? "not logged in"
+		    : need >= A_READER ? "a key reader's or fleet system's token is required"
+		    : "an administrator, operator or mail room token is required");
 	kcs_keyed_hash(K.pepper, h + 7, hash);
+	if (need >= A_READER && need <= A_FLEET_ADMIN)
+		return keypool_client(r, hash, need);
 	if (need == A_CAS) {
 		/* the hotline's or an administrator's token; else a full session */
 		if ((rc = store_operator_by_token(r->tx, hash, &op)) == STORE_OK) {
@@ -459,7 +514,7 @@ forget(struct req *r)
 	r->html = NULL;
 	r->ecode[0] = r->efield[0] = r->emsg[0] = '\0';
 	r->role[0] = r->stage[0] = r->actor[0] = '\0';
-	r->op_id = r->account_id = r->session_id = 0;
+	r->op_id = r->account_id = r->session_id = r->dealer_id = r->client_id = 0;
 	r->keep = r->retry = 0; /* r->upgrade stays */
 }
 
@@ -571,7 +626,11 @@ respond(struct MHD_Connection *c, struct req *r, int status)
 		cJSON_AddStringToObject(e, "message", r->emsg[0] ? r->emsg : reason(status));
 		if (r->efield[0])
 			cJSON_AddStringToObject(e, "field", r->efield);
-		if (r->edetail) {
+		if (cJSON_IsObject(r->edetail)) {
+			/* more about the error: its members join the error's */
+			for (cJSON *it = r->edetail->child; it; it = it->next)
+				cJSON_AddItemToObject(e, it->string, cJSON_Duplicate(it, 1));
+		} else if (r->edetail) {
 			cJSON_AddItemToObject(e, "invalid", r->edetail);
 			r->edetail = NULL;
 		}

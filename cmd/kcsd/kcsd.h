@@ -203,6 +203,52 @@ int store_jobs_list(struct dbtx *tx, long long account, long long from, long lon
 int store_keywriter_add(struct dbtx *tx, const char *serial, long long account, long long order,
     const char *public_key, long long now);
 
+/* store_keypool.c */
+int store_dealer_add(struct dbtx *tx, const char *name, const char *dpn, const char *outlet, long long now,
+    long long *id);
+int store_dealer_get(struct dbtx *tx, long long id, cJSON **out);
+int store_dealers(struct dbtx *tx, cJSON **dealers, cJSON **locations, cJSON **clients);
+int store_location_add(struct dbtx *tx, long long dealer, const char *name, long long now, long long *id);
+int store_location_get(struct dbtx *tx, long long id, cJSON **out);
+int store_client_add(struct dbtx *tx, long long dealer, const char *role, const char *name, const char *token_hash,
+    long long now, long long *id);
+int store_client_revoke(struct dbtx *tx, long long id, long long now);
+/* a key reader or fleet system, by its token's hash */
+struct client_row {
+	long long id, dealer_id;
+	char role[16], name[72];
+};
+int store_client_by_token(struct dbtx *tx, const char *token_hash, struct client_row *row);
+/* a key read; negative numbers are absent */
+struct store_read {
+	long long dealer_id, client_id, read_at, mileage, mileage_km, fuel, battery, key_number, range_km;
+	long long rollback_km, rollback_at;
+	const char *source, *device, *vin, *mileage_unit, *service, *raw_sha256;
+};
+int store_read_add(struct dbtx *tx, const struct store_read *k, long long now, long long *id);
+int store_read_same(struct dbtx *tx, long long client, const char *vin, long long read_at, cJSON **out);
+int store_read_latest(struct dbtx *tx, long long dealer, const char *vin, const char *a, const char *b, cJSON **out);
+int store_mileage_before(struct dbtx *tx, long long dealer, const char *vin, long long before, long long *km,
+    long long *at);
+int store_reads_purge(struct dbtx *tx, long long cutoff);
+int store_settings_of(struct dbtx *tx, long long dealer, long long location, cJSON **out);
+int store_setting_set(struct dbtx *tx, long long dealer, long long location, const char *name, const char *value,
+    int lock, const char *who, long long now);
+int store_setting_reset(struct dbtx *tx, long long dealer, long long location, const char *name);
+int store_unit_get(struct dbtx *tx, long long dealer, const char *number, cJSON **out);
+int store_unit_add(struct dbtx *tx, long long dealer, long long location, const char *number, const char *vin,
+    long long now, long long *id);
+int store_unit_move(struct dbtx *tx, long long id, const char *from, const char *to, const char *agreement,
+    int assign, long long location, long long now);
+/* a unit's event; negative numbers are absent */
+struct store_event {
+	long long unit_id, dealer_id, location_id, read_id, mileage, mileage_km, fuel, battery;
+	long long rollback_km, rollback_at;
+	const char *vin, *event, *agreement, *source, *mileage_unit, *resolution, *actor;
+};
+int store_unit_event(struct dbtx *tx, const struct store_event *e, long long now, long long *id);
+int store_unit_events(struct dbtx *tx, long long unit, cJSON **out);
+
 int store_audit(struct dbtx *tx, const char *actor, const char *event,
     const char *subject, const cJSON *detail, long long now);
 int store_audit_verify(struct dbtx *tx, long long *entries, cJSON *bad_ids);
@@ -219,6 +265,7 @@ struct kcsd_conf {
 	long lockout_failures, lockout_cooldown;
 	long ticket_lifetime, call_lifetime, redeem_failures, redeem_cooldown;
 	long keycode_failures, keycode_cooldown, coding_lifetime, keycode_grace;
+	long keypool_validity, keypool_retention, keypool_skew;
 	unsigned long long argon2_ops;
 	size_t argon2_mem;
 };
@@ -246,6 +293,7 @@ struct req {
 	long long now;
 	/* who is asking */
 	long long op_id, account_id, session_id;
+	long long dealer_id, client_id; /* a key reader or fleet system */
 	char role[16], stage[16], actor[96];
 	/* the answer */
 	cJSON *out;
@@ -373,6 +421,20 @@ int h_activation_list(struct req *r);
 int h_activation_for(struct req *r);
 int h_jobs_export(struct req *r);
 void keycode_hash(const char *vin, const char *code, char out[KCS_HASH_HEX]);
+int h_dealer_add(struct req *r);
+int h_dealers(struct req *r);
+int h_location_add(struct req *r);
+int h_client_add(struct req *r);
+int h_client_revoke(struct req *r);
+int h_reads_purge(struct req *r);
+int h_read_push(struct req *r);
+int h_read_import(struct req *r);
+int h_read_latest(struct req *r);
+int h_resolve(struct req *r);
+int h_settings(struct req *r);
+int h_setting_set(struct req *r);
+int h_unit_event(struct req *r);
+int h_unit_get(struct req *r);
 int h_ship(struct req *r);
 int h_order_cancel(struct req *r);
 int h_orders(struct req *r);
