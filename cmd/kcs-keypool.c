@@ -153,7 +153,8 @@ static int
 from_keywriter(const cJSON *in, cJSON *body)
 {
 	static const char *const keep[] = { "vin", "read_at", "mileage", "mileage_unit", "fuel_percent",
-		"battery_percent", "key_number", "range_km", "service", "device", NULL };
+		"battery_percent", "key_number", "range_km", "service", "device", "distribution_product_number",
+		"outlet_number", "source", NULL };
 	static const char *const skip[] = { "present", "chip", "key_id", "state", "personalization", "stored_at",
 		"writer", NULL };
 	const cJSON *it;

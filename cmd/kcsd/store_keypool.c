@@ -88,7 +88,8 @@ store_client_by_token(struct dbtx *tx, const char *token_hash, struct client_row
 int
 store_read_add(struct dbtx *tx, const struct store_read *k, long long now, long long *id)
 {
-	int rc = insert_id(tx, id, "INSERT INTO key_reads (dealer_id, client_id, source, device, vin, read_at,"
+	cJSON *o = NULL;
+	int rc = row(tx, &o, "INSERT INTO key_reads (dealer_id, client_id, source, device, vin, read_at,"
 	    " received_at, mileage, mileage_unit, mileage_km, fuel_percent, battery_percent, key_number, range_km,"
 	    " service, raw_sha256, rollback_km, rollback_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
 	    " ?, ?) ON CONFLICT (client_id, vin, read_at) DO NOTHING RETURNING id", "iisssiiisioooossoo",
@@ -96,6 +97,10 @@ store_read_add(struct dbtx *tx, const struct store_read *k, long long now, long 
 	    k->mileage_km, k->fuel, k->battery, k->key_number, k->range_km, k->service, k->raw_sha256,
 	    k->rollback_km, k->rollback_at);
 
+	if (rc == STORE_OK && kcs_json_int(o, "id", id) != 0)
+		rc = STORE_ERROR;
+	cJSON_Delete(o);
+	/* no row: the same read was stored before */
 	return rc == STORE_NOTFOUND ? STORE_CONFLICT : rc;
 }
 
