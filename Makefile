@@ -116,8 +116,8 @@ $(B)/bench/mhd_const: tests/bench/mhd_const.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALLCFLAGS) $(ALLLDFLAGS) -o $@ $< $(shell pkg-config --libs libmicrohttpd) -lpthread
 
-# libFuzzer on the parsers of untrusted text and of the key writer's
-# frames and data, on both sides (clang): FUZZ_SECONDS=N
+# libFuzzer on the parsers of untrusted text, of the key writer's frames
+# and data, on both sides, and of GKI key-read files (clang): FUZZ_SECONDS=N
 FUZZ_SECONDS ?= 60
 FUZZ_SRC = lib/json.c lib/vin.c lib/code.c lib/util.c lib/err.c lib/crypto.c
 fuzz:
@@ -146,6 +146,12 @@ fuzz:
 	    $(shell pkg-config --libs libcjson libsodium)
 	build-fuzz/fuzz_cuttable -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build-fuzz/ \
 	    build-fuzz/corpus-cut tests/fuzz/seeds-cut
+	@mkdir -p build-fuzz/corpus-gki
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
+	    -o build-fuzz/fuzz_gki tests/fuzz/fuzz_gki.c lib/gki.c lib/kwframe.c lib/err.c \
+	    $(shell pkg-config --libs libcjson)
+	build-fuzz/fuzz_gki -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -artifact_prefix=build-fuzz/ \
+	    build-fuzz/corpus-gki tests/fuzz/seeds-gki
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
