@@ -1,4 +1,4 @@
-# bash completion for kcs: kcsd, kcs-admin, kcs-cas, kcs-code, kcs-cut, kcs-download, kcs-hotline, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
+# bash completion for kcs: kcsd, kcs-admin, kcs-cas, kcs-code, kcs-cut, kcs-download, kcs-hotline, kcs-keypool, kcs-keywriter, kcs-login, kcs-mailroom, kcs-ticket
 
 _kcs_words() {
 	case $1 in
@@ -7,7 +7,7 @@ _kcs_words() {
 	kcs-admin)
 		echo "--url --token-file --db --key --role --password-file --password-fd --model
 		      --production-date --skip-invalid --from --to --file --title --download --personalization-max
-		      --help --version" ;;
+		      --dpn --outlet --dealer --help --version" ;;
 	kcs-hotline)
 		echo "--url --token-file --sdrm-id --email --last-name --first-name --company --address
 		      --city --state --zip --phone --comments --time-zone --tan --call-id --vin
@@ -31,6 +31,10 @@ _kcs_words() {
 		echo "--output --url --help --version" ;;
 	kcs-keywriter)
 		echo "--device --usb-id --timeout --public-key --url --help --version" ;;
+	kcs-keypool)
+		echo "--vin --read-at --mileage --mileage-unit --fuel --battery --key-number --range-km --service
+		      --device --source --dealer --location --lock --unlock --key-reader --agreement --token-file --url
+		      --help --version" ;;
 	kcs-mailroom)
 		echo "--url --token-file --help --version" ;;
 	kcs-ticket)
@@ -53,7 +57,11 @@ _kcs() {
 	--id-kind)
 		mapfile -t COMPREPLY < <(compgen -W "drivers_license state_id passport" -- "$cur"); return ;;
 	--role)
-		mapfile -t COMPREPLY < <(compgen -W "operator mailroom admin" -- "$cur"); return ;;
+		mapfile -t COMPREPLY < <(compgen -W "operator mailroom admin reader fleet" -- "$cur"); return ;;
+	--mileage-unit)
+		mapfile -t COMPREPLY < <(compgen -W "km mi" -- "$cur"); return ;;
+	--source)
+		mapfile -t COMPREPLY < <(compgen -W "key_reader gki_import telematics" -- "$cur"); return ;;
 	--time-zone)
 		mapfile -t COMPREPLY < <(compgen -W "Eastern Central Mountain Arizona Pacific Alaska Hawaii Atlantic Chamorro Samoa" -- "$cur"); return ;;
 	esac
@@ -72,7 +80,8 @@ _kcs() {
 	case $prog in
 	kcs-admin)
 		case $n in
-		0) words="init operator request sdrm vehicle account outbox audit jobs download activation model" ;;
+		0) words="init operator request sdrm vehicle account outbox audit jobs download activation model dealer
+			location keypool" ;;
 		1) case $first in
 		   operator) words="add list remove" ;;
 		   request) words="list approve refuse" ;;
@@ -85,9 +94,13 @@ _kcs() {
 		   download) words="add" ;;
 		   activation) words="add list" ;;
 		   model) words="set" ;;
+		   dealer) words="add list" ;;
+		   location) words="add" ;;
+		   keypool) words="client purge" ;;
 		   esac ;;
 		2) case "$first $second" in
 		   "sdrm import"|"vehicle import") mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+		   "keypool client") words="add revoke" ;;
 		   esac ;;
 		esac ;;
 	kcs-hotline)
@@ -103,6 +116,17 @@ _kcs() {
 		[ $n -eq 0 ] && words="list get activation" ;;
 	kcs-keywriter)
 		[ $n -eq 0 ] && words="list info read doctor" ;;
+	kcs-keypool)
+		case $n in
+		0) words="push import latest resolve settings unit" ;;
+		1) case $first in
+		   import) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+		   settings) words="show set reset" ;;
+		   unit) words="add edit remove return assign close close-pending show" ;;
+		   esac ;;
+		2) [ "$first" = settings ] && words="integration provider distribution_product_number outlet_number
+			prioritize_key_reader allow_add_manually" ;;
+		esac ;;
 	kcs-mailroom)
 		[ $n -eq 0 ] && words="list print sent" ;;
 	kcs-ticket)
@@ -111,4 +135,4 @@ _kcs() {
 	mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }
 
-complete -F _kcs kcsd kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket
+complete -F _kcs kcsd kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keypool kcs-keywriter kcs-login kcs-mailroom kcs-ticket

@@ -5,7 +5,7 @@ load helper
 
 bats_require_minimum_version 1.5.0
 
-bins=(kcsd kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket)
+bins=(kcsd kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keypool kcs-keywriter kcs-login kcs-mailroom kcs-ticket)
 
 @test "--help goes to stdout with exit 0 and lists the exit codes" {
 	for b in "${bins[@]}"; do
@@ -86,9 +86,9 @@ bins=(kcsd kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keywr
 	top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 	d=$BATS_TEST_TMPDIR/root
 	make -s -C "$top" install B="$(basename "$B")" DESTDIR="$d" PREFIX=/opt/kcs > /dev/null
-	for b in kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keywriter kcs-login kcs-mailroom kcs-ticket; do [ -x "$d/opt/kcs/bin/$b" ]; done
+	for b in kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keypool kcs-keywriter kcs-login kcs-mailroom kcs-ticket; do [ -x "$d/opt/kcs/bin/$b" ]; done
 	[ -x "$d/opt/kcs/sbin/kcsd" ]
-	for p in man1/kcs-login.1 man1/kcs-ticket.1 man1/kcs-mailroom.1 man1/kcs-keywriter.1 man1/kcs-cas.1 man1/kcs-code.1 man1/kcs-cut.1 man1/kcs-download.1 man7/kcs-keywriter-protocol.7 man5/kcs.conf.5 man7/kcs.7 man8/kcsd.8 man8/kcs-admin.8; do
+	for p in man1/kcs-login.1 man1/kcs-ticket.1 man1/kcs-mailroom.1 man1/kcs-keywriter.1 man1/kcs-cas.1 man1/kcs-code.1 man1/kcs-cut.1 man1/kcs-download.1 man1/kcs-keypool.1 man5/kcs-gki.5 man7/kcs-keywriter-protocol.7 man5/kcs.conf.5 man7/kcs.7 man8/kcsd.8 man8/kcs-admin.8; do
 		[ -f "$d/opt/kcs/share/man/$p" ]
 	done
 	[ -f "$d/opt/kcs/share/bash-completion/completions/kcs-ticket" ]
