@@ -6,7 +6,8 @@ SPEC: {"dpn": "12345", "outlet": "67", "version": 1, "records": [
         {"vin": "...", "key": 1, "read_at": 1700000000, "mileage": 12000,
          "unit": 0, "energy_kind": 1, "energy": 80, "device": "KW-1",
          "service": [{"name": "Oil", "due_day": 20000, "remaining": 15000}]}]}
-A record's "bad_crc": true writes a wrong CRC-32C for it.
+A record's "bad_crc": true writes a wrong CRC-32C for it; "count" in the
+SPEC puts another number of records in the header.
 """
 import json
 import struct
@@ -50,7 +51,7 @@ def record(r):
 def main():
     spec = json.load(sys.stdin)
     recs = spec["records"]
-    head = b"GKIR" + struct.pack(">HHHHI", spec.get("version", 1), 48, 100, 0, len(recs))
+    head = b"GKIR" + struct.pack(">HHHHI", spec.get("version", 1), 48, 100, 0, spec.get("count", len(recs)))
     head += pad(spec["dpn"], 13) + pad(spec["outlet"], 13) + b"\0\0"
     head += struct.pack(">I", crc32c(head))
     with open(sys.argv[1], "wb") as f:

@@ -349,6 +349,15 @@ match(const char *pattern, const char *path, const char **arg)
 	return strcmp(pattern, path) == 0;
 }
 
+/* the request is an operator's (or an administrator's, the mail room's) */
+static void
+as_operator(struct req *r, const struct operator_row *op)
+{
+	r->op_id = op->id;
+	snprintf(r->role, sizeof r->role, "%s", op->role);
+	snprintf(r->actor, sizeof r->actor, "%s:%s", op->role, op->name);
+}
+
 /* A key reader or fleet system acts for its dealer only; an administrator
  * where the route allows one. */
 static int
@@ -363,9 +372,7 @@ keypool_client(struct req *r, const char *hash, enum auth need)
 			return store_fail(r, rc);
 		if (strcmp(op.role, "admin") != 0)
 			return fail(r, 403, "forbidden", NULL, "this needs a fleet system's or an administrator's token");
-		r->op_id = op.id;
-		snprintf(r->role, sizeof r->role, "%s", op.role);
-		snprintf(r->actor, sizeof r->actor, "%s:%s", op.role, op.name);
+		as_operator(r, &op);
 		return 0;
 	}
 	if ((rc = store_client_by_token(r->tx, hash, &cl)) == STORE_NOTFOUND)
@@ -408,9 +415,7 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 			if (strcmp(op.role, "operator") != 0 && strcmp(op.role, "admin") != 0)
 				return fail(r, 403, "forbidden", NULL, "this needs a locksmith's session, or a hotline or "
 				    "administrator token");
-			r->op_id = op.id;
-			snprintf(r->role, sizeof r->role, "%s", op.role);
-			snprintf(r->actor, sizeof r->actor, "%s:%s", op.role, op.name);
+			as_operator(r, &op);
 			return 0;
 		}
 		if (rc != STORE_NOTFOUND)
@@ -422,9 +427,7 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 			return fail(r, 401, "unauthorized", NULL, "the token is not valid");
 		if (rc != STORE_OK)
 			return store_fail(r, rc);
-		r->op_id = op.id;
-		snprintf(r->role, sizeof r->role, "%s", op.role);
-		snprintf(r->actor, sizeof r->actor, "%s:%s", op.role, op.name);
+		as_operator(r, &op);
 		if (need == A_ADMIN && strcmp(r->role, "admin") != 0)
 			return fail(r, 403, "forbidden", NULL, "this needs an administrator token");
 		if (need == A_OPERATOR && strcmp(r->role, "operator") != 0)
