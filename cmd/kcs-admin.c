@@ -19,7 +19,7 @@ enum {
 	C_OUTBOX_LIST, C_OUTBOX_SHOW, C_VEHICLE_ADD, C_VEHICLE_IMPORT, C_VEHICLE_SHOW, C_ACCOUNT_CLOSE,
 	C_AUDIT_VERIFY, C_REQUEST_LIST, C_REQUEST_APPROVE, C_REQUEST_REFUSE, C_JOBS_EXPORT, C_DOWNLOAD_ADD,
 	C_ACTIVATION_ADD, C_ACTIVATION_LIST, C_MODEL_SET, C_DEALER_ADD, C_DEALER_LIST, C_LOCATION_ADD, C_CLIENT_ADD,
-	C_CLIENT_REVOKE, C_KEYPOOL_PURGE
+	C_CLIENT_REVOKE, C_KEYPOOL_PURGE, C_MAINTAIN
 };
 
 static const struct kcs_command commands[] = {
@@ -70,6 +70,9 @@ static const struct kcs_command commands[] = {
 	[C_CLIENT_REVOKE] = { "keypool client revoke", "ID", 1, "the token stops working" },
 	[C_KEYPOOL_PURGE] = { "keypool purge", NULL, 0,
 	    "delete the key reads older than keypool_retention (7 days);\nrun it from cron" },
+	[C_MAINTAIN] = { "maintain", "[expire|purge|mail]", -1,
+	    "what cron runs: end sessions past their lifetime, delete what\nmust not linger, report the mail; "
+	    "one task, or all; a JSON\nsummary (the maintenance token, or an administrator's)" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -89,7 +92,7 @@ usage(void)
     "                           token_file, or $KCS_TOKEN)\n"
     "      --db FILE            init: the store to create\n"
     "      --key FILE           init: the key file to create (default: kcs.key beside the store)\n"
-    "      --role ROLE          operator add: operator (default), mailroom or admin;\n"
+    "      --role ROLE          operator add: operator (default), mailroom, maintenance or admin;\n"
     "                           keypool client add: reader or fleet\n"
     "      --dpn N              dealer add: the distribution product number\n"
     "      --outlet N           dealer add: the outlet number\n"
@@ -530,6 +533,18 @@ run(int argc, char **argv)
 			goto out;
 		snprintf(path, sizeof path, "%lld", id);
 		if ((rc = kcs_call(&cl, KCS_CLIENT_REVOKE, path, NULL, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (command == C_MAINTAIN) {
+		if (arg && strcmp(arg, "expire") != 0 && strcmp(arg, "purge") != 0 && strcmp(arg, "mail") != 0) {
+			rc = kcs_usage_error("maintain takes a task: expire, purge or mail");
+			goto out;
+		}
+		body = cJSON_CreateObject();
+		if (arg)
+			cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "tasks"), cJSON_CreateString(arg));
+		if (kcs_is_tty(STDERR_FILENO))
+			fprintf(stderr, "maintain: %s...\n", arg ? arg : "expire, purge, mail");
+		if ((rc = kcs_call(&cl, KCS_MAINTAIN, NULL, body, &res)) == KCS_OK)
 			rc = kcs_print(res);
 	} else if (command == C_KEYPOOL_PURGE) {
 		if ((rc = kcs_call(&cl, KCS_READS_PURGE, NULL, NULL, &res)) == KCS_OK)

@@ -81,6 +81,7 @@ static const struct {
 	[KCS_SETTING_SET] = { "POST", "/v1/keypool/settings" },
 	[KCS_UNIT_EVENT] = { "POST", "/v1/keypool/units" },
 	[KCS_UNIT] = { "GET", "/v1/keypool/units/" },
+	[KCS_MAINTAIN] = { "POST", "/v1/admin/maintain" },
 	[KCS_REQUEST_APPROVE] = { "POST", "/v1/admin/requests/approve" },
 	[KCS_REQUEST_REFUSE] = { "POST", "/v1/admin/requests/refuse" },
 };

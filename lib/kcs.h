@@ -96,7 +96,7 @@ enum kcs_route {
 	KCS_LETTERS, KCS_LETTER, KCS_LETTER_SENT, KCS_REQUESTS, KCS_REQUEST_APPROVE, KCS_REQUEST_REFUSE,
 	KCS_DEALER_ADD, KCS_DEALERS, KCS_LOCATION_ADD, KCS_CLIENT_ADD, KCS_CLIENT_REVOKE, KCS_READS_PURGE,
 	KCS_READ_PUSH, KCS_READ_IMPORT, KCS_READ_LATEST, KCS_RESOLVE, KCS_SETTINGS, KCS_SETTING_SET, KCS_UNIT_EVENT,
-	KCS_UNIT
+	KCS_UNIT, KCS_MAINTAIN
 };
 /* arg: the path's last segment (escaped here) for the routes that take
  * one, the query string (escaped by the caller) for those that take one

@@ -86,8 +86,9 @@ h_operator_add(struct req *r)
 		return rc;
 	if (!role)
 		role = "operator";
-	if (strcmp(role, "operator") != 0 && strcmp(role, "admin") != 0 && strcmp(role, "mailroom") != 0)
-		return fail(r, 400, "invalid", "role", "must be 'operator', 'mailroom' or 'admin'");
+	if (strcmp(role, "operator") != 0 && strcmp(role, "admin") != 0 && strcmp(role, "mailroom") != 0 &&
+	    strcmp(role, "maintenance") != 0)
+		return fail(r, 400, "invalid", "role", "must be 'operator', 'mailroom', 'maintenance' or 'admin'");
 	kcs_token_new(token, sizeof token);
 	kcs_keyed_hash(K.pepper, token, hash);
 	/* the token is the requester's to hand over; it works once approved */

@@ -48,13 +48,15 @@ keycode_tombstone(const char *hash, char out[KCS_HASH_HEX])
 
 /* Key Codes spent (the key coded and its cut code retrieved) more than
  * keycode_grace ago are destroyed, as California Vehicle Code 9954 asks of
- * the locksmith. */
+ * the locksmith (also by kcs-admin maintain). */
 int
-keycodes_destroy(struct req *r)
+keycodes_destroy(struct req *r, int *count)
 {
 	cJSON *due = NULL, *it;
 	int rc = store_keycodes_due(r->tx, r->now - K.cf.keycode_grace, &due);
 
+	if (count)
+		*count = 0;
 	if (rc != STORE_OK)
 		return store_fail(r, rc);
 	cJSON_ArrayForEach(it, due) {
@@ -75,6 +77,8 @@ keycodes_destroy(struct req *r)
 			return rc;
 		}
 		r->keep = 1; /* destroyed, whatever the request's answer */
+		if (count)
+			++*count;
 	}
 	cJSON_Delete(due);
 	return 0;
@@ -199,7 +203,7 @@ job_ask(struct req *r, struct job_ask *q)
 	/* wrong Key Codes are counted per locksmith, as ticket redemptions are */
 	snprintf(in, sizeof in, "keycode:%lld", r->account_id);
 	kcs_keyed_hash(K.pepper, in, key);
-	if ((rc = check_lock(r, key)) || (rc = keycodes_destroy(r)))
+	if ((rc = check_lock(r, key)) || (rc = keycodes_destroy(r, NULL)))
 		return rc;
 	keycode_hash(q->vin, code, hash);
 	sodium_memzero(code, sizeof code);

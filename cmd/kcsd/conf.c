@@ -50,6 +50,8 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "keypool_validity", &cf->keypool_validity, 3600, 1, 7 * 86400 },
 		{ "keypool_retention", &cf->keypool_retention, 7 * 86400, 60, 366 * 86400 },
 		{ "keypool_skew", &cf->keypool_skew, 300, 0, 3600 },
+		{ "purge_after", &cf->purge_after, 86400, 0, 90 * 86400 },
+		{ "letter_warn", &cf->letter_warn, 2 * 86400, 60, 90 * 86400 },
 		{ "request_lifetime", &cf->request_lifetime, 86400, 60, 30 * 86400 },
 		{ "smtp_timeout", &cf->smtp_timeout, 30, 1, 600 },
 		{ "smtp_retry", &cf->smtp_retry, 60, 1, 86400 },

@@ -18,10 +18,11 @@
 
 /* A_BARE: no authentication and no store transaction (health checks) */
 /* A_CAS: a hotline operator's or an administrator's token, or a locksmith's
- * full session. The KeyPool's: A_READER a key reader's token, A_FLEET a
+ * full session. A_MAINTAIN: the maintenance token (cron's) or an
+ * administrator's. The KeyPool's: A_READER a key reader's token, A_FLEET a
  * fleet system's, A_KEYPOOL either, A_FLEET_ADMIN a fleet system's or an
  * administrator's. */
-enum auth { A_BARE, A_NONE, A_ADMIN, A_OPERATOR, A_MAILROOM, A_READER, A_FLEET, A_KEYPOOL, A_FLEET_ADMIN,
+enum auth { A_BARE, A_NONE, A_ADMIN, A_OPERATOR, A_MAILROOM, A_MAINTAIN, A_READER, A_FLEET, A_KEYPOOL, A_FLEET_ADMIN,
 	A_ANY_SESSION, A_SDRM_STEP, A_FULL, A_CAS };
 
 struct route {
@@ -95,6 +96,7 @@ static const struct route routes[] = {
 	{ "POST", "/v1/admin/downloads", A_ADMIN, h_download_put, R_WRITE },
 	{ "POST", "/v1/admin/activation", A_ADMIN, h_activation_add, R_WRITE },
 	{ "GET", "/v1/admin/activation", A_ADMIN, h_activation_list, R_READ },
+	{ "POST", "/v1/admin/maintain", A_MAINTAIN, h_maintain, R_WRITE },
 	{ "POST", "/v1/admin/dealers", A_ADMIN, h_dealer_add, R_WRITE },
 	{ "GET", "/v1/admin/dealers", A_ADMIN, h_dealers, R_READ },
 	{ "POST", "/v1/admin/locations", A_ADMIN, h_location_add, R_WRITE },
@@ -422,7 +424,7 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 			return store_fail(r, rc);
 		need = A_FULL;
 	}
-	if (need == A_ADMIN || need == A_OPERATOR || need == A_MAILROOM) {
+	if (need == A_ADMIN || need == A_OPERATOR || need == A_MAILROOM || need == A_MAINTAIN) {
 		if ((rc = store_operator_by_token(r->tx, hash, &op)) == STORE_NOTFOUND)
 			return fail(r, 401, "unauthorized", NULL, "the token is not valid");
 		if (rc != STORE_OK)
@@ -434,6 +436,8 @@ authenticate(struct req *r, struct MHD_Connection *c, enum auth need)
 			return fail(r, 403, "forbidden", NULL, "this needs a hotline operator token");
 		if (need == A_MAILROOM && strcmp(r->role, "mailroom") != 0)
 			return fail(r, 403, "forbidden", NULL, "this needs a mail room token");
+		if (need == A_MAINTAIN && strcmp(r->role, "maintenance") != 0 && strcmp(r->role, "admin") != 0)
+			return fail(r, 403, "forbidden", NULL, "this needs the maintenance token or an administrator's");
 		return 0;
 	}
 	if ((rc = store_session_get(r->tx, hash, &s)) == STORE_NOTFOUND)

@@ -249,6 +249,17 @@ struct store_event {
 int store_unit_event(struct dbtx *tx, const struct store_event *e, long long now, long long *id);
 int store_unit_events(struct dbtx *tx, long long unit, cJSON **out);
 
+/* store_maintain.c */
+int store_sessions_end(struct dbtx *tx, long long idle_before, long long created_before, long long now);
+int store_lapsed(struct dbtx *tx, long long now, cJSON **out);
+int store_purge_sessions(struct dbtx *tx, long long revoked_before, long long idle_before, long long created_before);
+int store_purge_codes(struct dbtx *tx, long long before);
+int store_purge_calls(struct dbtx *tx, long long before);
+int store_purge_tickets(struct dbtx *tx, long long before);
+int store_spooled_done(struct dbtx *tx, cJSON **out);
+int store_unspooled(struct dbtx *tx, long long id);
+int store_outbox_counts(struct dbtx *tx, cJSON **out);
+
 int store_audit(struct dbtx *tx, const char *actor, const char *event,
     const char *subject, const cJSON *detail, long long now);
 int store_audit_verify(struct dbtx *tx, long long *entries, cJSON *bad_ids);
@@ -266,6 +277,7 @@ struct kcsd_conf {
 	long ticket_lifetime, call_lifetime, redeem_failures, redeem_cooldown;
 	long keycode_failures, keycode_cooldown, coding_lifetime, keycode_grace;
 	long keypool_validity, keypool_retention, keypool_skew;
+	long purge_after, letter_warn;
 	unsigned long long argon2_ops;
 	size_t argon2_mem;
 };
@@ -421,6 +433,8 @@ int h_activation_list(struct req *r);
 int h_activation_for(struct req *r);
 int h_jobs_export(struct req *r);
 void keycode_hash(const char *vin, const char *code, char out[KCS_HASH_HEX]);
+int h_maintain(struct req *r);
+int keycodes_destroy(struct req *r, int *count);
 int h_dealer_add(struct req *r);
 int h_dealers(struct req *r);
 int h_location_add(struct req *r);

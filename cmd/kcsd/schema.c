@@ -437,6 +437,20 @@ const char *const kcsd_migrations_sqlite[] = {
 	" at INTEGER NOT NULL);"
 	"CREATE INDEX unit_events_unit ON unit_events(unit_id, id);"
 	"CREATE INDEX unit_events_vin ON unit_events(dealer_id, vin, at);",
+	/* 12: the maintenance role: cron's token runs kcs-admin maintain, and
+	 * nothing else */
+	"CREATE TABLE operators_new ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),"
+	" role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'mailroom', 'maintenance')),"
+	" token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),"
+	" created_at INTEGER NOT NULL,"
+	" removed_at INTEGER,"
+	" approved_at INTEGER);"
+	"INSERT INTO operators_new (id, name, role, token_hash, created_at, removed_at, approved_at)"
+	" SELECT id, name, role, token_hash, created_at, removed_at, approved_at FROM operators;"
+	"DROP TABLE operators;"
+	"ALTER TABLE operators_new RENAME TO operators;",
 	NULL
 };
 
@@ -792,5 +806,8 @@ const char *const kcsd_migrations_pg[] = {
 	" at bigint NOT NULL);"
 	"CREATE INDEX unit_events_unit ON unit_events(unit_id, id);"
 	"CREATE INDEX unit_events_vin ON unit_events(dealer_id, vin, at);",
+	"ALTER TABLE operators DROP CONSTRAINT operators_role_check;"
+	"ALTER TABLE operators ADD CONSTRAINT operators_role_check"
+	" CHECK (role IN ('admin', 'operator', 'mailroom', 'maintenance'));",
 	NULL
 };
