@@ -167,6 +167,9 @@ install: all
 	install -m 644 completions/kcs.fish $(DESTDIR)$(FISHCOMPDIR)/kcs.fish
 	sed 's|@SBINDIR@|$(SBINDIR)|' scripts/kcsd.service > $(DESTDIR)$(UNITDIR)/kcsd.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/kcsd.service
+	sed 's|@BINDIR@|$(BINDIR)|' scripts/kcs-maintain.service > $(DESTDIR)$(UNITDIR)/kcs-maintain.service
+	install -m 644 scripts/kcs-maintain.timer $(DESTDIR)$(UNITDIR)/kcs-maintain.timer
+	chmod 644 $(DESTDIR)$(UNITDIR)/kcs-maintain.service
 	install -m 644 scripts/70-kcs-keywriter.rules $(DESTDIR)$(UDEVRULESDIR)/70-kcs-keywriter.rules
 
 clean:

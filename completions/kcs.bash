@@ -57,7 +57,7 @@ _kcs() {
 	--id-kind)
 		mapfile -t COMPREPLY < <(compgen -W "drivers_license state_id passport" -- "$cur"); return ;;
 	--role)
-		mapfile -t COMPREPLY < <(compgen -W "operator mailroom admin reader fleet" -- "$cur"); return ;;
+		mapfile -t COMPREPLY < <(compgen -W "operator mailroom maintenance admin reader fleet" -- "$cur"); return ;;
 	--mileage-unit)
 		mapfile -t COMPREPLY < <(compgen -W "km mi" -- "$cur"); return ;;
 	--source)
@@ -81,7 +81,7 @@ _kcs() {
 	kcs-admin)
 		case $n in
 		0) words="init operator request sdrm vehicle account outbox audit jobs download activation model dealer
-			location keypool" ;;
+			location keypool maintain" ;;
 		1) case $first in
 		   operator) words="add list remove" ;;
 		   request) words="list approve refuse" ;;
@@ -97,6 +97,7 @@ _kcs() {
 		   dealer) words="add list" ;;
 		   location) words="add" ;;
 		   keypool) words="client purge" ;;
+		   maintain) words="expire purge mail" ;;
 		   esac ;;
 		2) case "$first $second" in
 		   "sdrm import"|"vehicle import") mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;

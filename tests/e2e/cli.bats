@@ -97,13 +97,18 @@ bins=(kcsd kcs-admin kcs-cas kcs-code kcs-cut kcs-download kcs-hotline kcs-keypo
 	[ -f "$d/opt/kcs/lib/udev/rules.d/70-kcs-keywriter.rules" ]
 	[ ! -e "$d/opt/kcs/bin/kcs-kwemu" ]
 	grep -q '^ExecStart=/opt/kcs/sbin/kcsd ' "$d/opt/kcs/lib/systemd/system/kcsd.service"
+	grep -q '^ExecStart=/opt/kcs/bin/kcs-admin maintain$' "$d/opt/kcs/lib/systemd/system/kcs-maintain.service"
+	[ -f "$d/opt/kcs/lib/systemd/system/kcs-maintain.timer" ]
 	[ -z "$(find "$d" -path "$d/opt" -prune -o -type f -print)" ]
 }
 
-@test "the systemd unit verifies clean" {
+@test "the systemd units verify clean" {
 	top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 	sed "s|@SBINDIR@|$B|" "$top/scripts/kcsd.service" > "$BATS_TEST_TMPDIR/kcsd.service"
-	run systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/kcsd.service"
+	sed "s|@BINDIR@|$B|" "$top/scripts/kcs-maintain.service" > "$BATS_TEST_TMPDIR/kcs-maintain.service"
+	cp "$top/scripts/kcs-maintain.timer" "$BATS_TEST_TMPDIR/"
+	run systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/kcsd.service" "$BATS_TEST_TMPDIR/kcs-maintain.service" \
+		"$BATS_TEST_TMPDIR/kcs-maintain.timer"
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 }
