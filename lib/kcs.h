@@ -233,6 +233,26 @@ enum {
 	KW_RX_BAD_CRC,   /* a frame whose data check failed: *f has its header, for the reply */
 	KW_RX_OVERSIZED  /* a header whose length is over KW_MAX_PAYLOAD: refused unread */
 };
+/* tlog.c: the audit log's tree (RFC 6962 hashing), proofs, checkpoints as
+ * C2SP signed notes */
+#define KCS_TLOG_MAX_PROOF 128
+#define KCS_NOTE_NAME 128
+void kcs_tlog_leaf(const uint8_t *data, size_t n, uint8_t out[32]);
+void kcs_tlog_root(const uint8_t (*leaf)[32], size_t n, uint8_t out[32]);
+size_t kcs_tlog_prove_inclusion(const uint8_t (*leaf)[32], size_t n, size_t i, uint8_t (*proof)[32]);
+size_t kcs_tlog_prove_consistency(const uint8_t (*leaf)[32], size_t m, size_t n, uint8_t (*proof)[32]);
+int kcs_tlog_check_inclusion(const uint8_t leaf[32], size_t i, size_t n, const uint8_t (*proof)[32], size_t np,
+    const uint8_t root[32]);
+int kcs_tlog_check_consistency(size_t m, size_t n, const uint8_t old[32], const uint8_t now[32],
+    const uint8_t (*proof)[32], size_t np);
+/* an audit entry's leaf hash: actor, event, subject, detail */
+void kcs_audit_leaf(long long id, long long at, const char *const f[4], const size_t len[4], uint8_t out[32]);
+int kcs_note_vkey(const char *name, const uint8_t pk[32], char *out, size_t n); /* NAME+ID+KEY */
+int kcs_note_vkey_parse(const char *vkey, char name[KCS_NOTE_NAME], uint8_t pk[32]);
+char *kcs_note_sign(const char *text, const char *name, const uint8_t sk[64]); /* malloc'd note */
+int kcs_note_open(const char *note, const char *name, const uint8_t pk[32], char **text);
+int kcs_checkpoint_parse(const char *text, char origin[KCS_NOTE_NAME], unsigned long long *size, uint8_t root[32]);
+
 /* gki.c: the legacy GKI key-read file (kcs-gki(5)) */
 #define KCS_GKI_MAGIC "GKIR"
 #define KCS_GKI_VERSION 1
