@@ -19,7 +19,8 @@ enum {
 	C_OUTBOX_LIST, C_OUTBOX_SHOW, C_VEHICLE_ADD, C_VEHICLE_IMPORT, C_VEHICLE_SHOW, C_ACCOUNT_CLOSE,
 	C_AUDIT_VERIFY, C_REQUEST_LIST, C_REQUEST_APPROVE, C_REQUEST_REFUSE, C_JOBS_EXPORT, C_DOWNLOAD_ADD,
 	C_ACTIVATION_ADD, C_ACTIVATION_LIST, C_MODEL_SET, C_DEALER_ADD, C_DEALER_LIST, C_LOCATION_ADD, C_CLIENT_ADD,
-	C_CLIENT_REVOKE, C_KEYPOOL_PURGE, C_MAINTAIN
+	C_CLIENT_REVOKE, C_KEYPOOL_PURGE, C_MAINTAIN, C_AUDIT_CHECKPOINT, C_AUDIT_KEY, C_AUDIT_EXPORT,
+	C_AUDIT_VERIFY_EXPORT
 };
 
 static const struct kcs_command commands[] = {
@@ -70,9 +71,18 @@ static const struct kcs_command commands[] = {
 	[C_CLIENT_REVOKE] = { "keypool client revoke", "ID", 1, "the token stops working" },
 	[C_KEYPOOL_PURGE] = { "keypool purge", NULL, 0,
 	    "delete the key reads older than keypool_retention (7 days);\nrun it from cron" },
-	[C_MAINTAIN] = { "maintain", "[expire|purge|mail]", -1,
-	    "what cron runs: end sessions past their lifetime, delete what\nmust not linger, report the mail; "
-	    "one task, or all; a JSON\nsummary (the maintenance token, or an administrator's)" },
+	[C_MAINTAIN] = { "maintain", "[expire|purge|mail|checkpoint]", -1,
+	    "what cron runs: end sessions past their lifetime, delete what\nmust not linger, report the mail, "
+	    "sign an audit\ncheckpoint; one task, or all; a JSON summary (the maintenance\ntoken, or an "
+	    "administrator's)" },
+	[C_AUDIT_CHECKPOINT] = { "audit checkpoint", NULL, 0,
+	    "sign a checkpoint of the audit log's tree (refused if the log\nno longer extends the last one)" },
+	[C_AUDIT_KEY] = { "audit key", NULL, 0, "the audit log's verifier key and its newest checkpoint" },
+	[C_AUDIT_EXPORT] = { "audit export", "[--from N --to N] [--size N] [--since N]", 0,
+	    "entries of the newest checkpoint (or of --size), each with\nits proof, as JSON lines for a regulator" },
+	[C_AUDIT_VERIFY_EXPORT] = { "audit verify-export", "FILE --log-key KEY [--previous FILE] [--partial]", 1,
+	    "check an export offline, with the log's key alone: its\ncheckpoint, every entry, and that it extends "
+	    "an earlier\ncheckpoint" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -107,7 +117,12 @@ usage(void)
     "      --file FILE          download add: the file\n"
     "      --title TITLE        download add: its title\n"
     "      --download NAME      activation add: the download holding the instructions\n"
-    "      --personalization-max N  model set: the highest personalization number, 1 to 4\n"
+    "      --personalization-max N  model set: the highest personalization number, 1 to 4\n"    "      --from N, --to N     audit export: the first and last entry\n"
+    "      --size N             audit export: the checkpoint of N entries (default: the newest)\n"
+    "      --since N            audit export: with the proof that extends the checkpoint of N\n"
+    "      --log-key KEY        audit verify-export: the log's verifier key (NAME+ID+KEY)\n"
+    "      --previous FILE      audit verify-export: an earlier checkpoint, which must be extended\n"
+    "      --partial            audit verify-export: the export may hold part of the entries\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
     "\n"
@@ -118,6 +133,8 @@ usage(void)
 static struct {
 	const char *url, *token_file, *db, *key, *role, *pw_file;
 	const char *model, *production_date, *from, *to, *file, *title, *download, *pmax, *dpn, *outlet, *dealer;
+	const char *log_key, *previous, *size, *since;
+	int partial;
 	int pw_fd, skip;
 } o = { .pw_fd = -1 };
 
@@ -322,11 +339,114 @@ vehicle_import(struct kcs_client *cl, const char *file)
 	return rc;
 }
 
+/* a file's text, whole */
+static int
+slurp(const char *path, const char *field, char **text)
+{
+	FILE *f = fopen(path, "r");
+	size_t len;
+	int rc;
+
+	if (!f)
+		return kcs_fail(KCS_EINVALID, field, "cannot open %s: %s", path, strerror(errno));
+	rc = kcs_read_all(f, text, &len, 1 << 30);
+	fclose(f);
+	return rc;
+}
+
+/* The newest checkpoint's entries (or those of --size), page by page: a
+ * header line, one line per entry with its proof, and with --since the
+ * consistency proof from that checkpoint. */
+static int
+audit_export(struct kcs_client *cl)
+{
+	long long from = 1, to = 0, size = 0, since = 0, at;
+	cJSON *res = NULL, *cons = NULL;
+	char q[160];
+	int rc, first = 1;
+
+	if ((o.from && (rc = kcs_id_parse(o.from, "from", &from)) != KCS_OK) ||
+	    (o.to && (rc = kcs_id_parse(o.to, "to", &to)) != KCS_OK) ||
+	    (o.size && (rc = kcs_id_parse(o.size, "size", &size)) != KCS_OK) ||
+	    (o.since && (rc = kcs_id_parse(o.since, "since", &since)) != KCS_OK))
+		return rc;
+	for (at = from;; at += 5000) {
+		long long last, upto;
+		cJSON *it;
+		int n = snprintf(q, sizeof q, "from=%lld", at);
+
+		if (size)
+			n += snprintf(q + n, sizeof q - (size_t)n, "&size=%lld", size);
+		if (to)
+			n += snprintf(q + n, sizeof q - (size_t)n, "&to=%lld", at + 4999 < to ? at + 4999 : to);
+		if (since && first)
+			snprintf(q + n, sizeof q - (size_t)n, "&since=%lld", since);
+		if ((rc = kcs_call(cl, KCS_AUDIT_EXPORT, q, NULL, &res)) != KCS_OK)
+			break;
+		kcs_json_int(res, "size", &size);
+		upto = to ? to : size;
+		if (first) {
+			cJSON *h = cJSON_CreateObject();
+
+			cJSON_AddStringToObject(h, "checkpoint", kcs_json_str(res, "checkpoint"));
+			cJSON_AddStringToObject(h, "key", kcs_json_str(res, "key"));
+			cJSON_AddNumberToObject(h, "size", (double)size);
+			cJSON_AddNumberToObject(h, "from", (double)from);
+			cJSON_AddNumberToObject(h, "to", (double)upto);
+			kcs_print(h);
+			cJSON_Delete(h);
+			cons = cJSON_DetachItemFromObject(res, "consistency");
+			first = 0;
+		}
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(res, "entries"))
+			kcs_print(it);
+		last = 0;
+		kcs_json_int(res, "to", &last);
+		cJSON_Delete(res);
+		res = NULL;
+		if (last >= upto)
+			break;
+	}
+	if (rc == KCS_OK && cons) {
+		cJSON *c = cJSON_CreateObject();
+
+		cJSON_AddItemToObject(c, "consistency", cons);
+		cons = NULL;
+		rc = kcs_print(c);
+		cJSON_Delete(c);
+	}
+	cJSON_Delete(cons);
+	cJSON_Delete(res);
+	return rc;
+}
+
+/* offline: no kcsd, no token */
+static int
+verify_export(const char *file)
+{
+	char *text = NULL, *prev = NULL;
+	cJSON *report = NULL;
+	int rc;
+
+	if (!o.log_key)
+		return kcs_usage_error("audit verify-export needs --log-key KEY (kcs-admin audit key)");
+	if (kcs_crypto_init() != KCS_OK)
+		return kcs_errcode();
+	if ((rc = slurp(file, "file", &text)) == KCS_OK && (!o.previous || (rc = slurp(o.previous, "previous",
+	    &prev)) == KCS_OK) && (rc = kcs_audit_verify_export(text, o.log_key, prev, o.partial, &report)) == KCS_OK)
+		rc = kcs_print(report);
+	cJSON_Delete(report);
+	free(text);
+	free(prev);
+	return rc;
+}
+
 static int
 run(int argc, char **argv)
 {
 	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_MODEL, O_DATE, O_SKIP, O_FROM, O_TO,
-		O_FILE, O_TITLE, O_DOWNLOAD, O_PMAX, O_DPN, O_OUTLET, O_DEALER };
+		O_FILE, O_TITLE, O_DOWNLOAD, O_PMAX, O_DPN, O_OUTLET, O_DEALER, O_LOG_KEY, O_PREVIOUS, O_PARTIAL, O_SIZE,
+		O_SINCE };
 	static const struct option opts[] = {
 		{ "url", required_argument, NULL, O_URL }, { "token-file", required_argument, NULL, O_TOKEN },
 		{ "db", required_argument, NULL, O_DB }, { "key", required_argument, NULL, O_KEY },
@@ -342,6 +462,9 @@ run(int argc, char **argv)
 		{ "personalization-max", required_argument, NULL, O_PMAX },
 		{ "dpn", required_argument, NULL, O_DPN }, { "outlet", required_argument, NULL, O_OUTLET },
 		{ "dealer", required_argument, NULL, O_DEALER },
+		{ "log-key", required_argument, NULL, O_LOG_KEY }, { "previous", required_argument, NULL, O_PREVIOUS },
+		{ "partial", no_argument, NULL, O_PARTIAL }, { "size", required_argument, NULL, O_SIZE },
+		{ "since", required_argument, NULL, O_SINCE },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	struct kcs_client cl;
@@ -375,6 +498,11 @@ run(int argc, char **argv)
 		case O_DPN: o.dpn = optarg; break;
 		case O_OUTLET: o.outlet = optarg; break;
 		case O_DEALER: o.dealer = optarg; break;
+		case O_LOG_KEY: o.log_key = optarg; break;
+		case O_PREVIOUS: o.previous = optarg; break;
+		case O_PARTIAL: o.partial = 1; break;
+		case O_SIZE: o.size = optarg; break;
+		case O_SINCE: o.since = optarg; break;
 		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-admin " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -385,6 +513,8 @@ run(int argc, char **argv)
 	command = (int)(cmd - commands);
 	if (command == C_INIT)
 		return init();
+	if (command == C_AUDIT_VERIFY_EXPORT)
+		return verify_export(arg);
 	if (kcs_crypto_init() != KCS_OK || kcs_client_open(&cl, o.url) != KCS_OK)
 		return kcs_errcode();
 	if ((rc = kcs_client_token(&cl, o.token_file)) != KCS_OK)
@@ -534,9 +664,18 @@ run(int argc, char **argv)
 		snprintf(path, sizeof path, "%lld", id);
 		if ((rc = kcs_call(&cl, KCS_CLIENT_REVOKE, path, NULL, &res)) == KCS_OK)
 			rc = kcs_print(res);
+	} else if (command == C_AUDIT_CHECKPOINT) {
+		if ((rc = kcs_call(&cl, KCS_AUDIT_CHECKPOINT, NULL, NULL, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (command == C_AUDIT_KEY) {
+		if ((rc = kcs_call(&cl, KCS_AUDIT_CHECKPOINT_GET, NULL, NULL, &res)) == KCS_OK)
+			rc = kcs_print(res);
+	} else if (command == C_AUDIT_EXPORT) {
+		rc = audit_export(&cl);
 	} else if (command == C_MAINTAIN) {
-		if (arg && strcmp(arg, "expire") != 0 && strcmp(arg, "purge") != 0 && strcmp(arg, "mail") != 0) {
-			rc = kcs_usage_error("maintain takes a task: expire, purge or mail");
+		if (arg && strcmp(arg, "expire") != 0 && strcmp(arg, "purge") != 0 && strcmp(arg, "mail") != 0 &&
+		    strcmp(arg, "checkpoint") != 0) {
+			rc = kcs_usage_error("maintain takes a task: expire, purge, mail or checkpoint");
 			goto out;
 		}
 		body = cJSON_CreateObject();

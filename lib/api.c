@@ -82,6 +82,9 @@ static const struct {
 	[KCS_UNIT_EVENT] = { "POST", "/v1/keypool/units" },
 	[KCS_UNIT] = { "GET", "/v1/keypool/units/" },
 	[KCS_MAINTAIN] = { "POST", "/v1/admin/maintain" },
+	[KCS_AUDIT_CHECKPOINT] = { "POST", "/v1/admin/audit/checkpoint" },
+	[KCS_AUDIT_CHECKPOINT_GET] = { "GET", "/v1/admin/audit/checkpoint" },
+	[KCS_AUDIT_EXPORT] = { "GET", "/v1/admin/audit/export?" },
 	[KCS_REQUEST_APPROVE] = { "POST", "/v1/admin/requests/approve" },
 	[KCS_REQUEST_REFUSE] = { "POST", "/v1/admin/requests/refuse" },
 };

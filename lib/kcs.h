@@ -96,7 +96,7 @@ enum kcs_route {
 	KCS_LETTERS, KCS_LETTER, KCS_LETTER_SENT, KCS_REQUESTS, KCS_REQUEST_APPROVE, KCS_REQUEST_REFUSE,
 	KCS_DEALER_ADD, KCS_DEALERS, KCS_LOCATION_ADD, KCS_CLIENT_ADD, KCS_CLIENT_REVOKE, KCS_READS_PURGE,
 	KCS_READ_PUSH, KCS_READ_IMPORT, KCS_READ_LATEST, KCS_RESOLVE, KCS_SETTINGS, KCS_SETTING_SET, KCS_UNIT_EVENT,
-	KCS_UNIT, KCS_MAINTAIN
+	KCS_UNIT, KCS_MAINTAIN, KCS_AUDIT_CHECKPOINT, KCS_AUDIT_CHECKPOINT_GET, KCS_AUDIT_EXPORT
 };
 /* arg: the path's last segment (escaped here) for the routes that take
  * one, the query string (escaped by the caller) for those that take one
@@ -252,6 +252,9 @@ int kcs_note_vkey_parse(const char *vkey, char name[KCS_NOTE_NAME], uint8_t pk[3
 char *kcs_note_sign(const char *text, const char *name, const uint8_t sk[64]); /* malloc'd note */
 int kcs_note_open(const char *note, const char *name, const uint8_t pk[32], char **text);
 int kcs_checkpoint_parse(const char *text, char origin[KCS_NOTE_NAME], unsigned long long *size, uint8_t root[32]);
+/* an export of kcs-admin audit export against the verifier key alone; an
+ * earlier checkpoint (a signed note), if given, must be extended */
+int kcs_audit_verify_export(const char *export, const char *vkey, const char *previous, int partial, cJSON **report);
 
 /* gki.c: the legacy GKI key-read file (kcs-gki(5)) */
 #define KCS_GKI_MAGIC "GKIR"

@@ -328,6 +328,8 @@ kcs_note_open(const char *note, const char *name, const uint8_t pk[32], char **t
 		uint8_t sig[4 + 64];
 		size_t got = 0;
 
+		if (len == 0 && strspn(line, "\n") == strlen(line))
+			break; /* newlines after the last signature (a file's end) */
 		if (len < 4 || strncmp(line, DASH " ", 4) != 0)
 			return kcs_fail(KCS_EINVALID, "checkpoint", "not a signed note: a line after the text is not a "
 			    "signature");
@@ -369,4 +371,197 @@ kcs_checkpoint_parse(const char *text, char origin[KCS_NOTE_NAME], unsigned long
 	    sodium_base64_VARIANT_ORIGINAL) != 0 || len != 32)
 		return kcs_fail(KCS_EINVALID, "checkpoint", "the checkpoint's root is not a base64 SHA-256 hash");
 	return KCS_OK;
+}
+
+static int
+proof_parse(const cJSON *arr, uint8_t (*out)[32], size_t *n)
+{
+	const cJSON *h;
+
+	*n = 0;
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > KCS_TLOG_MAX_PROOF)
+		return -1;
+	cJSON_ArrayForEach(h, arr) {
+		size_t len = 0;
+
+		if (!cJSON_IsString(h) || sodium_base642bin(out[*n], 32, h->valuestring, strlen(h->valuestring), NULL, &len,
+		    NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || len != 32)
+			return -1;
+		++*n;
+	}
+	return 0;
+}
+
+/* A signed checkpoint, opened with the key: its size and root. */
+static int
+open_checkpoint(const char *note, const char *name, const uint8_t pk[32], unsigned long long *size,
+    uint8_t root[32], const char *what)
+{
+	char origin[KCS_NOTE_NAME], *text = NULL;
+	int rc;
+
+	if ((rc = kcs_note_open(note, name, pk, &text)) != KCS_OK)
+		return kcs_fail(rc, what, "%s", kcs_errmsg());
+	rc = kcs_checkpoint_parse(text, origin, size, root);
+	free(text);
+	if (rc != KCS_OK)
+		return kcs_fail(rc, what, "%s", kcs_errmsg());
+	if (strcmp(origin, name) != 0)
+		return kcs_fail(KCS_EREFUSED, what, "the checkpoint is of the log %s, not %s", origin, name);
+	if (*size == 0)
+		return kcs_fail(KCS_EREFUSED, what, "the checkpoint seals no entries");
+	return KCS_OK;
+}
+
+/* Checks an audit export (kcs-admin audit export: a header line, entry
+ * lines, perhaps a consistency line) against the key alone: the
+ * checkpoint's signature, each entry's proof, no entry missing, moved or
+ * cut off; and, given an earlier checkpoint, that this one extends it. */
+int
+kcs_audit_verify_export(const char *export, const char *vkey, const char *previous, int partial, cJSON **report)
+{
+	char name[KCS_NOTE_NAME], *copy = NULL, *line, *next;
+	uint8_t pk[32], root[32], old[32], (*leaf)[32] = NULL, (*proof)[32] = NULL;
+	unsigned long long size = 0, m = 0;
+	long long from = 0, to = 0, expect = 0, count = 0;
+	cJSON *o = NULL, *cons = NULL;
+	int rc = KCS_OK, lineno = 0;
+
+	*report = NULL;
+	if ((rc = kcs_note_vkey_parse(vkey, name, pk)) != KCS_OK)
+		return rc;
+	if (!(copy = strdup(export)) || !(proof = malloc(KCS_TLOG_MAX_PROOF * 32))) {
+		rc = kcs_fail(KCS_EINTERNAL, NULL, "out of memory");
+		goto out;
+	}
+	for (line = copy; line && *line; line = next) {
+		size_t np = 0;
+
+		if ((next = strchr(line, '\n')))
+			*next++ = '\0';
+		lineno++;
+		if (!*line)
+			continue;
+		cJSON_Delete(o);
+		if (!(o = kcs_json_parse(line, strlen(line)))) {
+			rc = kcs_fail(KCS_EINVALID, "export", "line %d: %s", lineno, kcs_errmsg());
+			goto out;
+		}
+		if (lineno == 1) {
+			if (!kcs_json_str(o, "checkpoint") || kcs_json_int(o, "from", &from) || kcs_json_int(o, "to", &to)) {
+				rc = kcs_fail(KCS_EINVALID, "export", "line 1 is not an export's header");
+				goto out;
+			}
+			if ((rc = open_checkpoint(kcs_json_str(o, "checkpoint"), name, pk, &size, root, "checkpoint")) !=
+			    KCS_OK)
+				goto out;
+			if (from < 1 || to < from || (unsigned long long)to > size) {
+				rc = kcs_fail(KCS_EREFUSED, "export", "entries %lld to %lld are not within the %llu the "
+				    "checkpoint seals", from, to, size);
+				goto out;
+			}
+			if (!(leaf = calloc((size_t)(to - from + 1), 32))) {
+				rc = kcs_fail(KCS_EINTERNAL, NULL, "out of memory");
+				goto out;
+			}
+			expect = from;
+			continue;
+		}
+		if (cJSON_GetObjectItem(o, "consistency")) {
+			cons = cJSON_DetachItemFromObject(o, "consistency");
+			continue;
+		}
+		{
+			const char *f[4] = { kcs_json_str(o, "actor"), kcs_json_str(o, "event"), kcs_json_str(o, "subject"),
+				kcs_json_str(o, "detail") };
+			size_t len[4];
+			long long id = 0, at = 0;
+
+			if (kcs_json_int(o, "id", &id) || kcs_json_int(o, "at", &at) || !f[0] || !f[1] || !f[2] || !f[3] ||
+			    proof_parse(cJSON_GetObjectItem(o, "proof"), proof, &np) != 0) {
+				rc = kcs_fail(KCS_EINVALID, "export", "line %d is not an audit entry with its proof", lineno);
+				goto out;
+			}
+			if (id != expect) {
+				rc = kcs_fail(KCS_EREFUSED, "export", id > expect ? "entry %lld is missing (line %d holds "
+				    "entry %lld)" : "entry %lld is out of place (line %d holds entry %lld)", expect, lineno, id);
+				goto out;
+			}
+			if (id > to) {
+				rc = kcs_fail(KCS_EREFUSED, "export", "entry %lld is beyond the export's last, %lld", id, to);
+				goto out;
+			}
+			for (int i = 0; i < 4; i++)
+				len[i] = strlen(f[i]);
+			kcs_audit_leaf(id, at, f, len, leaf[id - from]);
+			if (!kcs_tlog_check_inclusion(leaf[id - from], (size_t)id - 1, (size_t)size,
+			    (const uint8_t (*)[32])proof, np, root)) {
+				rc = kcs_fail(KCS_EREFUSED, "export", "entry %lld does not match the checkpoint: it was changed",
+				    id);
+				goto out;
+			}
+			expect++;
+			count++;
+		}
+	}
+	if (lineno == 0 || !leaf) {
+		rc = kcs_fail(KCS_EINVALID, "export", "the export is empty");
+		goto out;
+	}
+	if (expect != to + 1) {
+		rc = kcs_fail(KCS_EREFUSED, "export", "the export ends at entry %lld, not at %lld: it was cut short",
+		    expect - 1, to);
+		goto out;
+	}
+	if (!partial && (from != 1 || (unsigned long long)to != size)) {
+		rc = kcs_fail(KCS_EREFUSED, "export", "the export holds entries %lld to %lld of the %llu the checkpoint "
+		    "seals (--partial checks a part)", from, to, size);
+		goto out;
+	}
+	if (previous) {
+		uint8_t prf[KCS_TLOG_MAX_PROOF][32], mine[32];
+		size_t np = 0;
+		long long cf = 0;
+
+		if ((rc = open_checkpoint(previous, name, pk, &m, old, "previous")) != KCS_OK)
+			goto out;
+		if (m > size) {
+			rc = kcs_fail(KCS_EREFUSED, "previous", "the earlier checkpoint seals %llu entries, more than this "
+			    "one's %llu: the log was cut short", m, size);
+			goto out;
+		}
+		if (cons && kcs_json_int(cons, "from", &cf) == 0 && (unsigned long long)cf == m) {
+			if (proof_parse(cJSON_GetObjectItem(cons, "proof"), prf, &np) != 0 ||
+			    !kcs_tlog_check_consistency((size_t)m, (size_t)size, old, root, (const uint8_t (*)[32])prf, np))
+				rc = kcs_fail(KCS_EREFUSED, "previous", "this checkpoint is not an extension of the earlier one "
+				    "of %llu entries: the log was rewritten", m);
+		} else if (from == 1 && (unsigned long long)to >= m) {
+			kcs_tlog_root((const uint8_t (*)[32])leaf, (size_t)m, mine);
+			if (sodium_memcmp(mine, old, 32) != 0)
+				rc = kcs_fail(KCS_EREFUSED, "previous", "entries 1 to %llu are not those the earlier checkpoint "
+				    "sealed: the log was rewritten", m);
+		} else {
+			rc = kcs_fail(KCS_EINVALID, "previous", "the export has no consistency proof from %llu entries "
+			    "(kcs-admin audit export --since %llu)", m, m);
+		}
+		if (rc != KCS_OK)
+			goto out;
+	}
+	*report = cJSON_CreateObject();
+	cJSON_AddBoolToObject(*report, "valid", 1);
+	cJSON_AddStringToObject(*report, "log", name);
+	cJSON_AddNumberToObject(*report, "size", (double)size);
+	cJSON_AddNumberToObject(*report, "from", (double)from);
+	cJSON_AddNumberToObject(*report, "to", (double)to);
+	cJSON_AddNumberToObject(*report, "entries", (double)count);
+	cJSON_AddBoolToObject(*report, "complete", from == 1 && (unsigned long long)to == size);
+	if (previous)
+		cJSON_AddNumberToObject(*report, "extends", (double)m);
+out:
+	cJSON_Delete(o);
+	cJSON_Delete(cons);
+	free(copy);
+	free(leaf);
+	free(proof);
+	return rc;
 }

@@ -78,6 +78,7 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "smtp_password_file", cf->smtp_password_file, sizeof cf->smtp_password_file },
 		{ "smtp_ca_file", cf->smtp_ca_file, sizeof cf->smtp_ca_file },
 		{ "admin_self_approval", self_approval, sizeof self_approval },
+		{ "audit_origin", cf->audit_origin, sizeof cf->audit_origin },
 	};
 	const char *v;
 
@@ -132,6 +133,15 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		return rc;
 	}
 	cf->self_approval = strcmp(self_approval, "yes") == 0;
+	if (!cf->audit_origin[0])
+		snprintf(cf->audit_origin, sizeof cf->audit_origin, "kcs-audit");
+	for (const char *p = cf->audit_origin; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f || *p == '+') {
+			int rc = kcs_fail(KCS_EINVALID, "audit_origin", "%s: no spaces or '+' in the log's name", path);
+
+			kcs_conf_free(&c);
+			return rc;
+		}
 	cf->argon2_ops = (unsigned long long)ops;
 	cf->argon2_mem = (size_t)memkib * 1024;
 	if (!cf->listen[0])

@@ -263,6 +263,10 @@ int store_outbox_counts(struct dbtx *tx, cJSON **out);
 int store_audit(struct dbtx *tx, const char *actor, const char *event,
     const char *subject, const cJSON *detail, long long now);
 int store_audit_verify(struct dbtx *tx, long long *entries, cJSON *bad_ids);
+int store_audit_leaves(struct dbtx *tx, long long upto, uint8_t (**leaf)[32], size_t *count);
+int store_audit_entries(struct dbtx *tx, long long from, long long to, cJSON **out);
+int store_checkpoint_add(struct dbtx *tx, long long size, const char *root, const char *note, long long now);
+int store_checkpoint_get(struct dbtx *tx, long long size, cJSON **out);
 
 /* The daemon's settings (kcs.conf(5)) and keys. */
 struct kcsd_conf {
@@ -278,6 +282,7 @@ struct kcsd_conf {
 	long keycode_failures, keycode_cooldown, coding_lifetime, keycode_grace;
 	long keypool_validity, keypool_retention, keypool_skew;
 	long purge_after, letter_warn;
+	char audit_origin[128];
 	unsigned long long argon2_ops;
 	size_t argon2_mem;
 };
@@ -434,6 +439,10 @@ int h_activation_for(struct req *r);
 int h_jobs_export(struct req *r);
 void keycode_hash(const char *vin, const char *code, char out[KCS_HASH_HEX]);
 int h_maintain(struct req *r);
+int audit_checkpoint(struct req *r, cJSON *out);
+int h_audit_checkpoint(struct req *r);
+int h_audit_checkpoint_get(struct req *r);
+int h_audit_export(struct req *r);
 int keycodes_destroy(struct req *r, int *count);
 int h_dealer_add(struct req *r);
 int h_dealers(struct req *r);

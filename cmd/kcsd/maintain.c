@@ -2,7 +2,7 @@
  * lifetime end; what must not linger is deleted (ended sessions, used or
  * lapsed codes, tickets and calls that lapsed unused, destroyed Key Codes'
  * hashes, key reads past their retention, the spool copies of delivered
- * messages); the mail is reported. Every task is idempotent. A run is one
+ * messages); the mail is reported; the audit log gets a signed checkpoint. Every task is idempotent. A run is one
  * write transaction, so that runs, on one kcsd or several sharing a
  * PostgreSQL database, take turns: a second run waits for the first and
  * finds its work done. */
@@ -152,6 +152,7 @@ static const struct task {
 	{ "expire", expire },
 	{ "purge", purge },
 	{ "mail", mail },
+	{ "checkpoint", audit_checkpoint },
 };
 #define NTASKS (sizeof tasks / sizeof *tasks)
 
@@ -166,14 +167,14 @@ h_maintain(struct req *r)
 	if ((rc = only_fields(r, ok)))
 		return rc;
 	if (want && (!cJSON_IsArray(want) || !cJSON_GetArraySize(want)))
-		return fail(r, 400, "invalid", "tasks", "must be a list of tasks: expire, purge, mail");
+		return fail(r, 400, "invalid", "tasks", "must be a list of tasks: expire, purge, mail, checkpoint");
 	cJSON_ArrayForEach(it, want) {
 		size_t i;
 
 		for (i = 0; i < NTASKS && !(cJSON_IsString(it) && strcmp(it->valuestring, tasks[i].name) == 0); i++)
 			;
 		if (i == NTASKS)
-			return fail(r, 400, "invalid", "tasks", "%s is not a task: expire, purge or mail",
+			return fail(r, 400, "invalid", "tasks", "%s is not a task: expire, purge, mail or checkpoint",
 			    cJSON_IsString(it) ? it->valuestring : "an item");
 		run[i] = 1;
 	}
@@ -185,6 +186,8 @@ h_maintain(struct req *r)
 			return rc;
 	d = cJSON_Duplicate(done, 1);
 	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItem(d, "mail"), "letters_waiting");
+	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItem(d, "checkpoint"), "checkpoint");
+	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItem(d, "checkpoint"), "key");
 	if ((rc = audit_event(r, "maintenance", "kcsd", d)))
 		return rc;
 	return 200;

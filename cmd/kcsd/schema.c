@@ -451,6 +451,12 @@ const char *const kcsd_migrations_sqlite[] = {
 	" SELECT id, name, role, token_hash, created_at, removed_at, approved_at FROM operators;"
 	"DROP TABLE operators;"
 	"ALTER TABLE operators_new RENAME TO operators;",
+	/* 13: signed checkpoints of the audit log's tree */
+	"CREATE TABLE audit_checkpoints ("
+	" size INTEGER PRIMARY KEY CHECK (size > 0),"
+	" root TEXT NOT NULL CHECK (length(root) = 64),"
+	" note TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL);",
 	NULL
 };
 
@@ -809,5 +815,10 @@ const char *const kcsd_migrations_pg[] = {
 	"ALTER TABLE operators DROP CONSTRAINT operators_role_check;"
 	"ALTER TABLE operators ADD CONSTRAINT operators_role_check"
 	" CHECK (role IN ('admin', 'operator', 'mailroom', 'maintenance'));",
+	"CREATE TABLE audit_checkpoints ("
+	" size bigint PRIMARY KEY CHECK (size > 0),"
+	" root text NOT NULL CHECK (length(root) = 64),"
+	" note text NOT NULL,"
+	" created_at bigint NOT NULL);",
 	NULL
 };

@@ -145,3 +145,79 @@ store_audit_verify(struct dbtx *tx, long long *entries, cJSON *bad)
 	*entries = c.entries;
 	return rc < 0 ? rc : STORE_OK;
 }
+
+/* The leaf hashes of entries 1 to n (every entry if n is 0): *count of
+ * them; STORE_CONFLICT if an entry is missing from the sequence (*count
+ * then names it). */
+struct leaves {
+	uint8_t (*leaf)[32];
+	size_t n, cap;
+	int gap;
+};
+
+static int
+leaf_row(void *arg, int n, const char *const *names, const struct db_value *v)
+{
+	struct leaves *l = arg;
+	const char *f[4];
+	size_t len[4];
+
+	(void)names;
+	if (n != 6 || v[0].type != DB_INT || v[0].i != (long long)l->n + 1) {
+		l->gap = 1;
+		return 1;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		uint8_t (*p)[32] = realloc(l->leaf, cap * 32);
+
+		if (!p)
+			return DB_ERROR;
+		l->leaf = p;
+		l->cap = cap;
+	}
+	for (int i = 0; i < 4; i++) {
+		f[i] = v[2 + i].type == DB_TEXT ? v[2 + i].p : "";
+		len[i] = v[2 + i].type == DB_TEXT ? v[2 + i].n : 0;
+	}
+	kcs_audit_leaf(v[0].i, v[1].i, f, len, l->leaf[l->n++]);
+	return 0;
+}
+
+int
+store_audit_leaves(struct dbtx *tx, long long upto, uint8_t (**leaf)[32], size_t *count)
+{
+	struct leaves l = { 0 };
+	int rc = db_query(tx, leaf_row, &l, "SELECT id, at, actor, event, subject, detail FROM audit"
+	    " WHERE ? = 0 OR id <= ? ORDER BY id", "ii", upto, upto);
+
+	*leaf = l.leaf;
+	*count = l.n;
+	if (l.gap) {
+		*count = l.n + 1; /* the first missing entry */
+		return STORE_CONFLICT;
+	}
+	return rc < 0 ? rc : STORE_OK;
+}
+
+int
+store_audit_entries(struct dbtx *tx, long long from, long long to, cJSON **out)
+{
+	return rows(tx, out, "SELECT id, at, actor, event, subject, detail FROM audit WHERE id BETWEEN ? AND ?"
+	    " ORDER BY id", "ii", from, to);
+}
+
+int
+store_checkpoint_add(struct dbtx *tx, long long size, const char *root, const char *note, long long now)
+{
+	return run(tx, "INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)", "issi", size,
+	    root, note, now) < 0 ? STORE_ERROR : STORE_OK;
+}
+
+/* the newest checkpoint (size 0), or the one of that size */
+int
+store_checkpoint_get(struct dbtx *tx, long long size, cJSON **out)
+{
+	return row(tx, out, "SELECT size, root, note, created_at FROM audit_checkpoints WHERE ? = 0 OR size = ?"
+	    " ORDER BY size DESC LIMIT 1", "ii", size, size);
+}
