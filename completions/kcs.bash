@@ -7,7 +7,7 @@ _kcs_words() {
 	kcs-admin)
 		echo "--url --token-file --db --key --role --password-file --password-fd --model
 		      --production-date --skip-invalid --from --to --file --title --download --personalization-max
-		      --dpn --outlet --dealer --help --version" ;;
+		      --dpn --outlet --dealer --size --since --log-key --previous --partial --help --version" ;;
 	kcs-hotline)
 		echo "--url --token-file --sdrm-id --email --last-name --first-name --company --address
 		      --city --state --zip --phone --comments --time-zone --tan --call-id --vin
@@ -48,7 +48,7 @@ _kcs() {
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
 	prog=${COMP_WORDS[0]##*/}
 	case $prev in
-	--config|-c|--db|--key|--tls-cert|--tls-key|--url-file|--token-file|*-file|--file|--output)
+	--config|-c|--db|--key|--tls-cert|--tls-key|--url-file|--token-file|*-file|--file|--output|--previous)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 	--spool)
 		mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
@@ -89,7 +89,7 @@ _kcs() {
 		   vehicle) words="add import show" ;;
 		   account) words="close" ;;
 		   outbox) words="list show" ;;
-		   audit) words="verify" ;;
+		   audit) words="verify checkpoint key export verify-export" ;;
 		   jobs) words="export" ;;
 		   download) words="add" ;;
 		   activation) words="add list" ;;
@@ -97,11 +97,12 @@ _kcs() {
 		   dealer) words="add list" ;;
 		   location) words="add" ;;
 		   keypool) words="client purge" ;;
-		   maintain) words="expire purge mail" ;;
+		   maintain) words="expire purge mail checkpoint" ;;
 		   esac ;;
 		2) case "$first $second" in
 		   "sdrm import"|"vehicle import") mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 		   "keypool client") words="add revoke" ;;
+		   "audit verify-export") mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 		   esac ;;
 		esac ;;
 	kcs-hotline)
