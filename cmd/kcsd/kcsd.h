@@ -450,6 +450,7 @@ int h_location_add(struct req *r);
 int h_client_add(struct req *r);
 int h_client_revoke(struct req *r);
 int h_reads_purge(struct req *r);
+int keypool_purge(struct req *r, int *count, long long *cutoff);
 int h_read_push(struct req *r);
 int h_read_import(struct req *r);
 int h_read_latest(struct req *r);

@@ -204,19 +204,31 @@ h_client_revoke(struct req *r)
 	return 200;
 }
 
-/* Reads older than the retention go (cron runs this). */
+/* The retention: reads older than keypool_retention go; *cutoff is the
+ * oldest read time kept. */
+int
+keypool_purge(struct req *r, int *count, long long *cutoff)
+{
+	int n;
+
+	*cutoff = r->now - K.cf.keypool_retention;
+	if ((n = store_reads_purge(r->tx, *cutoff)) < 0)
+		return store_fail(r, n);
+	*count = n;
+	return 0;
+}
+
+/* kcs-admin keypool purge */
 int
 h_reads_purge(struct req *r)
 {
 	static const char *const ok[] = { NULL };
-	long long cutoff = r->now - K.cf.keypool_retention;
+	long long cutoff;
 	cJSON *d;
-	int rc, n;
+	int rc, n = 0;
 
-	if ((rc = only_fields(r, ok)))
+	if ((rc = only_fields(r, ok)) || (rc = keypool_purge(r, &n, &cutoff)))
 		return rc;
-	if ((n = store_reads_purge(r->tx, cutoff)) < 0)
-		return store_fail(r, n);
 	d = cJSON_CreateObject();
 	cJSON_AddNumberToObject(d, "purged", n);
 	cJSON_AddNumberToObject(d, "retention", (double)K.cf.keypool_retention);

@@ -2,10 +2,10 @@
  * lifetime end; what must not linger is deleted (ended sessions, used or
  * lapsed codes, tickets and calls that lapsed unused, destroyed Key Codes'
  * hashes, key reads past their retention, the spool copies of delivered
- * messages); the mail is reported; the audit log gets a signed checkpoint. Every task is idempotent. A run is one
- * write transaction, so that runs, on one kcsd or several sharing a
- * PostgreSQL database, take turns: a second run waits for the first and
- * finds its work done. */
+ * messages); the mail is reported; the audit log gets a signed
+ * checkpoint. Every task is idempotent. A run is one write transaction, so
+ * that runs, on one kcsd or several sharing a PostgreSQL database, take
+ * turns: a second run waits for the first and finds its work done. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +14,10 @@
 
 #include "kcsd.h"
 
-static int
+static void
 num(cJSON *o, const char *name, int n)
 {
 	cJSON_AddNumberToObject(o, name, n);
-	return n;
 }
 
 static int
@@ -77,7 +76,7 @@ unspool(struct req *r, int *count)
 static int
 purge(struct req *r, cJSON *out)
 {
-	long long after = K.cf.purge_after;
+	long long after = K.cf.purge_after, cutoff;
 	int n, rc, files = 0;
 
 	if ((n = store_purge_sessions(r->tx, r->now - after, r->now - K.cf.session_idle - after,
@@ -96,8 +95,8 @@ purge(struct req *r, cJSON *out)
 	if ((rc = keycodes_destroy(r, &n)))
 		return rc;
 	num(out, "key_codes_destroyed", n);
-	if ((n = store_reads_purge(r->tx, r->now - K.cf.keypool_retention)) < 0)
-		return store_fail(r, n);
+	if ((rc = keypool_purge(r, &n, &cutoff)))
+		return rc;
 	num(out, "key_reads", n);
 	if ((rc = unspool(r, &files)))
 		return rc;
