@@ -20,7 +20,7 @@ enum {
 	C_AUDIT_VERIFY, C_REQUEST_LIST, C_REQUEST_APPROVE, C_REQUEST_REFUSE, C_JOBS_EXPORT, C_DOWNLOAD_ADD,
 	C_ACTIVATION_ADD, C_ACTIVATION_LIST, C_MODEL_SET, C_DEALER_ADD, C_DEALER_LIST, C_LOCATION_ADD, C_CLIENT_ADD,
 	C_CLIENT_REVOKE, C_KEYPOOL_PURGE, C_MAINTAIN, C_AUDIT_CHECKPOINT, C_AUDIT_KEY, C_AUDIT_EXPORT,
-	C_AUDIT_VERIFY_EXPORT
+	C_AUDIT_VERIFY_EXPORT, C_BACKUP, C_RESTORE
 };
 
 static const struct kcs_command commands[] = {
@@ -83,6 +83,11 @@ static const struct kcs_command commands[] = {
 	[C_AUDIT_VERIFY_EXPORT] = { "audit verify-export", "FILE --log-key KEY [--previous FILE] [--partial]", 1,
 	    "check an export offline, with the log's key alone: its\ncheckpoint, every entry, and that it extends "
 	    "an earlier\ncheckpoint" },
+	[C_BACKUP] = { "backup", "FILE [--db FILE --key FILE] | --verify FILE", 1,
+	    "on kcsd's machine: an encrypted, checked copy of the SQLite\nstore while kcsd serves; --verify checks "
+	    "a backup" },
+	[C_RESTORE] = { "restore", "FILE [--db FILE --key FILE] [--verify]", 1,
+	    "on kcsd's machine, kcsd stopped: check a backup and put it\nin place of the store" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -100,8 +105,11 @@ usage(void)
     "      --url URL            kcsd's URL (default: $KCS_URL, the config's url, http://127.0.0.1:8425)\n"
     "      --token-file FILE    the administrator token (default: $KCS_TOKEN_FILE, the config's\n"
     "                           token_file, or $KCS_TOKEN)\n"
-    "      --db FILE            init: the store to create\n"
-    "      --key FILE           init: the key file to create (default: kcs.key beside the store)\n"
+    "      --db FILE            init: the store to create; backup, restore: the store (default:\n"
+    "                           kcs.conf's)\n"
+    "      --key FILE           init: the key file to create (default: kcs.key beside the store);\n"
+    "                           backup, restore: the store's key file\n"
+    "      --verify             backup, restore: check the backup, restore nothing\n"
     "      --role ROLE          operator add: operator (default), mailroom, maintenance or admin;\n"
     "                           keypool client add: reader or fleet\n"
     "      --dpn N              dealer add: the distribution product number\n"
@@ -134,7 +142,7 @@ static struct {
 	const char *url, *token_file, *db, *key, *role, *pw_file;
 	const char *model, *production_date, *from, *to, *file, *title, *download, *pmax, *dpn, *outlet, *dealer;
 	const char *log_key, *previous, *size, *since;
-	int partial;
+	int partial, verify;
 	int pw_fd, skip;
 } o = { .pw_fd = -1 };
 
@@ -174,26 +182,34 @@ download_add(struct kcs_client *cl, const char *name, cJSON **res)
 	return rc;
 }
 
-/* kcsd makes the store and its key: init runs "kcsd init", found beside
- * this program, in ../sbin, or on the PATH. */
+/* The store's own work runs in kcsd, found beside this program, in
+ * ../sbin, or on the PATH: "kcsd init" makes the store and its key;
+ * "kcsd backup" and "kcsd restore" copy it, with --db and --key when
+ * given, else kcs.conf's. */
 static int
-init(void)
+local_kcsd(const char *what, const char *file)
 {
 	char self[1024], dir[1024], path[1100];
-	const char *argv[8];
+	const char *argv[10];
 	int n = 0;
 	ssize_t len;
 
-	if (!o.db)
+	if (strcmp(what, "init") == 0 && !o.db)
 		return kcs_usage_error("init needs --db FILE (or a postgresql:// URL)");
 	argv[n++] = "kcsd";
-	argv[n++] = "init";
-	argv[n++] = "--db";
-	argv[n++] = o.db;
+	if (o.db) {
+		argv[n++] = "--db";
+		argv[n++] = o.db;
+	}
 	if (o.key) {
 		argv[n++] = "--key";
 		argv[n++] = o.key;
 	}
+	argv[n++] = what;
+	if (o.verify)
+		argv[n++] = "--verify";
+	if (file)
+		argv[n++] = file;
 	argv[n] = NULL;
 	fflush(stdout);
 	if ((len = readlink("/proc/self/exe", self, sizeof self - 1)) > 0) {
@@ -207,7 +223,7 @@ init(void)
 			execv(path, (char *const *)argv);
 	}
 	execvp("kcsd", (char *const *)argv);
-	return kcs_fail(KCS_EINTERNAL, NULL, "cannot run kcsd init: %s", strerror(errno));
+	return kcs_fail(KCS_EINTERNAL, NULL, "cannot run kcsd %s: %s", what, strerror(errno));
 }
 
 /* Reads JSON lines into an array of objects; line[i] is entry i's line.
@@ -446,7 +462,7 @@ run(int argc, char **argv)
 {
 	enum { O_URL = 256, O_TOKEN, O_DB, O_KEY, O_ROLE, O_PWFILE, O_PWFD, O_MODEL, O_DATE, O_SKIP, O_FROM, O_TO,
 		O_FILE, O_TITLE, O_DOWNLOAD, O_PMAX, O_DPN, O_OUTLET, O_DEALER, O_LOG_KEY, O_PREVIOUS, O_PARTIAL, O_SIZE,
-		O_SINCE };
+		O_SINCE, O_VERIFY };
 	static const struct option opts[] = {
 		{ "url", required_argument, NULL, O_URL }, { "token-file", required_argument, NULL, O_TOKEN },
 		{ "db", required_argument, NULL, O_DB }, { "key", required_argument, NULL, O_KEY },
@@ -464,7 +480,7 @@ run(int argc, char **argv)
 		{ "dealer", required_argument, NULL, O_DEALER },
 		{ "log-key", required_argument, NULL, O_LOG_KEY }, { "previous", required_argument, NULL, O_PREVIOUS },
 		{ "partial", no_argument, NULL, O_PARTIAL }, { "size", required_argument, NULL, O_SIZE },
-		{ "since", required_argument, NULL, O_SINCE },
+		{ "since", required_argument, NULL, O_SINCE }, { "verify", no_argument, NULL, O_VERIFY },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	struct kcs_client cl;
@@ -503,6 +519,7 @@ run(int argc, char **argv)
 		case O_PARTIAL: o.partial = 1; break;
 		case O_SIZE: o.size = optarg; break;
 		case O_SINCE: o.since = optarg; break;
+		case O_VERIFY: o.verify = 1; break;
 		case 'h': usage(); return KCS_OK;
 		case 'V': puts("kcs-admin " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -512,7 +529,9 @@ run(int argc, char **argv)
 		return KCS_EUSAGE;
 	command = (int)(cmd - commands);
 	if (command == C_INIT)
-		return init();
+		return local_kcsd("init", NULL);
+	if (command == C_BACKUP || command == C_RESTORE)
+		return local_kcsd(command == C_RESTORE || o.verify ? "restore" : "backup", arg);
 	if (command == C_AUDIT_VERIFY_EXPORT)
 		return verify_export(arg);
 	if (kcs_crypto_init() != KCS_OK || kcs_client_open(&cl, o.url) != KCS_OK)

@@ -3,11 +3,11 @@
 _kcs_words() {
 	case $1 in
 	kcsd)
-		echo "--config --db --key --spool --listen --tls-cert --tls-key --url-file --help --version" ;;
+		echo "--config --db --key --spool --listen --tls-cert --tls-key --url-file --verify --help --version" ;;
 	kcs-admin)
 		echo "--url --token-file --db --key --role --password-file --password-fd --model
 		      --production-date --skip-invalid --from --to --file --title --download --personalization-max
-		      --dpn --outlet --dealer --size --since --log-key --previous --partial --help --version" ;;
+		      --dpn --outlet --dealer --size --since --log-key --previous --partial --verify --help --version" ;;
 	kcs-hotline)
 		echo "--url --token-file --sdrm-id --email --last-name --first-name --company --address
 		      --city --state --zip --phone --comments --time-zone --tan --call-id --vin
@@ -81,7 +81,7 @@ _kcs() {
 	kcs-admin)
 		case $n in
 		0) words="init operator request sdrm vehicle account outbox audit jobs download activation model dealer
-			location keypool maintain" ;;
+			location keypool maintain backup restore" ;;
 		1) case $first in
 		   operator) words="add list remove" ;;
 		   request) words="list approve refuse" ;;
@@ -98,6 +98,7 @@ _kcs() {
 		   location) words="add" ;;
 		   keypool) words="client purge" ;;
 		   maintain) words="expire purge mail checkpoint" ;;
+		   backup|restore) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 		   esac ;;
 		2) case "$first $second" in
 		   "sdrm import"|"vehicle import") mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;

@@ -123,3 +123,9 @@ db_backup(struct db *db, const char *path, char *err, size_t n)
 {
 	return db->ops->backup(db, path, err, n);
 }
+
+int
+db_check(struct db *db, int full, char *err, size_t n)
+{
+	return db->ops->check(db, full, err, n);
+}

@@ -67,5 +67,8 @@ int db_vquery(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const c
 /* An online copy of the whole database to path (SQLite) or a dump
  * (PostgreSQL), consistent as of one moment, while others write. */
 int db_backup(struct db *db, const char *path, char *err, size_t errlen);
+/* The database's own check of its pages and indexes (SQLite's quick_check,
+ * or with full its integrity_check); DB_ERROR with the first problem. */
+int db_check(struct db *db, int full, char *err, size_t errlen);
 
 #endif

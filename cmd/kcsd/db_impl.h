@@ -16,6 +16,7 @@ struct db_ops {
 	/* a statement: rows to fn if given; changed rows, or DB_* */
 	int (*run)(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, va_list ap);
 	int (*backup)(struct db *db, const char *path, char *err, size_t n);
+	int (*check)(struct db *db, int full, char *err, size_t n);
 };
 
 struct db {

@@ -498,6 +498,17 @@ pg_backup(struct db *d, const char *path, char *err, size_t n)
 	return DB_OK;
 }
 
+/* PostgreSQL checks its own pages (data checksums, amcheck): nothing here */
+static int
+pg_check(struct db *d, int full, char *err, size_t n)
+{
+	(void)d;
+	(void)full;
+	(void)err;
+	(void)n;
+	return DB_OK;
+}
+
 const struct db_ops db_pg_ops = {
-	pg_open, pg_migrate, pg_close, pg_begin, pg_commit, pg_rollback, pg_run, pg_backup
+	pg_open, pg_migrate, pg_close, pg_begin, pg_commit, pg_rollback, pg_run, pg_backup, pg_check
 };

@@ -485,6 +485,30 @@ lite_backup(struct db *d, const char *path, char *err, size_t n)
 	return rc == SQLITE_DONE ? DB_OK : DB_ERROR;
 }
 
+/* quick_check or integrity_check, on a connection of its own */
+static int
+lite_check(struct db *d, int full, char *err, size_t n)
+{
+	struct lite *l = d->impl;
+	sqlite3 *c = NULL;
+	sqlite3_stmt *s = NULL;
+	int rc = DB_ERROR;
+
+	if (sqlite3_open_v2(l->path, &c, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c, full ? "PRAGMA integrity_check" : "PRAGMA quick_check", -1, &s, NULL) != SQLITE_OK) {
+		snprintf(err, n, "%s", c ? sqlite3_errmsg(c) : "cannot open");
+	} else if (sqlite3_step(s) != SQLITE_ROW) {
+		snprintf(err, n, "%s", sqlite3_errmsg(c));
+	} else if (strcmp((const char *)sqlite3_column_text(s, 0), "ok") != 0) {
+		snprintf(err, n, "%s", (const char *)sqlite3_column_text(s, 0));
+	} else {
+		rc = DB_OK;
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(c);
+	return rc;
+}
+
 const struct db_ops db_sqlite_ops = {
-	lite_open, lite_migrate, lite_close, lite_begin, lite_commit, lite_rollback, lite_run, lite_backup
+	lite_open, lite_migrate, lite_close, lite_begin, lite_commit, lite_rollback, lite_run, lite_backup, lite_check
 };

@@ -301,6 +301,12 @@ int kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist);
 int kcsd_key_create(const char *path);
 int kcsd_key_load(const char *path, uint8_t pepper[KCS_KEY_LEN], uint8_t master[KCS_KEY_LEN]);
 
+/* backup.c: kcsd backup, kcsd restore; the store's lock (-1: held by
+ * another, -2: nothing to hold) */
+int kcsd_backup(const char *file);
+int kcsd_restore(const char *file, int verify_only);
+int kcsd_hold_store(int exclusive);
+
 /* A request as handlers see it. */
 struct req {
 	const char *method, *path, *arg; /* arg: the last path segment of a wildcard route */

@@ -27,10 +27,14 @@ static const char usage[] =
     "usage: kcsd [-c FILE] [--db FILE] [--key FILE] [--spool DIR] [--listen ADDR:PORT]\n"
     "            [--tls-cert FILE --tls-key FILE] [--url-file FILE]\n"
     "       kcsd [-c FILE] init --db FILE [--key FILE]\n"
+    "       kcsd [-c FILE] [--db FILE] [--key FILE] backup BACKUP\n"
+    "       kcsd [-c FILE] [--db FILE] [--key FILE] restore [--verify] BACKUP\n"
     "\n"
     "The Key Coding System daemon: holds all state and enforces every rule.\n"
     "init creates the store, its key file and two administrators, whose tokens\n"
     "it prints once: adding or removing a privileged role takes both.\n"
+    "backup writes an encrypted, checked copy of a SQLite store while kcsd serves;\n"
+    "restore checks one and puts it in place of the store, while no kcsd runs.\n"
     "\n"
     "  -c, --config FILE    settings (kcs.conf(5)); default /etc/kcs/kcs.conf if present\n"
     "      --db FILE        the store: a SQLite file (or sqlite:FILE), made by 'kcsd init'\n"
@@ -42,10 +46,12 @@ static const char usage[] =
     "      --tls-cert FILE  serve HTTPS with this PEM certificate (chain)\n"
     "      --tls-key FILE   and this PEM private key\n"
     "      --url-file FILE  write the URL served to FILE once listening\n"
+    "      --verify         restore: check the backup, restore nothing\n"
     "  -h, --help           show this help\n"
     "  -V, --version        show the version\n"
     "\n"
-    "Exit status: 0 stopped cleanly, 2 usage, 3 bad configuration, 5 cannot listen, 6 failure.\n";
+    "Exit status: 0 stopped cleanly (or done), 1 refused (a damaged backup, a kcsd running),\n"
+    "2 usage, 3 bad configuration, 5 cannot listen, 6 failure.\n";
 
 static char *
 slurp(const char *path)
@@ -208,6 +214,7 @@ run(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' }, { "spool", required_argument, NULL, 's' },
 		{ "listen", required_argument, NULL, 'l' }, { "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' }, { "url-file", required_argument, NULL, 'u' },
+		{ "verify", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	const char *config = NULL, *db = NULL, *key = NULL, *spool = NULL, *listen = NULL;
@@ -217,7 +224,8 @@ run(int argc, char **argv)
 	socklen_t slen;
 	struct MHD_Daemon *d;
 	sigset_t set;
-	int c, port = 0, sig, rc, lfd = -1, init_mode = 0, pg;
+	int c, port = 0, sig, rc, lfd = -1, init_mode = 0, pg, verify = 0, hold;
+	const char *backup = NULL, *restore = NULL;
 
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (c) {
@@ -229,6 +237,7 @@ run(int argc, char **argv)
 		case 'C': cert = optarg; break;
 		case 'K': tkey = optarg; break;
 		case 'u': url_file = optarg; break;
+		case 'v': verify = 1; break;
 		case 'h': fputs(usage, stdout); return KCS_OK;
 		case 'V': puts("kcsd " KCS_VERSION); return KCS_OK;
 		default: return kcs_usage_error("unknown option");
@@ -236,6 +245,12 @@ run(int argc, char **argv)
 	}
 	if (optind < argc && strcmp(argv[optind], "init") == 0)
 		init_mode = ++optind;
+	else if (optind + 1 < argc && strcmp(argv[optind], "backup") == 0)
+		backup = argv[(optind += 2) - 1];
+	else if (optind + 1 < argc && strcmp(argv[optind], "restore") == 0)
+		restore = argv[(optind += 2) - 1];
+	if (verify && !restore)
+		return kcs_usage_error("--verify is for restore");
 	if (optind != argc)
 		return kcs_usage_error("unexpected argument '%s'", argv[optind]);
 	if (kcsd_conf_load(&K.cf, config ? config : "/etc/kcs/kcs.conf", config != NULL) != KCS_OK)
@@ -252,7 +267,7 @@ run(int argc, char **argv)
 		return kcs_usage_error("no store: give --db or db in the configuration");
 	/* a SQLite store keeps its key and spool beside it by default */
 	pg = strncmp(K.cf.db, "postgres", 8) == 0;
-	if (pg && (!K.cf.key_file[0] || (!K.cf.spool[0] && !init_mode)))
+	if (pg && (!K.cf.key_file[0] || (!K.cf.spool[0] && !init_mode && !backup && !restore)))
 		return kcs_usage_error("a PostgreSQL store needs --key and --spool (or key_file and spool)");
 	snprintf(dir, sizeof dir, "%s", K.cf.db + (strncmp(K.cf.db, "sqlite:", 7) == 0 ? 7 : 0));
 	if (!K.cf.key_file[0])
@@ -262,6 +277,12 @@ run(int argc, char **argv)
 		snprintf(K.cf.spool, sizeof K.cf.spool, "%s/spool", dirname(dir));
 	if (init_mode)
 		return init();
+	if (backup || restore) {
+		if (kcs_crypto_init() != KCS_OK || kcsd_key_load(K.cf.key_file, K.pepper, K.master) != KCS_OK)
+			return kcs_errcode();
+		store_audit_key(K.pepper);
+		return backup ? kcsd_backup(backup) : kcsd_restore(restore, verify);
+	}
 	if (!K.cf.tls_cert[0] != !K.cf.tls_key[0])
 		return kcs_usage_error("TLS needs both --tls-cert and --tls-key");
 	if ((rc = resolve(K.cf.listen, &ss, host, sizeof host, &port)) != KCS_OK)
@@ -274,6 +295,9 @@ run(int argc, char **argv)
 	store_audit_key(K.pepper);
 	if (K.cf.tls_cert[0] && (!(cert_pem = slurp(K.cf.tls_cert)) || !(key_pem = slurp(K.cf.tls_key))))
 		return kcs_errcode();
+	/* held while kcsd runs: a restore waits for it to stop */
+	if ((hold = kcsd_hold_store(0)) == -1)
+		return kcs_fail(KCS_EREFUSED, "db", "%s is being restored: start kcsd when the restore is done", K.cf.db);
 	if (store_open(&K.st, K.cf.db, 0, (int)(K.cf.threads + K.cf.hash_slots + 2)) != STORE_OK)
 		return kcs_fail(KCS_EINVALID, "db", "%s", K.st.errmsg);
 	if ((rc = outbox_sweep()) < 0) {
