@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -265,6 +266,21 @@ kcsd_backup(const char *file)
 		if (sfd >= 0)
 			unlink(sealed);
 		return rc;
+	}
+	/* told to monitoring (GET /metrics) */
+	if (store_open(&K.st, K.cf.db, 0, 1) == STORE_OK) {
+		struct dbtx *tx = NULL;
+		int done = store_begin(&K.st, DB_WRITE, &tx) == STORE_OK;
+
+		if (done && store_backup_done(tx, (long long)size, (long long)time(NULL)) != STORE_OK) {
+			store_rollback(tx);
+			done = 0;
+		} else if (done) {
+			done = store_commit(tx) == STORE_OK;
+		}
+		if (!done)
+			fprintf(stderr, "kcsd: backup: written, but not recorded in the store\n");
+		store_close(&K.st);
 	}
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "file", file);

@@ -40,6 +40,7 @@ enum { R_WRITE, R_READ, R_SLOW };
 
 static const struct route routes[] = {
 	{ "GET", "/v1/health", A_BARE, h_health, R_READ },
+	{ "GET", "/metrics", A_MAINTAIN, h_metrics, R_READ },
 	{ "GET", "/v1/disclaimers/*", A_NONE, h_disclaimer, R_READ },
 	{ "POST", "/v1/admin/operators", A_ADMIN, h_operator_add, R_WRITE },
 	{ "GET", "/v1/admin/operators", A_ADMIN, h_operator_list, R_READ },
@@ -528,6 +529,19 @@ forget(struct req *r)
 	r->keep = r->retry = 0; /* r->upgrade stays */
 }
 
+size_t
+kcsd_routes(void)
+{
+	return sizeof routes / sizeof *routes;
+}
+
+void
+kcsd_route(size_t i, const char **method, const char **path)
+{
+	*method = routes[i].method;
+	*path = routes[i].path;
+}
+
 static const struct route *
 route_of(struct req *r, int *path_known)
 {
@@ -542,6 +556,7 @@ route_of(struct req *r, int *path_known)
 			*path_known = 1;
 			if (strcmp(routes[i].method, method) == 0) {
 				r->arg = arg;
+				r->route = (int)i;
 				return &routes[i];
 			}
 		}
@@ -587,6 +602,7 @@ dispatch(struct req *r, struct MHD_Connection *c, struct conn *x)
 		if (!r->retry || attempt == RETRIES)
 			break;
 		forget(r);
+		metrics_retry();
 		if (r->upgrade == upgrade) {
 			long ms = 1L << (attempt < 7 ? attempt : 7);
 			struct timespec pause = { 0, (long)randombytes_uniform((uint32_t)ms * 1000000u) };
@@ -628,7 +644,7 @@ respond(struct MHD_Connection *c, struct req *r, int status)
 	if (html) {
 		text = r->html;
 		r->html = NULL;
-		type = "text/html; charset=utf-8";
+		type = r->ctype ? r->ctype : "text/html; charset=utf-8";
 	} else if (status >= 400) {
 		cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
 
@@ -671,7 +687,7 @@ respond(struct MHD_Connection *c, struct req *r, int status)
 	MHD_add_response_header(resp, "Content-Type", type);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (html)
+	if (html && !r->ctype)
 		MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'");
 	ret = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
@@ -697,6 +713,8 @@ log_request(struct req *r, struct conn *x, int status)
 
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	ms = (end.tv_sec - x->start.tv_sec) * 1000 + (end.tv_nsec - x->start.tv_nsec) / 1000000;
+	metrics_request(r->route, status, (long long)(end.tv_sec - x->start.tv_sec) * 1000000 +
+	    (end.tv_nsec - x->start.tv_nsec) / 1000);
 	kcs_time_iso((time_t)r->now, when);
 	/* the path only (a query string may carry a token): the method and
 	 * the decoded path, with control characters and spaces (which would
@@ -828,6 +846,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	}
 	r = &x->r;
 	memset(r, 0, sizeof *r);
+	r->route = -1;
 	r->method = method;
 	r->head = strcmp(method, "HEAD") == 0;
 	r->path = url;

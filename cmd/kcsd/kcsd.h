@@ -259,6 +259,8 @@ int store_purge_tickets(struct dbtx *tx, long long before);
 int store_spooled_done(struct dbtx *tx, cJSON **out);
 int store_unspooled(struct dbtx *tx, long long id);
 int store_outbox_counts(struct dbtx *tx, cJSON **out);
+int store_metric(struct dbtx *tx, const char *what, long long now, cJSON **out);
+int store_backup_done(struct dbtx *tx, long long bytes, long long now);
 
 int store_audit(struct dbtx *tx, const char *actor, const char *event,
     const char *subject, const cJSON *detail, long long now);
@@ -307,6 +309,17 @@ int kcsd_backup(const char *file);
 int kcsd_restore(const char *file, int verify_only);
 int kcsd_hold_store(int exclusive);
 
+/* notify.c: systemd's notify protocol and watchdog */
+void kcsd_notify(const char *msg);
+void kcsd_watchdog_start(void);
+void kcsd_watchdog_stop(void);
+
+/* metrics.c: what GET /metrics tells */
+void metrics_request(int route, int status, long long usec);
+void metrics_retry(void);
+size_t kcsd_routes(void);
+void kcsd_route(size_t i, const char **method, const char **path);
+
 /* A request as handlers see it. */
 struct req {
 	const char *method, *path, *arg; /* arg: the last path segment of a wildcard route */
@@ -320,7 +333,9 @@ struct req {
 	char role[16], stage[16], actor[96];
 	/* the answer */
 	cJSON *out;
-	char *html;
+	char *html;        /* a body that is not JSON: HTML, or of type ctype */
+	const char *ctype;
+	int route;         /* the route's index, -1 if none */
 	struct dbtx *tx; /* the transaction the request runs in */
 	int head; /* a HEAD request: answered as GET, its changes undone */
 	int retry; /* the engine asks for the transaction to run again */
@@ -445,6 +460,7 @@ int h_activation_for(struct req *r);
 int h_jobs_export(struct req *r);
 void keycode_hash(const char *vin, const char *code, char out[KCS_HASH_HEX]);
 int h_maintain(struct req *r);
+int h_metrics(struct req *r);
 int audit_checkpoint(struct req *r, cJSON *out);
 int h_audit_checkpoint(struct req *r);
 int h_audit_checkpoint_get(struct req *r);

@@ -359,9 +359,18 @@ run(int argc, char **argv)
 		store_close(&K.st);
 		return kcs_fail(KCS_EINTERNAL, NULL, "cannot start the password reset worker");
 	}
+	{
+		char ready[512];
+
+		snprintf(ready, sizeof ready, "READY=1\nSTATUS=serving %s", url);
+		kcsd_notify(ready);
+		kcsd_watchdog_start();
+	}
 	while (sigwait(&set, &sig) != 0)
 		;
 	fprintf(stderr, "kcsd: %s: shutting down\n", strsignal(sig));
+	kcsd_notify("STOPPING=1");
+	kcsd_watchdog_stop();
 	kcsd_http_stop(d);
 	reset_worker_stop();
 	mailer_stop();

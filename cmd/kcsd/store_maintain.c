@@ -77,3 +77,25 @@ store_outbox_counts(struct dbtx *tx, cJSON **out)
 	return rows(tx, out, "SELECT kind, status, count(*) AS n FROM outbox GROUP BY kind, status ORDER BY kind, status",
 	    "");
 }
+
+/* a figure of GET /metrics, as {"v": n} */
+int
+store_metric(struct dbtx *tx, const char *what, long long now, cJSON **out)
+{
+	if (strcmp(what, "lockouts") == 0)
+		return row(tx, out, "SELECT count(*) AS v FROM login_failures WHERE locked_until > ?", "i", now);
+	if (strcmp(what, "audit_entries") == 0)
+		return row(tx, out, "SELECT count(*) AS v FROM audit", "");
+	if (strcmp(what, "tree_size") == 0)
+		return row(tx, out, "SELECT COALESCE(max(size), 0) AS v FROM audit_checkpoints", "");
+	if (strcmp(what, "last_backup") == 0)
+		return row(tx, out, "SELECT COALESCE(max(created_at), 0) AS v FROM backups", "");
+	return STORE_ERROR;
+}
+
+int
+store_backup_done(struct dbtx *tx, long long bytes, long long now)
+{
+	return run(tx, "INSERT INTO backups (created_at, bytes) VALUES (?, ?)", "ii", now, bytes) < 0 ? STORE_ERROR
+	    : STORE_OK;
+}
