@@ -504,7 +504,8 @@ run_route(struct req *r, struct MHD_Connection *c, const struct route *rt, enum 
 		cJSON_Delete(r->out);
 		r->out = NULL;
 		status = rc == STORE_RETRY ? store_fail(r, rc)
-		    : fail(r, 500, "internal", NULL, "the change could not be stored");
+		    : fail(r, 500, "internal", NULL, "the change could not be stored (is the store's disk full?): "
+		    "nothing was changed");
 	} else if (status < 400) {
 		/* the messages of a failed change are not sent */
 		outbox_spool(r);
