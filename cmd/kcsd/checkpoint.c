@@ -18,11 +18,7 @@
 static void
 audit_keys(uint8_t pk[32], uint8_t sk[64])
 {
-	uint8_t seed[32];
-
-	crypto_generichash(seed, sizeof seed, (const uint8_t *)"audit-signing", 13, K.master, sizeof K.master);
-	crypto_sign_seed_keypair(pk, sk, seed);
-	sodium_memzero(seed, sizeof seed);
+	kcsd_sign_keys("audit-signing", pk, sk);
 }
 
 static void

@@ -204,3 +204,15 @@ kcsd_key_load(const char *path, uint8_t pepper[KCS_KEY_LEN], uint8_t master[KCS_
 	kcs_conf_free(&c);
 	return rc;
 }
+
+/* An Ed25519 key pair of the store for one purpose ("download-signing",
+ * "audit-signing"), derived from its master key. */
+void
+kcsd_sign_keys(const char *purpose, uint8_t pk[32], uint8_t sk[64])
+{
+	uint8_t seed[32];
+
+	crypto_generichash(seed, sizeof seed, (const uint8_t *)purpose, strlen(purpose), K.master, sizeof K.master);
+	crypto_sign_seed_keypair(pk, sk, seed);
+	sodium_memzero(seed, sizeof seed);
+}

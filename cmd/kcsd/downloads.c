@@ -15,11 +15,7 @@
 static void
 signing_keys(uint8_t pk[32], uint8_t sk[64])
 {
-	uint8_t seed[32];
-
-	crypto_generichash(seed, sizeof seed, (const uint8_t *)"download-signing", 16, K.master, sizeof K.master);
-	crypto_sign_seed_keypair(pk, sk, seed);
-	sodium_memzero(seed, sizeof seed);
+	kcsd_sign_keys("download-signing", pk, sk);
 }
 
 int

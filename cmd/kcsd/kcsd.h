@@ -302,6 +302,7 @@ extern struct kcsd K;
 int kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist);
 int kcsd_key_create(const char *path);
 int kcsd_key_load(const char *path, uint8_t pepper[KCS_KEY_LEN], uint8_t master[KCS_KEY_LEN]);
+void kcsd_sign_keys(const char *purpose, uint8_t pk[32], uint8_t sk[64]);
 
 /* backup.c: kcsd backup, kcsd restore; the store's lock (-1: held by
  * another, -2: nothing to hold) */

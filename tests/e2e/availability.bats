@@ -86,7 +86,7 @@ same_time() { # N PATH BODY RATIO
 	add_operator
 	active_locksmith g36d27a9 j@example.com
 	reconfigure "argon2_memlimit_kib = 32768"
-	same_time 9 /v1/login '{"email":"@","password":"wrong password","accept_disclaimer":true}' 1.4
+	same_time 15 /v1/login '{"email":"@","password":"wrong password","accept_disclaimer":true}' 1.4
 }
 
 @test "a reset request takes as long for an account as for an unknown address" {
