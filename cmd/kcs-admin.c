@@ -150,7 +150,6 @@ static struct {
 static int
 download_add(struct kcs_client *cl, const char *name, cJSON **res)
 {
-	FILE *f;
 	char *buf = NULL, *b64;
 	size_t len = 0;
 	cJSON *body;
@@ -158,11 +157,7 @@ download_add(struct kcs_client *cl, const char *name, cJSON **res)
 
 	if (!o.file || !o.title)
 		return kcs_usage_error("download add needs --file and --title");
-	if (!(f = fopen(o.file, "rb")))
-		return kcs_fail(KCS_EINVALID, "file", "cannot open %s", o.file);
-	rc = kcs_read_all(f, &buf, &len, KCS_DOWNLOAD_MAX);
-	fclose(f);
-	if (rc != KCS_OK)
+	if ((rc = kcs_read_file(o.file, "file", &buf, &len, KCS_DOWNLOAD_MAX)) != KCS_OK)
 		return rc;
 	if (!(b64 = malloc(sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL)))) {
 		free(buf);
@@ -355,21 +350,6 @@ vehicle_import(struct kcs_client *cl, const char *file)
 	return rc;
 }
 
-/* a file's text, whole */
-static int
-slurp(const char *path, const char *field, char **text)
-{
-	FILE *f = fopen(path, "r");
-	size_t len;
-	int rc;
-
-	if (!f)
-		return kcs_fail(KCS_EINVALID, field, "cannot open %s: %s", path, strerror(errno));
-	rc = kcs_read_all(f, text, &len, 1 << 30);
-	fclose(f);
-	return rc;
-}
-
 /* The newest checkpoint's entries (or those of --size), page by page: a
  * header line, one line per entry with its proof, and with --since the
  * consistency proof from that checkpoint. */
@@ -448,8 +428,11 @@ verify_export(const char *file)
 		return kcs_usage_error("audit verify-export needs --log-key KEY (kcs-admin audit key)");
 	if (kcs_crypto_init() != KCS_OK)
 		return kcs_errcode();
-	if ((rc = slurp(file, "file", &text)) == KCS_OK && (!o.previous || (rc = slurp(o.previous, "previous",
-	    &prev)) == KCS_OK) && (rc = kcs_audit_verify_export(text, o.log_key, prev, o.partial, &report)) == KCS_OK)
+	size_t len;
+
+	if ((rc = kcs_read_file(file, "file", &text, &len, 1 << 30)) == KCS_OK && (!o.previous ||
+	    (rc = kcs_read_file(o.previous, "previous", &prev, &len, 1 << 20)) == KCS_OK) &&
+	    (rc = kcs_audit_verify_export(text, o.log_key, prev, o.partial, &report)) == KCS_OK)
 		rc = kcs_print(report);
 	cJSON_Delete(report);
 	free(text);

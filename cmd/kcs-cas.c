@@ -74,15 +74,10 @@ static struct {
 static int
 key_file(const char *path, cJSON **key)
 {
-	FILE *f = fopen(path, "r");
 	char *buf = NULL;
 	size_t len;
-	int rc;
+	int rc = kcs_read_file(path, "read", &buf, &len, 65536);
 
-	if (!f)
-		return kcs_fail(KCS_EINVALID, "read", "cannot open %s", path);
-	rc = kcs_read_all(f, &buf, &len, 65536);
-	fclose(f);
 	if (rc == KCS_OK && !(*key = kcs_json_parse(buf, len)))
 		rc = kcs_errcode();
 	free(buf);
@@ -112,16 +107,9 @@ read_key(cJSON **key)
 static int
 number(const char *s, const char *field, int lo, int hi, long long *out)
 {
-	char *end;
-	long v;
-
 	if (!s)
 		return kcs_fail(KCS_EUSAGE, field, "is required (--%s)", field);
-	v = strtol(s, &end, 10);
-	if (end == s || *end || v < lo || v > hi)
-		return kcs_fail(KCS_EINVALID, field, "is a whole number from %d to %d", lo, hi);
-	*out = v;
-	return KCS_OK;
+	return kcs_number_parse(s, field, lo, hi, out);
 }
 
 static int

@@ -96,19 +96,6 @@ static struct {
 	int nservice, lock, unlock, key_reader;
 } o;
 
-static int
-number(const char *s, const char *field, long long lo, long long hi, long long *out)
-{
-	char *end;
-	long long v;
-
-	v = strtoll(s, &end, 10);
-	if (end == s || *end || v < lo || v > hi)
-		return kcs_fail(KCS_EINVALID, field, "is a whole number from %lld to %lld", lo, hi);
-	*out = v;
-	return KCS_OK;
-}
-
 /* an option's number into the body, when given */
 static int
 put_number(cJSON *body, const char *opt, const char *name, long long lo, long long hi)
@@ -118,7 +105,7 @@ put_number(cJSON *body, const char *opt, const char *name, long long lo, long lo
 
 	if (!opt)
 		return KCS_OK;
-	if ((rc = number(opt, name, lo, hi, &v)) != KCS_OK)
+	if ((rc = kcs_number_parse(opt, name, lo, hi, &v)) != KCS_OK)
 		return rc;
 	cJSON_DeleteItemFromObjectCaseSensitive(body, name);
 	cJSON_AddNumberToObject(body, name, (double)v);
@@ -206,7 +193,7 @@ put_service(cJSON *body)
 		if (*due)
 			cJSON_AddStringToObject(s, "due", due);
 		if (*km) {
-			if (number(km, "service", -1000000, 1000000, &v) != KCS_OK)
+			if (kcs_number_parse(km, "service", -1000000, 1000000, &v) != KCS_OK)
 				return KCS_EINVALID;
 			cJSON_AddNumberToObject(s, "remaining_km", (double)v);
 		}
@@ -327,7 +314,6 @@ report(uint32_t record, size_t offset, const cJSON *res, const char *status, con
 static int
 import(struct kcs_client *cl, const char *path)
 {
-	FILE *f = fopen(path, "rb");
 	struct kcs_gki_header h;
 	uint8_t sha[32];
 	char hex[65];
@@ -338,12 +324,9 @@ import(struct kcs_client *cl, const char *path)
 	int rc, n = 0;
 	cJSON *body = NULL, *reads = NULL;
 
-	if (!f)
-		return kcs_fail(KCS_EINVALID, "file", "cannot open %s", path);
-	rc = kcs_read_all(f, &buf, &len, KCS_GKI_HEADER + KCS_GKI_MAX * KCS_GKI_RECORD + 1);
-	fclose(f);
-	if (rc != KCS_OK)
-		return kcs_fail(rc, "file", "%s: %s", path, kcs_errmsg());
+	if ((rc = kcs_read_file(path, "file", &buf, &len, KCS_GKI_HEADER + KCS_GKI_MAX * KCS_GKI_RECORD + 1)) !=
+	    KCS_OK)
+		return rc;
 	if ((rc = kcs_gki_header((const uint8_t *)buf, len, &h)) != KCS_OK) {
 		kcs_fail(rc, "file", "%s: %s", path, kcs_errmsg());
 		free(buf);

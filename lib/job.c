@@ -55,16 +55,11 @@ kcs_job_option(struct kcs_job_opts *o, int c, const char *arg)
 static int
 owner_file(const char *path, cJSON *body)
 {
-	FILE *f = fopen(path, "r");
 	char *buf = NULL;
 	size_t len;
 	cJSON *o, *it;
-	int rc;
+	int rc = kcs_read_file(path, "owner_file", &buf, &len, 65536);
 
-	if (!f)
-		return kcs_fail(KCS_EINVALID, "owner_file", "cannot open %s", path);
-	rc = kcs_read_all(f, &buf, &len, 65536);
-	fclose(f);
 	if (rc != KCS_OK)
 		return rc;
 	o = kcs_json_parse(buf, len);

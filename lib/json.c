@@ -181,6 +181,21 @@ kcs_json_int(const cJSON *o, const char *name, long long *out)
 	return 0;
 }
 
+/* A whole number from lo to hi, as an option gives it. */
+int
+kcs_number_parse(const char *s, const char *field, long long lo, long long hi, long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || *end || errno || v < lo || v > hi)
+		return kcs_fail(KCS_EINVALID, field, "is a whole number from %lld to %lld", lo, hi);
+	*out = v;
+	return KCS_OK;
+}
+
 int
 kcs_id_parse(const char *s, const char *field, long long *out)
 {
@@ -230,6 +245,20 @@ int
 kcs_json_bool(const cJSON *o, const char *name)
 {
 	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
+int
+kcs_read_file(const char *path, const char *field, char **buf, size_t *len, size_t max)
+{
+	FILE *f = fopen(path, "rb");
+	int rc;
+
+	*buf = NULL;
+	if (!f)
+		return kcs_fail(KCS_EINVALID, field, "cannot open %s: %s", path, strerror(errno));
+	rc = kcs_read_all(f, buf, len, max);
+	fclose(f);
+	return rc == KCS_OK ? rc : kcs_fail(rc, field, "%s: %s", path, kcs_errmsg());
 }
 
 int

@@ -45,11 +45,14 @@ const char *kcs_json_str(const cJSON *o, const char *name);
 int kcs_json_int(const cJSON *o, const char *name, long long *out);
 #define KCS_ID_MAX 9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
 int kcs_id_parse(const char *s, const char *field, long long *out); /* 1..KCS_ID_MAX */
+int kcs_number_parse(const char *s, const char *field, long long lo, long long hi, long long *out); /* lo..hi */
 int kcs_json_id(const cJSON *o, const char *name, long long *out);  /* required, 1..KCS_ID_MAX */
 int kcs_json_text(const cJSON *o, const char *name, const char **out); /* absent: NULL; else a string */
 int kcs_json_bool(const cJSON *o, const char *name);
 cJSON *kcs_json_stdin(void); /* object piped on stdin, or an empty object */
 int kcs_read_all(FILE *f, char **buf, size_t *len, size_t max);
+/* a file whole (at most max bytes); a file that cannot be opened names field */
+int kcs_read_file(const char *path, const char *field, char **buf, size_t *len, size_t max);
 
 /* config.c: "key = value" files, XDG paths, the session file. */
 struct kcs_conf {
