@@ -343,7 +343,7 @@ gki_records() { # N: N good records of VIN and VIN2, read minutes ago
 
 @test "unit add by key reader: refused without allow_add_manually or integration; with them, the key read only" {
 	kp reader push --vin "$VIN" --mileage 1234 --fuel 66 > /dev/null
-	kp fleet push --vin "$VIN" --mileage 1230 --fuel 60 > /dev/null
+	kp fleet push --vin "$VIN" --mileage 1230 --fuel 60 --read-at "$(ago '2 min')" > /dev/null
 	run kp fleet unit add U1 --vin "$VIN" --location 1 --key-reader
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"integration: key-reader integration is off at location 1"* ]]
