@@ -71,10 +71,10 @@ static const struct kcs_command commands[] = {
 	[C_CLIENT_REVOKE] = { "keypool client revoke", "ID", 1, "the token stops working" },
 	[C_KEYPOOL_PURGE] = { "keypool purge", NULL, 0,
 	    "delete the key reads older than keypool_retention (7 days);\nrun it from cron" },
-	[C_MAINTAIN] = { "maintain", "[expire|purge|mail|checkpoint]", -1,
+	[C_MAINTAIN] = { "maintain", "[expire|purge|mail|checkpoint|backup]", -1,
 	    "what cron runs: end sessions past their lifetime, delete what\nmust not linger, report the mail, "
-	    "sign an audit\ncheckpoint; one task, or all; a JSON summary (the maintenance\ntoken, or an "
-	    "administrator's)" },
+	    "sign an audit\ncheckpoint, back up the store when due; one task, or all; a\nJSON summary (the "
+	    "maintenance token, or an administrator's)" },
 	[C_AUDIT_CHECKPOINT] = { "audit checkpoint", NULL, 0,
 	    "sign a checkpoint of the audit log's tree (refused if the log\nno longer extends the last one)" },
 	[C_AUDIT_KEY] = { "audit key", NULL, 0, "the audit log's verifier key and its newest checkpoint" },
@@ -676,17 +676,24 @@ run(int argc, char **argv)
 		rc = audit_export(&cl);
 	} else if (command == C_MAINTAIN) {
 		if (arg && strcmp(arg, "expire") != 0 && strcmp(arg, "purge") != 0 && strcmp(arg, "mail") != 0 &&
-		    strcmp(arg, "checkpoint") != 0) {
-			rc = kcs_usage_error("maintain takes a task: expire, purge, mail or checkpoint");
+		    strcmp(arg, "checkpoint") != 0 && strcmp(arg, "backup") != 0) {
+			rc = kcs_usage_error("maintain takes a task: expire, purge, mail, checkpoint or backup");
 			goto out;
 		}
 		body = cJSON_CreateObject();
 		if (arg)
 			cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "tasks"), cJSON_CreateString(arg));
 		if (kcs_is_tty(STDERR_FILENO))
-			fprintf(stderr, "maintain: %s...\n", arg ? arg : "expire, purge, mail");
-		if ((rc = kcs_call(&cl, KCS_MAINTAIN, NULL, body, &res)) == KCS_OK)
-			rc = kcs_print(res);
+			fprintf(stderr, "maintain: %s...\n", arg ? arg : "expire, purge, mail, checkpoint, backup");
+		if ((rc = kcs_call(&cl, KCS_MAINTAIN, NULL, body, &res)) == KCS_OK &&
+		    (rc = kcs_print(res)) == KCS_OK) {
+			/* a task that failed (the others are done): exit 6 */
+			const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "tasks"), "backup");
+
+			if (cJSON_GetArraySize(cJSON_GetObjectItem(res, "failed_tasks")))
+				rc = kcs_fail(KCS_EINTERNAL, "backup", "the backup failed: %s",
+				    kcs_json_str(t, "error") ? kcs_json_str(t, "error") : "see kcsd's log");
+		}
 	} else if (command == C_KEYPOOL_PURGE) {
 		if ((rc = kcs_call(&cl, KCS_READS_PURGE, NULL, NULL, &res)) == KCS_OK)
 			rc = kcs_print(res);

@@ -97,7 +97,7 @@ _kcs() {
 		   dealer) words="add list" ;;
 		   location) words="add" ;;
 		   keypool) words="client purge" ;;
-		   maintain) words="expire purge mail checkpoint" ;;
+		   maintain) words="expire purge mail checkpoint backup" ;;
 		   backup|restore) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 		   esac ;;
 		2) case "$first $second" in

@@ -49,7 +49,8 @@ postgres(void)
 	    "base backups with WAL archiving (kcsd(8))");
 }
 
-/* a file of its own beside path: "DIR/.kcs-WHAT-XXXXXX" */
+/* a file of its own beside path, "DIR/.kcs-WHAT-XXXXXX": its descriptor,
+ * or -1 with the error set */
 static int
 temp_beside(const char *path, const char *what, char *out, size_t n)
 {
@@ -59,7 +60,7 @@ temp_beside(const char *path, const char *what, char *out, size_t n)
 	snprintf(dir, sizeof dir, "%s", path);
 	snprintf(out, n, "%s/.kcs-%s-XXXXXX", dirname(dir), what);
 	if ((fd = mkstemp(out)) < 0)
-		return kcs_fail(KCS_EINTERNAL, NULL, "%s: %s", out, strerror(errno));
+		kcs_fail(KCS_EINTERNAL, "file", "%s: %s", out, strerror(errno));
 	return fd;
 }
 
@@ -121,46 +122,52 @@ write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* the chunks' buffers: a backup can run in a kcsd thread (maintain) */
+struct bufs {
+	uint8_t plain[CHUNK], ahead[CHUNK], sealed[CHUNK + SS(ABYTES)];
+};
+
 static int
 encrypt_file(int in, int out)
 {
-	static uint8_t plain[CHUNK], sealed[CHUNK + SS(ABYTES)];
+	struct bufs *b = malloc(sizeof *b);
 	uint8_t key[SS(KEYBYTES)], header[SS(HEADERBYTES)];
 	SS(state) st;
 	ssize_t n, next;
 	int rc = -1;
 
+	if (!b)
+		return -1;
 	backup_key(key);
 	SS(init_push)(&st, header, key);
 	sodium_memzero(key, sizeof key);
-	if (write_all(out, (const uint8_t *)MAGIC, 6) || write_all(out, header, sizeof header))
-		return -1;
 	/* a chunk is final when nothing follows it */
-	n = read(in, plain, CHUNK);
+	n = write_all(out, (const uint8_t *)MAGIC, 6) || write_all(out, header, sizeof header) ? -1
+	    : read(in, b->plain, CHUNK);
 	while (n >= 0) {
-		static uint8_t ahead[CHUNK];
 		unsigned long long len;
 		uint8_t lenb[4];
 
-		next = n == CHUNK ? read(in, ahead, CHUNK) : 0;
+		next = n == CHUNK ? read(in, b->ahead, CHUNK) : 0;
 		if (next < 0)
 			break;
-		SS(push)(&st, sealed, &len, plain, (size_t)n, (const uint8_t *)AD, sizeof AD - 1,
+		SS(push)(&st, b->sealed, &len, b->plain, (size_t)n, (const uint8_t *)AD, sizeof AD - 1,
 		    next == 0 ? SS(TAG_FINAL) : 0);
 		lenb[0] = (uint8_t)(len >> 24);
 		lenb[1] = (uint8_t)(len >> 16);
 		lenb[2] = (uint8_t)(len >> 8);
 		lenb[3] = (uint8_t)len;
-		if (write_all(out, lenb, 4) || write_all(out, sealed, (size_t)len))
+		if (write_all(out, lenb, 4) || write_all(out, b->sealed, (size_t)len))
 			break;
 		if (next == 0) {
 			rc = 0;
 			break;
 		}
-		memcpy(plain, ahead, (size_t)next);
+		memcpy(b->plain, b->ahead, (size_t)next);
 		n = next;
 	}
-	sodium_memzero(plain, sizeof plain);
+	sodium_memzero(b, sizeof *b);
+	free(b);
 	return rc;
 }
 
@@ -221,40 +228,33 @@ decrypt_file(int in, int out)
 	return KCS_OK;
 }
 
+/* The backup of the open store st into file: copied beside the store,
+ * checked, encrypted into a file of its own beside file, fsynced, renamed
+ * into place. Run by kcsd backup, and in kcsd by maintain. */
 int
-kcsd_backup(const char *file)
+backup_seal(struct store *st, const char *file, long long *bytes, long long *entries)
 {
 	const char *db = store_path();
-	char plain[1100], sealed[1100];
-	long long entries = 0;
+	char plain[1100], sealed[1100], err[256];
 	int pfd = -1, sfd = -1, rc;
-	off_t size;
-	cJSON *o;
 
 	if (!db)
 		return postgres();
-	if ((rc = store_open(&K.st, K.cf.db, 0, 2)) != STORE_OK)
-		return kcs_fail(KCS_EINVALID, "db", "%s", K.st.errmsg);
-	if ((pfd = temp_beside(db, "backup", plain, sizeof plain)) < 0) {
-		store_close(&K.st);
+	if ((pfd = temp_beside(db, "backup", plain, sizeof plain)) < 0)
 		return KCS_EINTERNAL;
-	}
 	close(pfd);
-	{
-		char err[256];
-
-		rc = db_backup(K.st.db, plain, err, sizeof err) == DB_OK ? KCS_OK
-		    : kcs_fail(KCS_EINTERNAL, "db", "the copy failed: %s", err);
-	}
-	store_close(&K.st);
+	pfd = -1;
+	rc = db_backup(st->db, plain, err, sizeof err) == DB_OK ? KCS_OK
+	    : kcs_fail(KCS_EINTERNAL, "db", "the copy failed: %s", err);
 	if (rc == KCS_OK)
-		rc = check_copy(plain, 0, &entries);
-	if (rc == KCS_OK && ((pfd = open(plain, O_RDONLY)) < 0 || (sfd = temp_beside(file, "sealed", sealed,
-	    sizeof sealed)) < 0))
-		rc = kcs_fail(KCS_EINTERNAL, "file", "%s: %s", file, strerror(errno));
+		rc = check_copy(plain, 0, entries);
+	if (rc == KCS_OK && (pfd = open(plain, O_RDONLY)) < 0)
+		rc = kcs_fail(KCS_EINTERNAL, "db", "%s: %s", plain, strerror(errno));
+	if (rc == KCS_OK && (sfd = temp_beside(file, "sealed", sealed, sizeof sealed)) < 0)
+		rc = KCS_EINTERNAL;
 	if (rc == KCS_OK && (encrypt_file(pfd, sfd) != 0 || fsync(sfd) != 0))
 		rc = kcs_fail(KCS_EINTERNAL, "file", "writing %s: %s", file, strerror(errno));
-	size = rc == KCS_OK ? lseek(sfd, 0, SEEK_END) : 0;
+	*bytes = rc == KCS_OK ? (long long)lseek(sfd, 0, SEEK_END) : 0;
 	if (pfd >= 0)
 		close(pfd);
 	if (sfd >= 0 && close(sfd) != 0 && rc == KCS_OK)
@@ -262,17 +262,32 @@ kcsd_backup(const char *file)
 	unlink(plain);
 	if (rc == KCS_OK && (rename(sealed, file) != 0 || sync_dir(file) != 0))
 		rc = kcs_fail(KCS_EINTERNAL, "file", "%s: %s", file, strerror(errno));
-	if (rc != KCS_OK) {
-		if (sfd >= 0)
-			unlink(sealed);
+	if (rc != KCS_OK && sfd >= 0)
+		unlink(sealed);
+	return rc;
+}
+
+int
+kcsd_backup(const char *file)
+{
+	long long entries = 0, size = 0;
+	int rc;
+	cJSON *o;
+
+	if (!store_path())
+		return postgres();
+	if ((rc = store_open(&K.st, K.cf.db, 0, 2)) != STORE_OK)
+		return kcs_fail(KCS_EINVALID, "db", "%s", K.st.errmsg);
+	rc = backup_seal(&K.st, file, &size, &entries);
+	store_close(&K.st);
+	if (rc != KCS_OK)
 		return rc;
-	}
 	/* told to monitoring (GET /metrics) */
 	if (store_open(&K.st, K.cf.db, 0, 1) == STORE_OK) {
 		struct dbtx *tx = NULL;
 		int done = store_begin(&K.st, DB_WRITE, &tx) == STORE_OK;
 
-		if (done && store_backup_done(tx, (long long)size, (long long)time(NULL)) != STORE_OK) {
+		if (done && store_backup_done(tx, 0, file, size, (long long)time(NULL)) != STORE_OK) {
 			store_rollback(tx);
 			done = 0;
 		} else if (done) {

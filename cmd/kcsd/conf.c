@@ -52,6 +52,8 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "keypool_skew", &cf->keypool_skew, 300, 0, 3600 },
 		{ "purge_after", &cf->purge_after, 86400, 0, 90 * 86400 },
 		{ "letter_warn", &cf->letter_warn, 2 * 86400, 60, 90 * 86400 },
+		{ "backup_every", &cf->backup_every, 86400, 60, 90 * 86400 },
+		{ "backup_keep", &cf->backup_keep, 7, 1, 1000 },
 		{ "request_lifetime", &cf->request_lifetime, 86400, 60, 30 * 86400 },
 		{ "smtp_timeout", &cf->smtp_timeout, 30, 1, 600 },
 		{ "smtp_retry", &cf->smtp_retry, 60, 1, 86400 },
@@ -79,6 +81,7 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 		{ "smtp_ca_file", cf->smtp_ca_file, sizeof cf->smtp_ca_file },
 		{ "admin_self_approval", self_approval, sizeof self_approval },
 		{ "audit_origin", cf->audit_origin, sizeof cf->audit_origin },
+		{ "backup_dir", cf->backup_dir, sizeof cf->backup_dir },
 	};
 	const char *v;
 

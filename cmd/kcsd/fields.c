@@ -239,9 +239,10 @@ seconds(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Commits what the request's transaction holds and lets the store go. */
-static int
-pw_enter(struct req *r)
+/* Commits what the request's transaction holds and lets the store go,
+ * for slow work outside any transaction (a hash, a backup). */
+int
+req_release(struct req *r)
 {
 	int rc = store_commit(r->tx);
 
@@ -249,10 +250,10 @@ pw_enter(struct req *r)
 	return rc == STORE_OK ? 0 : store_fail(r, rc);
 }
 
-/* A new transaction with a new mark; without one, the request fails and
- * the dispatcher has nothing to end. */
-static int
-pw_leave(struct req *r)
+/* After req_release: a new transaction with a new mark; without one, the
+ * request fails and the dispatcher has nothing to end. */
+int
+req_retake(struct req *r)
 {
 	int rc = store_begin(&K.st, DB_WRITE, &r->tx);
 
@@ -269,11 +270,11 @@ hash_passwords(struct req *r, int n, const char *const *pws, char (*out)[128])
 {
 	int rc, bad = 0;
 
-	if ((rc = pw_enter(r)))
+	if ((rc = req_release(r)))
 		return rc;
 	for (int i = 0; i < n && !bad; i++)
 		bad = crypto_pwhash_str(out[i], pws[i], strlen(pws[i]), K.cf.argon2_ops, K.cf.argon2_mem) != 0;
-	if ((rc = pw_leave(r)))
+	if ((rc = req_retake(r)))
 		return rc;
 	return bad ? fail(r, 500, "internal", NULL, "out of memory hashing a password") : 0;
 }
@@ -298,7 +299,7 @@ verify_password(struct req *r, const char *hash, const char *pw_, int *ok)
 
 	snprintf(copy, sizeof copy, "%s", hash ? hash : K.dummy_hash);
 	current = crypto_pwhash_str_needs_rehash(copy, K.cf.argon2_ops, K.cf.argon2_mem) == 0;
-	if ((rc = pw_enter(r)))
+	if ((rc = req_release(r)))
 		return rc;
 	start = seconds();
 	*ok = crypto_pwhash_str_verify(copy, pw_, strlen(pw_)) == 0 && hash;
@@ -316,7 +317,7 @@ verify_password(struct req *r, const char *hash, const char *pw_, int *ok)
 	}
 	pthread_mutex_unlock(&pw.mu);
 	sodium_memzero(copy, sizeof copy);
-	return pw_leave(r);
+	return req_retake(r);
 }
 
 /* The dummy hash an unknown name is verified against, at today's cost, and

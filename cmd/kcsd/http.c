@@ -34,8 +34,8 @@ struct route {
 
 /* R_READ: runs in a read transaction, beside writers and other readers (if
  * it writes after all, a session's last use say, it runs again in a write
- * transaction). R_SLOW: hashes a password: runs in the password pool, not
- * a network thread. */
+ * transaction). R_SLOW: hashes a password, or writes a backup (maintain):
+ * runs in the password pool, not a network thread. */
 enum { R_WRITE, R_READ, R_SLOW };
 
 static const struct route routes[] = {
@@ -100,7 +100,7 @@ static const struct route routes[] = {
 	{ "POST", "/v1/admin/downloads", A_ADMIN, h_download_put, R_WRITE },
 	{ "POST", "/v1/admin/activation", A_ADMIN, h_activation_add, R_WRITE },
 	{ "GET", "/v1/admin/activation", A_ADMIN, h_activation_list, R_READ },
-	{ "POST", "/v1/admin/maintain", A_MAINTAIN, h_maintain, R_WRITE },
+	{ "POST", "/v1/admin/maintain", A_MAINTAIN, h_maintain, R_SLOW },
 	{ "POST", "/v1/admin/dealers", A_ADMIN, h_dealer_add, R_WRITE },
 	{ "GET", "/v1/admin/dealers", A_ADMIN, h_dealers, R_READ },
 	{ "POST", "/v1/admin/locations", A_ADMIN, h_location_add, R_WRITE },
@@ -136,8 +136,9 @@ struct conn {
 	struct conn *qnext; /* in the password pool's queue */
 };
 
-/* Requests that hash a password (Argon2id, slow on purpose) run in a small
- * pool of hash_slots threads: their connection is suspended meanwhile, so
+/* Requests that hash a password (Argon2id, slow on purpose), and
+ * maintain, which may write a backup, run in a small pool of hash_slots
+ * threads: their connection is suspended meanwhile, so
  * that the network threads, and every other connection they serve, never
  * wait for a hash. The queue is bounded: beyond it the answer is 503. */
 #define POOL_QUEUE 64

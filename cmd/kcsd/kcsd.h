@@ -102,7 +102,7 @@ int store_outbox_get(struct dbtx *tx, long long id, cJSON **row);
 int store_outbox_claim(struct dbtx *tx, long long now, long long *id);
 int store_outbox_result(struct dbtx *tx, long long id, const char *status, const char *result, long long next,
     long long now);
-int store_outbox_stale(struct dbtx *tx, long long since, cJSON **rows);
+int store_outbox_stale(struct dbtx *tx, long long since, long long now, cJSON **rows);
 int store_outbox_next_due(struct dbtx *tx, long long *when, int *none);
 int store_letters_queued(struct dbtx *tx, cJSON **rows);
 int store_letter_sent(struct dbtx *tx, long long id, long long now);
@@ -260,7 +260,11 @@ int store_spooled_done(struct dbtx *tx, cJSON **out);
 int store_unspooled(struct dbtx *tx, long long id);
 int store_outbox_counts(struct dbtx *tx, cJSON **out);
 int store_metric(struct dbtx *tx, const char *what, long long now, cJSON **out);
-int store_backup_done(struct dbtx *tx, long long bytes, long long now);
+int store_mail_since(struct dbtx *tx, long long since, cJSON **out);
+int store_last_run(struct dbtx *tx, const char *task, long long now, long long *last);
+int store_backup_claim(struct dbtx *tx, long long now, long long every, long long *id, long long *last);
+int store_backup_done(struct dbtx *tx, long long id, const char *file, long long bytes, long long now);
+int store_backup_failed(struct dbtx *tx, long long id, const char *error);
 
 int store_audit(struct dbtx *tx, const char *actor, const char *event,
     const char *subject, const cJSON *detail, long long now);
@@ -283,8 +287,8 @@ struct kcsd_conf {
 	long ticket_lifetime, call_lifetime, redeem_failures, redeem_cooldown;
 	long keycode_failures, keycode_cooldown, coding_lifetime, keycode_grace;
 	long keypool_validity, keypool_retention, keypool_skew;
-	long purge_after, letter_warn;
-	char audit_origin[128];
+	long purge_after, letter_warn, backup_every, backup_keep;
+	char audit_origin[128], backup_dir[1024];
 	unsigned long long argon2_ops;
 	size_t argon2_mem;
 };
@@ -307,6 +311,7 @@ void kcsd_sign_keys(const char *purpose, uint8_t pk[32], uint8_t sk[64]);
 /* backup.c: kcsd backup, kcsd restore; the store's lock (-1: held by
  * another, -2: nothing to hold) */
 int kcsd_backup(const char *file);
+int backup_seal(struct store *st, const char *file, long long *bytes, long long *entries);
 int kcsd_restore(const char *file, int verify_only);
 int kcsd_hold_store(int exclusive);
 
@@ -498,6 +503,8 @@ int valid_sdrm_id(struct req *r, const char *field, const char *in);
 int valid_us_state(struct req *r, const char *field, const char *in, char out[3]);
 int valid_password(struct req *r, const char *field, const char *pw);
 int hash_password(struct req *r, const char *pw, char out[128]);
+int req_release(struct req *r);
+int req_retake(struct req *r);
 int hash_passwords(struct req *r, int n, const char *const *pws, char (*out)[128]);
 int verify_password(struct req *r, const char *hash, const char *pw, int *ok);
 

@@ -229,7 +229,8 @@ static int
 unstick(struct dbtx *tx, void *arg)
 {
 	cJSON *rows = NULL, *it;
-	int rc = store_outbox_stale(tx, (long long)time(NULL) - 4 * K.cf.smtp_timeout, &rows);
+	long long now = (long long)time(NULL);
+	int rc = store_outbox_stale(tx, now - 4 * K.cf.smtp_timeout, now, &rows);
 
 	(void)arg;
 	cJSON_ArrayForEach(it, rows) {

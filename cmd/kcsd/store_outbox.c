@@ -57,9 +57,9 @@ int
 store_outbox_result(struct dbtx *tx, long long id, const char *status, const char *result, long long next,
     long long now)
 {
-	int rc = changed(run(tx, "UPDATE outbox SET status = ?, result = ?, next_attempt_at = ?,"
+	int rc = changed(run(tx, "UPDATE outbox SET status = ?, result = ?, next_attempt_at = ?, settled_at = ?,"
 	    " delivered_at = CASE WHEN ? = 'sent' THEN ? ELSE delivered_at END WHERE id = ? AND status = 'sending'",
-	    "ssnsii", status, result, next, status, now, id));
+	    "ssnisii", status, result, next, now, status, now, id));
 
 	if (rc == STORE_OK && strcmp(status, "queued") != 0)
 		rc = changed(run(tx, "UPDATE outbox SET sealed = ? WHERE id = ?", "bi", "", (size_t)0, id));
@@ -69,11 +69,11 @@ store_outbox_result(struct dbtx *tx, long long id, const char *status, const cha
 /* Deliveries that began before since and never ended (their kcsd
  * stopped): the server may have the message, so it is not sent again. */
 int
-store_outbox_stale(struct dbtx *tx, long long since, cJSON **out)
+store_outbox_stale(struct dbtx *tx, long long since, long long now, cJSON **out)
 {
 	int rc = rows(tx, out, "UPDATE outbox SET status = 'unknown', result = 'the delivery was interrupted:"
-	    " the server may or may not have the message' WHERE status = 'sending' AND claimed_at < ?"
-	    " RETURNING id, recipient", "i", since);
+	    " the server may or may not have the message', settled_at = ? WHERE status = 'sending' AND claimed_at < ?"
+	    " RETURNING id, recipient", "ii", now, since);
 
 	if (rc == STORE_OK)
 		rc = run(tx, "UPDATE outbox SET sealed = ? WHERE status = 'unknown' AND length(sealed) > 0",

@@ -22,6 +22,11 @@ dealers() { sql "SELECT count(*) FROM dealers"; }
 		[ ! -e "$T/b.kcsb" ]
 		return 0
 	}
+	# a file that cannot be written: refused, naming it, nothing written
+	run local_admin backup "$T/missing/b.kcsb"
+	[ "$status" -eq 6 ]
+	[[ "$output" == *"$T/missing/.kcs-sealed-"*"No such file or directory"* ]]
+	[ -z "$(ls -A "$T" | grep '^\.kcs-')" ]
 	# a writer acknowledging dealers one after another
 	(
 		for i in $(seq 1 100000); do

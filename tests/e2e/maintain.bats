@@ -112,6 +112,91 @@ age() { # TABLE COLUMN...
 	[ "$(jq -r '[.tasks.mail.letter.sent, (.tasks.mail.letters_waiting | length)] | join(" ")' <<< "$output")" = "1 0" ]
 }
 
+@test "maintain mail: what was delivered, tried again and given up since the last run" {
+	start_smtp
+	printf '%s\n' "r@example.com 450 0 mailbox busy" "f@example.com 550 0 no such user" > "$T/smtp/rules"
+	reconfigure "smtp_url = $SMTP_URL" "smtp_retry = 3600"
+	queued() { sql "SELECT count(*) FROM outbox WHERE kind = 'email' AND status IN ('queued', 'sending') AND attempts = 0"; }
+	for _ in $(seq 100); do [ "$(queued)" = 0 ] && break; sleep 0.1; done
+	[ "$(queued)" = 0 ]
+	sent=$(sql "SELECT count(*) FROM outbox WHERE kind = 'email' AND status = 'sent'")
+	[ "$sent" -ge 2 ]
+	run maint mail
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.tasks.mail | [.since_at, .delivered, .retried, .failed, .posted] | map(tostring) | join(" ")' <<< "$output")" = "null $sent 0 0 0" ]
+	first=$(jq -r .started_at <<< "$output")
+	# what ended before this run is not counted again
+	sql "UPDATE outbox SET delivered_at = delivered_at - 10, settled_at = settled_at - 10"
+	for a in r f d; do
+		add_sdrm "${a}36d27a9"
+		register "${a}36d27a9" "$a@example.com" > /dev/null
+	done
+	for _ in $(seq 100); do [ "$(queued)" = 0 ] && break; sleep 0.1; done
+	[ "$(queued)" = 0 ]
+	[ "$(sql "SELECT status FROM outbox WHERE recipient = 'r@example.com'")" = queued ]
+	run maint mail
+	[ "$(jq -r '.tasks.mail | [.since_at, .delivered, .retried, .failed] | join(" ")' <<< "$output")" = "$first 1 1 1" ]
+	sql "UPDATE outbox SET delivered_at = delivered_at - 10, settled_at = settled_at - 10"
+	run maint mail
+	[ "$(jq -r '.tasks.mail | [.delivered, .retried, .failed] | join(" ")' <<< "$output")" = "0 0 0" ]
+	stop_smtp
+}
+
+@test "maintain backup: into backup_dir when due, once per backup_every, the oldest beyond backup_keep removed; a failure exits 6 and is tried again" {
+	if [ "$ENGINE" = pg ]; then
+		reconfigure "backup_dir = $T/backups"
+		run maint
+		[ "$status" -eq 0 ]
+		[[ "$(jq -r .tasks.backup.skipped <<< "$output")" == *"PostgreSQL's tools"* ]]
+		[ ! -e "$T/backups" ]
+		return
+	fi
+	run maint backup
+	[ "$(jq -r .tasks.backup.skipped <<< "$output")" = "backup_dir is not set (kcs.conf(5))" ]
+	reconfigure "backup_dir = $T/backups" "backup_keep = 2" "backup_every = 3600"
+	run maint
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.tasks.backup.due' <<< "$output")" = true ]
+	file=$(jq -r .tasks.backup.file <<< "$output")
+	[[ "$file" == "$T/backups/kcs-"*.kcsb ]]
+	[ "$(stat -c %a "$T/backups")" = 700 ] && [ "$(stat -c %a "$file")" = 600 ]
+	"$B/kcs-admin" restore --verify "$file" --db "$DB" --key "$T/kcs.key" | jq -e .valid > /dev/null
+	[ "$(jq -r .tasks.backup.audit_entries <<< "$output")" -gt 0 ]
+	# not due again within backup_every
+	run maint backup
+	[ "$(jq -r '[.tasks.backup.due, (.tasks.backup.next_at | length > 0)] | join(" ")' <<< "$output")" = "false true" ]
+	[ "$(ls "$T/backups" | wc -l)" = 1 ]
+	# due: two runs at once write one backup
+	sql "UPDATE backups SET created_at = created_at - 3600"
+	maint backup > "$T/a.json" &
+	a=$!
+	maint backup > "$T/b.json" &
+	b=$!
+	wait "$a"
+	wait "$b"
+	[ "$(jq -rs 'map(.tasks.backup.due | tostring) | sort | join(" ")' "$T/a.json" "$T/b.json")" = "false true" ]
+	[ "$(ls "$T/backups" | wc -l)" = 2 ]
+	# a third: the oldest goes
+	sql "UPDATE backups SET created_at = created_at - 3600"
+	run maint backup
+	[ "$(jq -r .tasks.backup.removed <<< "$output")" = 1 ]
+	[ "$(ls "$T/backups" | wc -l)" = 2 ]
+	[ -e "$(jq -r .tasks.backup.file <<< "$output")" ] && [ ! -e "$file" ]
+	# a backup that cannot be written: exit 6, the other tasks done, tried at the next run
+	sql "UPDATE backups SET created_at = created_at - 3600"
+	mv "$T/backups" "$T/backups.old" && touch "$T/backups"
+	run maint
+	[ "$status" -eq 6 ]
+	[[ "$output" == *"the backup failed:"* ]]
+	[ "$(jq -r '.failed_tasks | join(" ")' <<< "$(head -n -1 <<< "$output")")" = backup ]
+	[ "$(sql "SELECT status FROM backups ORDER BY id DESC LIMIT 1")" = failed ]
+	rm "$T/backups"
+	run maint backup
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .tasks.backup.due <<< "$output")" = true ]
+	[ "$(sql "SELECT count(*) FROM audit WHERE event = 'maintenance'")" -ge 6 ]
+}
+
 @test "maintain: two runs at once take turns: each lapsed ticket is deleted once, and both summaries are whole" {
 	for _ in 1 2 3 4 5; do "$B/kcs-ticket" --accept-disclaimer > /dev/null; done
 	age tickets created_at expires_at
