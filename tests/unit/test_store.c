@@ -409,10 +409,10 @@ outbox_and_audit(void **state)
 		assert_int_equal(store_outbox_add(tx, "email", "k@example.com", "Hi", sealed, sizeof sealed, "/s",
 		    "g.eml", "<m2@kcs>", now, &id), STORE_OK);
 		assert_int_equal(store_outbox_claim(tx, now, &taken), STORE_OK);
-		assert_int_equal(store_outbox_stale(tx, now, &r), STORE_OK);
+		assert_int_equal(store_outbox_stale(tx, now, now, &r), STORE_OK);
 		assert_int_equal(cJSON_GetArraySize(r), 0);
 		cJSON_Delete(r);
-		assert_int_equal(store_outbox_stale(tx, now + 1, &r), STORE_OK);
+		assert_int_equal(store_outbox_stale(tx, now + 1, now + 1, &r), STORE_OK);
 		assert_int_equal(cJSON_GetArraySize(r), 1);
 		cJSON_Delete(r);
 		assert_int_equal(store_outbox_get(tx, id, &r), STORE_OK);
