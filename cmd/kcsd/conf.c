@@ -24,7 +24,9 @@ kcsd_conf_load(struct kcsd_conf *cf, const char *path, int must_exist)
 	long ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, memkib = crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024;
 	char self_approval[8] = "";
 	const struct num nums[] = {
-		{ "threads", &cf->threads, 4, 1, 64 },
+		{ "threads", &cf->threads, 16, 1, 256 },
+		{ "group_commit_max", &cf->group_commit_max, 64, 1, 4096 },
+		{ "group_commit_usec", &cf->group_commit_usec, 10000, 0, 1000000 },
 		{ "hash_slots", &cf->hash_slots, cores > 2 ? cores - 1 : 1, 1, 64 },
 		{ "request_timeout", &cf->request_timeout, 10, 1, 3600 },
 		{ "max_body", &cf->max_body, 65536, 1024, 16 << 20 },

@@ -118,6 +118,22 @@ db_undo(struct dbtx *tx)
 	return db_exec(tx, "ROLLBACK TO SAVEPOINT handler", "") < 0 ? DB_ERROR : DB_OK;
 }
 
+void
+db_group(struct db *db, int max, long usec)
+{
+	if (db->ops->group)
+		db->ops->group(db, max, usec);
+}
+
+int
+db_stats(struct db *db, unsigned long long *commits, unsigned long long *writes)
+{
+	if (!db->ops->stats)
+		return DB_ERROR;
+	db->ops->stats(db, commits, writes);
+	return DB_OK;
+}
+
 int
 db_backup(struct db *db, const char *path, char *err, size_t n)
 {

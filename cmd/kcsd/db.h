@@ -64,6 +64,13 @@ int db_exec(struct dbtx *tx, const char *sql, const char *types, ...);
 int db_query(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, ...);
 int db_vquery(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, va_list ap);
 
+/* Group commit: the write transactions of up to max writers at once, none
+ * older than usec, share one commit (SQLite; PostgreSQL shares its WAL
+ * flushes itself). db_stats: the commits and the write transactions they
+ * held, since db_open; DB_ERROR for an engine that does not count them. */
+void db_group(struct db *db, int max, long usec);
+int db_stats(struct db *db, unsigned long long *commits, unsigned long long *writes);
+
 /* An online copy of the whole database to path (SQLite) or a dump
  * (PostgreSQL), consistent as of one moment, while others write. */
 int db_backup(struct db *db, const char *path, char *err, size_t errlen);

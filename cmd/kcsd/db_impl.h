@@ -17,6 +17,9 @@ struct db_ops {
 	int (*run)(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const char *types, va_list ap);
 	int (*backup)(struct db *db, const char *path, char *err, size_t n);
 	int (*check)(struct db *db, int full, char *err, size_t n);
+	/* group commit (NULL: the engine shares its flushes itself) */
+	void (*group)(struct db *db, int max, long usec);
+	void (*stats)(struct db *db, unsigned long long *commits, unsigned long long *writes);
 };
 
 struct db {

@@ -510,5 +510,5 @@ pg_check(struct db *d, int full, char *err, size_t n)
 }
 
 const struct db_ops db_pg_ops = {
-	pg_open, pg_migrate, pg_close, pg_begin, pg_commit, pg_rollback, pg_run, pg_backup, pg_check
+	pg_open, pg_migrate, pg_close, pg_begin, pg_commit, pg_rollback, pg_run, pg_backup, pg_check, NULL, NULL
 };

@@ -1,16 +1,27 @@
 /* db_sqlite.c: the SQLite engine, in WAL mode. Writes: one connection,
- * one write transaction at a time (SQLite has one writer), taken under a
- * lock. Reads: connections of their own that may not write (query_only),
- * as many as run at once, each reading one snapshot while the writer goes
- * on. A write tried in a read transaction is DB_RETRY, and the transaction
- * says it wants to write (db_wants_write). Each connection keeps its
- * prepared statements. */
+ * one writer at a time (SQLite has one writer), taken under a lock. Reads:
+ * connections of their own that may not write (query_only), as many as run
+ * at once, each reading one snapshot while the writer goes on. A write
+ * tried in a read transaction is DB_RETRY, and the transaction says it
+ * wants to write (db_wants_write). Each connection keeps its prepared
+ * statements.
+ *
+ * Group commit: the writers' transactions are savepoints of one SQLite
+ * transaction, a batch, committed with one fsync for all of them. A writer
+ * done with its work hands the connection on when others wait for it, and
+ * waits until the batch that holds its work is committed; the writer after
+ * which nobody waits (or that fills the batch to its size or age) commits
+ * it and tells the others. So no writer hears "done" before its work is
+ * durable, a writer that fails rolls back its own savepoint only, and a
+ * lone writer commits at once. A batch the engine lost (an I/O error rolls
+ * back the whole transaction) fails every writer in it. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -33,10 +44,25 @@ struct conn {
 	struct conn *next, *all; /* idle readers; every reader */
 };
 
+/* a writer whose work is in the open batch, waiting for its commit */
+struct waiter {
+	int done, rc;
+	struct waiter *next;
+};
+
 struct lite {
 	char *path;
 	pthread_mutex_t mu; /* the writer's */
 	struct conn w;
+	int wanted;         /* writers waiting for mu */
+	int open, n;        /* a batch is open; the writers whose work it holds */
+	struct timespec since; /* when the batch began */
+	struct waiter *waiting;
+	pthread_mutex_t wmu; /* the waiters' */
+	pthread_cond_t durable;
+	int max;            /* writers in a batch at most (1: no grouping) */
+	long usec;          /* a batch's age at most */
+	unsigned long long commits, writes;
 	pthread_mutex_t rmu; /* the readers' */
 	struct conn *idle, *readers;
 };
@@ -58,6 +84,38 @@ code(int rc)
 	}
 }
 
+/* KCS_EXPLAIN set: each statement's plan is read when it is first
+ * prepared on a connection, and a scan of a whole table (or of a whole
+ * index) is told on stderr, "kcsd: plan: SCAN table | SQL": a statement
+ * whose work grows with what is stored. */
+static int explain;
+
+static void
+tell_scans(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s;
+	char *q;
+
+	/* an INSERT of values: the plan lists the foreign keys' checks of
+	 * child tables, which run only while a deferred violation is pending */
+	if (!explain || (strncmp(sql, "SELECT", 6) != 0 && strncmp(sql, "UPDATE", 6) != 0 &&
+	    strncmp(sql, "DELETE", 6) != 0 && strncmp(sql, "WITH", 4) != 0 &&
+	    (strncmp(sql, "INSERT", 6) != 0 || !strstr(sql, "SELECT"))))
+		return;
+	if (!(q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql)))
+		return;
+	if (sqlite3_prepare_v2(db, q, -1, &s, NULL) == SQLITE_OK) {
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			const char *d = (const char *)sqlite3_column_text(s, 3);
+
+			if (d && strncmp(d, "SCAN ", 5) == 0 && !strstr(d, "CONSTANT ROW") && strncmp(d, "SCAN (", 6) != 0)
+				fprintf(stderr, "kcsd: plan: %s | %s\n", d, sql);
+		}
+		sqlite3_finalize(s);
+	}
+	sqlite3_free(q);
+}
+
 /* The statement for sql on c, prepared once; *kept: it stays with c
  * (reset after use), else it is finalized after use. */
 static sqlite3_stmt *
@@ -73,6 +131,7 @@ prepare(struct conn *c, const char *sql, int *kept)
 		if (!e->s) {
 			if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
 				return NULL;
+			tell_scans(c->db, sql);
 			e->sql = sql;
 			e->s = s;
 			*kept = 1;
@@ -145,6 +204,7 @@ lite_open(struct db *d, const char *path, int create, int conns, char *err, size
 	/* no process-wide lock around every allocation to count them (before
 	 * SQLite's first use; later it is refused and changes nothing) */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	explain = getenv("KCS_EXPLAIN") != NULL;
 	if (!l || !(l->path = strdup(path))) {
 		snprintf(err, n, "out of memory");
 		free(l);
@@ -164,7 +224,10 @@ lite_open(struct db *d, const char *path, int create, int conns, char *err, size
 		return DB_ERROR;
 	}
 	pthread_mutex_init(&l->mu, NULL);
+	pthread_mutex_init(&l->wmu, NULL);
+	pthread_cond_init(&l->durable, NULL);
 	pthread_mutex_init(&l->rmu, NULL);
+	l->max = 1;
 	d->impl = l;
 	return DB_OK;
 }
@@ -181,6 +244,8 @@ lite_close(struct db *d)
 	}
 	disconnect(&l->w);
 	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->wmu);
+	pthread_cond_destroy(&l->durable);
 	pthread_mutex_destroy(&l->rmu);
 	free(l->path);
 	free(l);
@@ -279,14 +344,61 @@ release(struct conn *c)
 {
 	struct lite *l = c->tx.db->impl;
 
-	if (!c->tx.read) {
-		pthread_mutex_unlock(&l->mu);
-		return;
-	}
 	pthread_mutex_lock(&l->rmu);
 	c->next = l->idle;
 	l->idle = c;
 	pthread_mutex_unlock(&l->rmu);
+}
+
+/* The open batch ends with rc: each writer in it is told (under mu). */
+static void
+settle(struct lite *l, int rc)
+{
+	pthread_mutex_lock(&l->wmu);
+	for (struct waiter *w = l->waiting; w; w = w->next) {
+		w->done = 1;
+		w->rc = rc;
+	}
+	l->waiting = NULL;
+	pthread_cond_broadcast(&l->durable);
+	pthread_mutex_unlock(&l->wmu);
+	l->open = l->n = 0;
+}
+
+/* The open batch committed, one fsync for every writer in it (under mu). */
+static int
+commit_batch(struct lite *l)
+{
+	int e, rc = DB_OK;
+
+	if (sqlite3_get_autocommit(l->w.db)) {
+		/* rolled back by the engine: the work in it is lost */
+		snprintf(l->w.tx.err, sizeof l->w.tx.err, "commit: the transaction was rolled back by an error");
+		fprintf(stderr, "kcsd: store: %s\n", l->w.tx.err);
+		rc = DB_ERROR;
+	} else if ((e = simple(&l->w, "COMMIT")) != SQLITE_OK) {
+		seterr(&l->w.tx, l->w.db, "commit");
+		simple(&l->w, "ROLLBACK");
+		rc = code(e) == DB_RETRY ? DB_RETRY : DB_ERROR;
+	}
+	__atomic_add_fetch(&l->commits, 1, __ATOMIC_RELAXED);
+	if (rc == DB_OK)
+		__atomic_add_fetch(&l->writes, (unsigned long long)l->n, __ATOMIC_RELAXED);
+	settle(l, rc);
+	return rc;
+}
+
+/* Whether a writer done with its work leaves the batch open for the next:
+ * others wait for the writer, and the batch is neither full nor old. */
+static int
+keep_open(struct lite *l)
+{
+	struct timespec now;
+
+	if (l->n >= l->max || !__atomic_load_n(&l->wanted, __ATOMIC_ACQUIRE))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - l->since.tv_sec) * 1000000L + (now.tv_nsec - l->since.tv_nsec) / 1000 < l->usec;
 }
 
 static int
@@ -299,19 +411,96 @@ lite_begin(struct db *d, int mode, struct dbtx **tx)
 	if (mode == DB_READ) {
 		if (!(c = reader(d)))
 			return DB_ERROR;
-	} else {
-		pthread_mutex_lock(&l->mu);
-		c = &l->w;
+		c->tx.err[0] = '\0';
+		c->tx.wants_write = 0;
+		if ((rc = simple(c, "BEGIN")) != SQLITE_OK) {
+			seterr(&c->tx, c->db, "begin");
+			release(c);
+			return code(rc) == DB_RETRY ? DB_RETRY : DB_ERROR;
+		}
+		*tx = &c->tx;
+		return DB_OK;
 	}
+	__atomic_add_fetch(&l->wanted, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_lock(&l->mu);
+	__atomic_sub_fetch(&l->wanted, 1, __ATOMIC_ACQ_REL);
+	c = &l->w;
 	c->tx.err[0] = '\0';
 	c->tx.wants_write = 0;
-	if ((rc = simple(c, mode == DB_READ ? "BEGIN" : "BEGIN IMMEDIATE")) != SQLITE_OK) {
+	if (l->open && sqlite3_get_autocommit(c->db))
+		commit_batch(l); /* lost: its writers fail */
+	if (!l->open) {
+		if ((rc = simple(c, "BEGIN IMMEDIATE")) != SQLITE_OK) {
+			seterr(&c->tx, c->db, "begin");
+			pthread_mutex_unlock(&l->mu);
+			return code(rc) == DB_RETRY ? DB_RETRY : DB_ERROR;
+		}
+		l->open = 1;
+		clock_gettime(CLOCK_MONOTONIC, &l->since);
+	}
+	if ((rc = simple(c, "SAVEPOINT writer")) != SQLITE_OK) {
 		seterr(&c->tx, c->db, "begin");
-		release(c);
-		return code(rc) == DB_RETRY ? DB_RETRY : DB_ERROR;
+		if (l->n)
+			commit_batch(l);
+		else
+			simple(c, "ROLLBACK");
+		l->open = 0;
+		pthread_mutex_unlock(&l->mu);
+		return DB_ERROR;
 	}
 	*tx = &c->tx;
 	return DB_OK;
+}
+
+/* A writer's end: its savepoint released (kept) or rolled back; then the
+ * batch is committed, or left open for the next writer while this one
+ * waits for it. */
+static int
+end_writer(struct lite *l, int keep)
+{
+	struct waiter me = { 0, DB_OK, NULL };
+	int rc = DB_OK;
+
+	if (sqlite3_get_autocommit(l->w.db)) {
+		commit_batch(l);
+		pthread_mutex_unlock(&l->mu);
+		return keep ? DB_ERROR : DB_OK;
+	}
+	if (keep && simple(&l->w, "RELEASE writer") != SQLITE_OK) {
+		seterr(&l->w.tx, l->w.db, "commit");
+		keep = 0;
+		rc = DB_ERROR;
+	}
+	if (!keep && (simple(&l->w, "ROLLBACK TO writer") != SQLITE_OK || simple(&l->w, "RELEASE writer") !=
+	    SQLITE_OK)) {
+		/* the batch cannot be trusted: it fails whole */
+		seterr(&l->w.tx, l->w.db, "rollback");
+		simple(&l->w, "ROLLBACK");
+		settle(l, DB_ERROR);
+		pthread_mutex_unlock(&l->mu);
+		return DB_ERROR;
+	}
+	if (keep) {
+		me.next = l->waiting;
+		l->waiting = &me;
+		l->n++;
+	}
+	if (keep_open(l)) {
+		pthread_mutex_unlock(&l->mu);
+		if (!keep)
+			return rc;
+		pthread_mutex_lock(&l->wmu);
+		while (!me.done)
+			pthread_cond_wait(&l->durable, &l->wmu);
+		pthread_mutex_unlock(&l->wmu);
+		return me.rc;
+	}
+	if (l->n)
+		commit_batch(l);
+	else if (l->open)
+		simple(&l->w, "ROLLBACK"), l->open = 0;
+	pthread_mutex_unlock(&l->mu);
+	return keep ? me.rc : rc;
 }
 
 static int
@@ -320,6 +509,8 @@ lite_commit(struct dbtx *tx)
 	struct conn *c = tx->conn;
 	int rc = DB_OK, e;
 
+	if (!tx->read)
+		return end_writer(c->tx.db->impl, 1);
 	if ((e = simple(c, "COMMIT")) != SQLITE_OK) {
 		seterr(tx, c->db, "commit");
 		simple(c, "ROLLBACK");
@@ -334,9 +525,32 @@ lite_rollback(struct dbtx *tx)
 {
 	struct conn *c = tx->conn;
 
+	if (!tx->read) {
+		end_writer(c->tx.db->impl, 0);
+		return;
+	}
 	simple(c, "ROLLBACK");
 	release(c);
 }
+
+static void
+lite_group(struct db *d, int max, long usec)
+{
+	struct lite *l = d->impl;
+
+	l->max = max < 1 ? 1 : max;
+	l->usec = usec;
+}
+
+static void
+lite_stats(struct db *d, unsigned long long *commits, unsigned long long *writes)
+{
+	struct lite *l = d->impl;
+
+	*commits = __atomic_load_n(&l->commits, __ATOMIC_RELAXED);
+	*writes = __atomic_load_n(&l->writes, __ATOMIC_RELAXED);
+}
+
 static int
 bind(sqlite3_stmt *s, const char *types, va_list ap)
 {
@@ -510,5 +724,6 @@ lite_check(struct db *d, int full, char *err, size_t n)
 }
 
 const struct db_ops db_sqlite_ops = {
-	lite_open, lite_migrate, lite_close, lite_begin, lite_commit, lite_rollback, lite_run, lite_backup, lite_check
+	lite_open, lite_migrate, lite_close, lite_begin, lite_commit, lite_rollback, lite_run, lite_backup, lite_check,
+	lite_group, lite_stats
 };

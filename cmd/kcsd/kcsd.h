@@ -281,7 +281,7 @@ struct kcsd_conf {
 	char smtp_url[512], smtp_user[256], smtp_password_file[1024], smtp_ca_file[1024];
 	long smtp_timeout, smtp_retry, smtp_retry_max, smtp_give_up;
 	long request_lifetime, self_approval; /* admin_self_approval = yes: one administrator approves alone */
-	long threads, hash_slots, request_timeout, max_body, connection_timeout, connection_limit, per_ip_limit;
+	long threads, group_commit_max, group_commit_usec, hash_slots, request_timeout, max_body, connection_timeout, connection_limit, per_ip_limit;
 	long session_idle, session_max, session_touch, email_link_lifetime, reset_lifetime, reset_interval;
 	long lockout_failures, lockout_cooldown;
 	long ticket_lifetime, call_lifetime, redeem_failures, redeem_cooldown;

@@ -300,6 +300,7 @@ run(int argc, char **argv)
 		return kcs_fail(KCS_EREFUSED, "db", "%s is being restored: start kcsd when the restore is done", K.cf.db);
 	if (store_open(&K.st, K.cf.db, 0, (int)(K.cf.threads + K.cf.hash_slots + 2)) != STORE_OK)
 		return kcs_fail(KCS_EINVALID, "db", "%s", K.st.errmsg);
+	db_group(K.st.db, (int)K.cf.group_commit_max, K.cf.group_commit_usec);
 	if ((rc = outbox_sweep()) < 0) {
 		store_close(&K.st);
 		return kcs_fail(KCS_EINTERNAL, "spool", "the outbox sweep failed: %s", K.st.errmsg);

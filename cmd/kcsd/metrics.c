@@ -139,6 +139,17 @@ h_metrics(struct req *r)
 	put(&t, "kcs_store_retries_total %llu\n", __atomic_load_n(&m.retries, __ATOMIC_RELAXED));
 	family(&t, "kcs_store_errors_total", "counter", "Requests that failed on the store (answered 500).");
 	put(&t, "kcs_store_errors_total %llu\n", __atomic_load_n(&m.store_errors, __ATOMIC_RELAXED));
+	{
+		unsigned long long commits, writes;
+
+		if (db_stats(K.st.db, &commits, &writes) == DB_OK) {
+			family(&t, "kcs_store_commits_total", "counter", "Commits of the store (group commit: one for "
+			    "several write transactions).");
+			put(&t, "kcs_store_commits_total %llu\n", commits);
+			family(&t, "kcs_store_write_transactions_total", "counter", "Write transactions committed.");
+			put(&t, "kcs_store_write_transactions_total %llu\n", writes);
+		}
+	}
 	family(&t, "kcs_outbox_messages", "gauge", "E-mails and letters by kind and status.");
 	if (store_outbox_counts(r->tx, &counts) == STORE_OK)
 		cJSON_ArrayForEach(it, counts) {

@@ -473,6 +473,9 @@ const char *const kcsd_migrations_sqlite[] = {
 	"CREATE TABLE maintenance_runs ("
 	" task TEXT PRIMARY KEY,"
 	" last_at INTEGER NOT NULL);",
+	/* 16: a request's statements bounded by what is live, not by history */
+	"CREATE INDEX tickets_live ON tickets(account_id) WHERE redeemed_at IS NULL AND cancelled_at IS NULL;"
+	"CREATE INDEX calls_open ON calls(ticket_id) WHERE used_at IS NULL AND cancelled_at IS NULL;",
 	NULL
 };
 
@@ -849,5 +852,7 @@ const char *const kcsd_migrations_pg[] = {
 	"CREATE TABLE maintenance_runs ("
 	" task text PRIMARY KEY,"
 	" last_at bigint NOT NULL);",
+	"CREATE INDEX tickets_live ON tickets(account_id) WHERE redeemed_at IS NULL AND cancelled_at IS NULL;"
+	"CREATE INDEX calls_open ON calls(ticket_id) WHERE used_at IS NULL AND cancelled_at IS NULL;",
 	NULL
 };

@@ -131,11 +131,16 @@ store_key_coded(struct dbtx *tx, long long order, long long now)
 int
 store_jobs_list(struct dbtx *tx, long long account, long long from, long long to, cJSON **out)
 {
-	return rows(tx, out, "SELECT j.id AS job_id, j.kind, a.sdrm_id, o.id AS order_id, o.vin, o.key_position,"
-	    " j.serial, j.state, ac.kind AS disclaimer, ac.version AS disclaimer_version, ac.accepted_at,"
-	    " j.owner, j.receipt, j.key_id, j.writer_count, j.created_at, j.done_at"
-	    " FROM jobs j JOIN orders o ON o.id = j.order_id JOIN accounts a ON a.id = j.account_id"
-	    " JOIN acceptances ac ON ac.id = j.acceptance_id"
-	    " WHERE (? = 0 OR j.account_id = ?) AND j.created_at >= ? AND j.created_at < ? ORDER BY j.id",
-	    "iiii", account, account, from, to);
+#define JOB_ROWS "SELECT j.id AS job_id, j.kind, a.sdrm_id, o.id AS order_id, o.vin, o.key_position," \
+	" j.serial, j.state, ac.kind AS disclaimer, ac.version AS disclaimer_version, ac.accepted_at," \
+	" j.owner, j.receipt, j.key_id, j.writer_count, j.created_at, j.done_at" \
+	" FROM jobs j JOIN orders o ON o.id = j.order_id JOIN accounts a ON a.id = j.account_id" \
+	" JOIN acceptances ac ON ac.id = j.acceptance_id"
+
+	/* a locksmith's own: through the account's index */
+	if (account)
+		return rows(tx, out, JOB_ROWS " WHERE j.account_id = ? AND j.created_at >= ? AND j.created_at < ?"
+		    " ORDER BY j.id", "iii", account, from, to);
+	return rows(tx, out, JOB_ROWS " WHERE j.created_at >= ? AND j.created_at < ? ORDER BY j.id", "ii", from, to);
+#undef JOB_ROWS
 }

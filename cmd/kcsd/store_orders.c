@@ -25,13 +25,15 @@ store_keywriter_list(struct dbtx *tx, long long account, cJSON **out)
 	    " WHERE account_id = ? ORDER BY registered_at, serial", "i", account);
 }
 
-/* The calls on an account's tickets that could still place an order. */
+/* The calls on an account's tickets that could still place an order:
+ * found among the open calls (calls_open), not among all the account's
+ * tickets ("+" keeps the planner off the account's index). */
 int
 store_call_cancel_open(struct dbtx *tx, long long account, long long now, long long *n)
 {
-	int rc = run(tx, "UPDATE calls SET cancelled_at = ? WHERE used_at IS NULL AND cancelled_at IS NULL"
-	    " AND expires_at > ? AND ticket_id IN (SELECT id FROM tickets WHERE account_id = ?)",
-	    "iii", now, now, account);
+	int rc = run(tx, "UPDATE calls SET cancelled_at = ? WHERE id IN (SELECT c.id FROM calls c"
+	    " JOIN tickets t ON t.id = c.ticket_id WHERE c.used_at IS NULL AND c.cancelled_at IS NULL"
+	    " AND c.expires_at > ? AND +t.account_id = ?)", "iii", now, now, account);
 
 	if (n && rc >= 0)
 		*n = rc;
@@ -134,11 +136,16 @@ int
 store_order_list(struct dbtx *tx, long long account, const char *sdrm_id, const char *vin,
     const char *state, cJSON **out)
 {
+	/* a locksmith's own: through the account's index */
+	if (account)
+		return rows(tx, out, "SELECT " ORDER_COLUMNS " FROM orders o JOIN accounts a ON a.id = o.account_id"
+		    " WHERE o.account_id = ? AND (? IS NULL OR o.vin = ?) AND (? IS NULL OR"
+		    " (CASE WHEN o.cancelled_at IS NOT NULL THEN 'cancelled' ELSE o.state END) = ?) ORDER BY o.id",
+		    "issss", account, vin, vin, state, state);
 	return rows(tx, out, "SELECT " ORDER_COLUMNS " FROM orders o JOIN accounts a ON a.id = o.account_id"
-	    " WHERE (? = 0 OR o.account_id = ?) AND (? IS NULL OR a.sdrm_id = ?)"
-	    " AND (? IS NULL OR o.vin = ?) AND (? IS NULL OR"
+	    " WHERE (? IS NULL OR a.sdrm_id = ?) AND (? IS NULL OR o.vin = ?) AND (? IS NULL OR"
 	    " (CASE WHEN o.cancelled_at IS NOT NULL THEN 'cancelled' ELSE o.state END) = ?) ORDER BY o.id",
-	    "iissssss", account, account, sdrm_id, sdrm_id, vin, vin, state, state);
+	    "ssssss", sdrm_id, sdrm_id, vin, vin, state, state);
 }
 
 int

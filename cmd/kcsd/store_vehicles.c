@@ -47,8 +47,9 @@ int
 store_key_positions(struct dbtx *tx, const char *vin, long long *next, long long *nfree)
 {
 	cJSON *o;
-	int rc = row(tx, &o, "WITH RECURSIVE p(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM p WHERE n < ?)"
-	    " SELECT min(n) AS next, count(n) AS free FROM p"
+	int rc = row(tx, &o, "WITH RECURSIVE key_positions(n) AS"
+	    " (SELECT 1 UNION ALL SELECT n + 1 FROM key_positions WHERE n < ?)"
+	    " SELECT min(n) AS next, count(n) AS free FROM key_positions"
 	    " WHERE n NOT IN (SELECT position FROM keys WHERE vin = ?)", "is", (long long)KEY_POSITIONS, vin);
 
 	if (rc != STORE_OK)

@@ -521,6 +521,82 @@ backup_under_writes(void **state)
 	assert_true(took < 15);
 }
 
+/* group commit: writers that wait for the writer share its commit; one
+ * that fails in the batch takes back its own work only */
+struct grouped {
+	const char *name;
+	int fail, rc;
+};
+
+static void *
+grouped_writer(void *arg)
+{
+	struct grouped *g = arg;
+	struct dbtx *w;
+	long long id;
+
+	if ((g->rc = store_begin(&st, DB_WRITE, &w)) != STORE_OK)
+		return NULL;
+	g->rc = store_operator_add(w, g->name, "operator", H(g->name), now, 1, &id);
+	if (g->rc == STORE_OK && g->fail) /* its second write conflicts: it fails whole */
+		g->rc = store_operator_add(w, "g-first", "operator", H("g-first"), now, 1, &id);
+	if (g->rc == STORE_OK)
+		g->rc = store_commit(w);
+	else
+		store_rollback(w);
+	return NULL;
+}
+
+static void
+group_commit(void **state)
+{
+	struct grouped g[3] = { { "g-1", 0, 0 }, { "g-2", 1, 0 }, { "g-3", 0, 0 } };
+	unsigned long long c0 = 0, w0 = 0, c1 = 0, w1 = 0;
+	int counted = db_stats(st.db, &c0, &w0) == DB_OK;
+	pthread_t t[3];
+	struct dbtx *first;
+	long long id;
+	cJSON *o = NULL;
+
+	(void)state;
+	db_group(st.db, 64, 2000000);
+	assert_int_equal(store_begin(&st, DB_WRITE, &first), STORE_OK);
+	assert_int_equal(store_operator_add(first, "g-first", "operator", H("g-first"), now, 1, &id), STORE_OK);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, grouped_writer, &g[i]), 0);
+	usleep(200000); /* they wait for the writer */
+	/* returns once the batch that holds it is committed, by the last writer */
+	assert_int_equal(store_commit(first), STORE_OK);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	db_group(st.db, 1, 0);
+	assert_int_equal(g[0].rc, STORE_OK);
+	assert_int_equal(g[1].rc, STORE_CONFLICT);
+	assert_int_equal(g[2].rc, STORE_OK);
+	assert_int_equal(store_begin(&st, DB_READ, &tx), STORE_OK);
+	assert_int_equal(store_operator_list(tx, &o), STORE_OK);
+	store_rollback(tx);
+	tx = NULL;
+	{
+		int seen = 0;
+		const cJSON *it;
+
+		cJSON_ArrayForEach(it, o) {
+			const char *n = kcs_json_str(it, "name");
+
+			seen |= strcmp(n, "g-first") == 0 ? 1 : strcmp(n, "g-1") == 0 ? 2 : strcmp(n, "g-2") == 0 ? 4
+			    : strcmp(n, "g-3") == 0 ? 8 : 0;
+		}
+		assert_int_equal(seen, 1 | 2 | 8);
+	}
+	cJSON_Delete(o);
+	if (counted) {
+		assert_int_equal(db_stats(st.db, &c1, &w1), DB_OK);
+		assert_int_equal(c1 - c0, 1);
+		assert_int_equal(w1 - w0, 3);
+	}
+}
+
 int
 main(void)
 {
@@ -532,6 +608,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(outbox_and_audit, begin, rollback),
 		cmocka_unit_test(backup),
 		cmocka_unit_test(backup_under_writes),
+		cmocka_unit_test(group_commit),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, open_store, close_store);
