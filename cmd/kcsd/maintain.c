@@ -167,9 +167,11 @@ mail(struct req *r, cJSON *out)
 static int
 prune(cJSON *out)
 {
-	struct dirent **names;
+	struct dirent **names = NULL;
 	int n = scandir(K.cf.backup_dir, &names, NULL, alphasort), kept = 0, gone = 0;
 
+	if (n < 0)
+		fprintf(stderr, "kcsd: maintain: %s: %s\n", K.cf.backup_dir, strerror(errno));
 	for (int i = n - 1; i >= 0; i--) {
 		const char *f = names[i]->d_name;
 		size_t len = strlen(f);
