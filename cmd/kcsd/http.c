@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <time.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -731,6 +733,8 @@ static void *
 pool_worker(void *arg)
 {
 	(void)arg;
+	/* below the network threads: a storm of logins takes what they leave */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 	pthread_mutex_lock(&pool.mu);
 	for (;;) {
 		struct conn *x;
