@@ -3,9 +3,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
-#include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
@@ -225,19 +223,6 @@ valid_password(struct req *r, const char *field, const char *pw)
  * at once at most), and hash with the store released, so that other
  * requests go on. Writes a handler made before hashing are committed by
  * it: a handler hashes before it writes. */
-static struct {
-	pthread_mutex_t mu;
-	double reference; /* seconds one verification at today's cost takes */
-} pw = { PTHREAD_MUTEX_INITIALIZER, 0 };
-
-static double
-seconds(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* Commits what the request's transaction holds and lets the store go,
  * for slow work outside any transaction (a hash, a backup). */
@@ -294,47 +279,35 @@ int
 verify_password(struct req *r, const char *hash, const char *pw_, int *ok)
 {
 	char copy[128];
-	double start, took;
 	int rc, current;
 
 	snprintf(copy, sizeof copy, "%s", hash ? hash : K.dummy_hash);
 	current = crypto_pwhash_str_needs_rehash(copy, K.cf.argon2_ops, K.cf.argon2_mem) == 0;
 	if ((rc = req_release(r)))
 		return rc;
-	start = seconds();
 	*ok = crypto_pwhash_str_verify(copy, pw_, strlen(pw_)) == 0 && hash;
-	took = seconds() - start;
-	pthread_mutex_lock(&pw.mu);
-	if (current)
-		pw.reference = pw.reference > 0 ? 0.8 * pw.reference + 0.2 * took : took;
-	else if (took < pw.reference) {
-		double rest = pw.reference - took;
-		struct timespec ts = { (time_t)rest, (long)((rest - (double)(time_t)rest) * 1e9) };
+	/* a hash made at an older cost (a dormant account) takes as long as
+	 * an unknown address's: the work at today's cost is done too, as
+	 * work, not as a pause, so that it takes what an unknown address's
+	 * takes whatever else the machine does */
+	if (!current) {
+		int nobody = crypto_pwhash_str_verify(K.dummy_hash, pw_, strlen(pw_));
 
-		pthread_mutex_unlock(&pw.mu);
-		nanosleep(&ts, NULL);
-		pthread_mutex_lock(&pw.mu);
+		(void)nobody;
 	}
-	pthread_mutex_unlock(&pw.mu);
 	sodium_memzero(copy, sizeof copy);
 	return req_retake(r);
 }
 
-/* The dummy hash an unknown name is verified against, at today's cost, and
- * the time one verification takes, measured once to start with. */
+/* The dummy hash an unknown name is verified against, at today's cost. */
 int
 password_init(void)
 {
 	char pw_[32];
-	double start;
 
 	randombytes_buf(pw_, sizeof pw_);
 	if (crypto_pwhash_str(K.dummy_hash, pw_, sizeof pw_, K.cf.argon2_ops, K.cf.argon2_mem) != 0)
 		return -1;
-	start = seconds();
-	if (crypto_pwhash_str_verify(K.dummy_hash, pw_, sizeof pw_) != 0)
-		return -1;
-	pw.reference = seconds() - start;
 	sodium_memzero(pw_, sizeof pw_);
 	return 0;
 }
