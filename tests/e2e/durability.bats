@@ -75,7 +75,7 @@ lines() { wc -l < "$1" 2> /dev/null || echo 0; }
 	[ "$(lines "$T/acked.dealers")" -ge 10 ]
 	[ "$(lines "$T/acked.orders")" -ge 2 ]
 	if [ "$ENGINE" = sqlite ]; then
-		[ "$(sqlite3 "$DB" 'PRAGMA integrity_check')" = ok ]
+		[ "$(sql 'PRAGMA integrity_check')" = ok ]
 	fi
 	start_kcsd
 	# every acknowledged write is there (more may be: committed, not yet answered)
