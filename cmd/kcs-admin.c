@@ -688,11 +688,13 @@ run(int argc, char **argv)
 		if ((rc = kcs_call(&cl, KCS_MAINTAIN, NULL, body, &res)) == KCS_OK &&
 		    (rc = kcs_print(res)) == KCS_OK) {
 			/* a task that failed (the others are done): exit 6 */
-			const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "tasks"), "backup");
+			const cJSON *f = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "failed_tasks"), 0);
+			const char *e = cJSON_IsString(f) ? kcs_json_str(cJSON_GetObjectItem(cJSON_GetObjectItem(res,
+			    "tasks"), f->valuestring), "error") : NULL;
 
-			if (cJSON_GetArraySize(cJSON_GetObjectItem(res, "failed_tasks")))
-				rc = kcs_fail(KCS_EINTERNAL, "backup", "the backup failed: %s",
-				    kcs_json_str(t, "error") ? kcs_json_str(t, "error") : "see kcsd's log");
+			if (cJSON_IsString(f))
+				rc = kcs_fail(KCS_EINTERNAL, f->valuestring, "the %s failed: %s", f->valuestring,
+				    e ? e : "see kcsd's log");
 		}
 	} else if (command == C_KEYPOOL_PURGE) {
 		if ((rc = kcs_call(&cl, KCS_READS_PURGE, NULL, NULL, &res)) == KCS_OK)

@@ -497,8 +497,10 @@ end_writer(struct lite *l, int keep)
 	}
 	if (l->n)
 		commit_batch(l);
-	else if (l->open)
-		simple(&l->w, "ROLLBACK"), l->open = 0;
+	else if (l->open) {
+		simple(&l->w, "ROLLBACK");
+		l->open = 0;
+	}
 	pthread_mutex_unlock(&l->mu);
 	return keep ? me.rc : rc;
 }
