@@ -126,11 +126,11 @@ db_group(struct db *db, int max, long usec)
 }
 
 int
-db_stats(struct db *db, unsigned long long *commits, unsigned long long *writes)
+db_stats(struct db *db, struct db_stats *s)
 {
 	if (!db->ops->stats)
 		return DB_ERROR;
-	db->ops->stats(db, commits, writes);
+	db->ops->stats(db, s);
 	return DB_OK;
 }
 

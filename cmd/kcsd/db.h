@@ -66,10 +66,15 @@ int db_vquery(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const c
 
 /* Group commit: the write transactions of up to max writers at once, none
  * older than usec, share one commit (SQLite; PostgreSQL shares its WAL
- * flushes itself). db_stats: the commits and the write transactions they
- * held, since db_open; DB_ERROR for an engine that does not count them. */
+ * flushes itself). db_stats, since db_open: the commits, the write
+ * transactions they held, and the time the one writer was held (SQLite:
+ * writes take turns on one connection); DB_ERROR for an engine that does
+ * not count them. */
+struct db_stats {
+	unsigned long long commits, writes, busy_usec;
+};
 void db_group(struct db *db, int max, long usec);
-int db_stats(struct db *db, unsigned long long *commits, unsigned long long *writes);
+int db_stats(struct db *db, struct db_stats *s);
 
 /* An online copy of the whole database to path (SQLite) or a dump
  * (PostgreSQL), consistent as of one moment, while others write. */

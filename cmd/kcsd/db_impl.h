@@ -19,7 +19,7 @@ struct db_ops {
 	int (*check)(struct db *db, int full, char *err, size_t n);
 	/* group commit (NULL: the engine shares its flushes itself) */
 	void (*group)(struct db *db, int max, long usec);
-	void (*stats)(struct db *db, unsigned long long *commits, unsigned long long *writes);
+	void (*stats)(struct db *db, struct db_stats *s);
 };
 
 struct db {

@@ -63,6 +63,8 @@ struct lite {
 	int max;            /* writers in a batch at most (1: no grouping) */
 	long usec;          /* a batch's age at most */
 	unsigned long long commits, writes;
+	struct timespec taken;   /* when the writer's lock was taken */
+	unsigned long long busy; /* microseconds it was held */
 	pthread_mutex_t rmu; /* the readers' */
 	struct conn *idle, *readers;
 };
@@ -350,6 +352,26 @@ release(struct conn *c)
 	pthread_mutex_unlock(&l->rmu);
 }
 
+/* The writer's lock, and the time it is held (the writer's utilization:
+ * near all of the time, writes queue for it). */
+static void
+writer_lock(struct lite *l)
+{
+	pthread_mutex_lock(&l->mu);
+	clock_gettime(CLOCK_MONOTONIC, &l->taken);
+}
+
+static void
+writer_unlock(struct lite *l)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	__atomic_add_fetch(&l->busy, (unsigned long long)((now.tv_sec - l->taken.tv_sec) * 1000000L +
+	    (now.tv_nsec - l->taken.tv_nsec) / 1000), __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&l->mu);
+}
+
 /* The open batch ends with rc: each writer in it is told (under mu). */
 static void
 settle(struct lite *l, int rc)
@@ -422,7 +444,7 @@ lite_begin(struct db *d, int mode, struct dbtx **tx)
 		return DB_OK;
 	}
 	__atomic_add_fetch(&l->wanted, 1, __ATOMIC_ACQ_REL);
-	pthread_mutex_lock(&l->mu);
+	writer_lock(l);
 	__atomic_sub_fetch(&l->wanted, 1, __ATOMIC_ACQ_REL);
 	c = &l->w;
 	c->tx.err[0] = '\0';
@@ -432,7 +454,7 @@ lite_begin(struct db *d, int mode, struct dbtx **tx)
 	if (!l->open) {
 		if ((rc = simple(c, "BEGIN IMMEDIATE")) != SQLITE_OK) {
 			seterr(&c->tx, c->db, "begin");
-			pthread_mutex_unlock(&l->mu);
+			writer_unlock(l);
 			return code(rc) == DB_RETRY ? DB_RETRY : DB_ERROR;
 		}
 		l->open = 1;
@@ -445,7 +467,7 @@ lite_begin(struct db *d, int mode, struct dbtx **tx)
 		else
 			simple(c, "ROLLBACK");
 		l->open = 0;
-		pthread_mutex_unlock(&l->mu);
+		writer_unlock(l);
 		return DB_ERROR;
 	}
 	*tx = &c->tx;
@@ -463,7 +485,7 @@ end_writer(struct lite *l, int keep)
 
 	if (sqlite3_get_autocommit(l->w.db)) {
 		commit_batch(l);
-		pthread_mutex_unlock(&l->mu);
+		writer_unlock(l);
 		return keep ? DB_ERROR : DB_OK;
 	}
 	if (keep && simple(&l->w, "RELEASE writer") != SQLITE_OK) {
@@ -477,7 +499,7 @@ end_writer(struct lite *l, int keep)
 		seterr(&l->w.tx, l->w.db, "rollback");
 		simple(&l->w, "ROLLBACK");
 		settle(l, DB_ERROR);
-		pthread_mutex_unlock(&l->mu);
+		writer_unlock(l);
 		return DB_ERROR;
 	}
 	if (keep) {
@@ -486,7 +508,7 @@ end_writer(struct lite *l, int keep)
 		l->n++;
 	}
 	if (keep_open(l)) {
-		pthread_mutex_unlock(&l->mu);
+		writer_unlock(l);
 		if (!keep)
 			return rc;
 		pthread_mutex_lock(&l->wmu);
@@ -501,7 +523,7 @@ end_writer(struct lite *l, int keep)
 		simple(&l->w, "ROLLBACK");
 		l->open = 0;
 	}
-	pthread_mutex_unlock(&l->mu);
+	writer_unlock(l);
 	return keep ? me.rc : rc;
 }
 
@@ -545,12 +567,13 @@ lite_group(struct db *d, int max, long usec)
 }
 
 static void
-lite_stats(struct db *d, unsigned long long *commits, unsigned long long *writes)
+lite_stats(struct db *d, struct db_stats *s)
 {
 	struct lite *l = d->impl;
 
-	*commits = __atomic_load_n(&l->commits, __ATOMIC_RELAXED);
-	*writes = __atomic_load_n(&l->writes, __ATOMIC_RELAXED);
+	s->commits = __atomic_load_n(&l->commits, __ATOMIC_RELAXED);
+	s->writes = __atomic_load_n(&l->writes, __ATOMIC_RELAXED);
+	s->busy_usec = __atomic_load_n(&l->busy, __ATOMIC_RELAXED);
 }
 
 static int

@@ -140,14 +140,17 @@ h_metrics(struct req *r)
 	family(&t, "kcs_store_errors_total", "counter", "Requests that failed on the store (answered 500).");
 	put(&t, "kcs_store_errors_total %llu\n", __atomic_load_n(&m.store_errors, __ATOMIC_RELAXED));
 	{
-		unsigned long long commits, writes;
+		struct db_stats s;
 
-		if (db_stats(K.st.db, &commits, &writes) == DB_OK) {
+		if (db_stats(K.st.db, &s) == DB_OK) {
 			family(&t, "kcs_store_commits_total", "counter", "Commits of the store (group commit: one for "
 			    "several write transactions).");
-			put(&t, "kcs_store_commits_total %llu\n", commits);
+			put(&t, "kcs_store_commits_total %llu\n", s.commits);
 			family(&t, "kcs_store_write_transactions_total", "counter", "Write transactions committed.");
-			put(&t, "kcs_store_write_transactions_total %llu\n", writes);
+			put(&t, "kcs_store_write_transactions_total %llu\n", s.writes);
+			family(&t, "kcs_store_writer_busy_seconds_total", "counter", "Time the store's one writer was "
+			    "held (writes take turns on it): its rate near 1, writes queue for it.");
+			put(&t, "kcs_store_writer_busy_seconds_total %.6f\n", (double)s.busy_usec / 1e6);
 		}
 	}
 	family(&t, "kcs_outbox_messages", "gauge", "E-mails and letters by kind and status.");
