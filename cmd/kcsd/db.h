@@ -67,9 +67,10 @@ int db_vquery(struct dbtx *tx, db_row_fn fn, void *arg, const char *sql, const c
 /* Group commit: the write transactions of up to max writers at once, none
  * older than usec, share one commit (SQLite; PostgreSQL shares its WAL
  * flushes itself). db_stats, since db_open: the commits, the write
- * transactions they held, and the time the one writer was held (SQLite:
- * writes take turns on one connection); DB_ERROR for an engine that does
- * not count them. */
+ * transactions they held, and the time write transactions held their turn
+ * (writes take turns: SQLite's one writer connection, PostgreSQL's write
+ * lock from a transaction's start to its end); DB_ERROR for an engine that
+ * does not count them. */
 struct db_stats {
 	unsigned long long commits, writes, busy_usec;
 };

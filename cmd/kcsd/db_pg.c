@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -39,6 +40,7 @@
 struct pgconn {
 	PGconn *c;
 	int failed; /* a statement asked for a retry: what follows is moot */
+	struct timespec taken; /* a write transaction's turn began */
 	struct dbtx tx;
 	char *prepared[CACHED];
 	const char *key[CACHED];
@@ -52,6 +54,7 @@ struct pg {
 	pthread_cond_t cv;
 	struct pgconn *conns;
 	int n, *free, nfree;
+	unsigned long long commits, busy; /* write transactions; microseconds of their turns */
 };
 
 static PGconn *
@@ -281,15 +284,26 @@ pg_begin(struct db *d, int mode, struct dbtx **tx)
 		*tx = NULL;
 		return rc;
 	}
+	if (mode != DB_READ)
+		clock_gettime(CLOCK_MONOTONIC, &pc->taken);
 	return DB_OK;
 }
 
+/* The connection back to the pool; a write transaction's turn (from its
+ * lock to its end) counted. */
 static void
 give_back(struct dbtx *tx)
 {
 	struct pg *p = tx->db->impl;
 	struct pgconn *pc = tx->conn;
 
+	if (!tx->read) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		__atomic_add_fetch(&p->busy, (unsigned long long)((now.tv_sec - pc->taken.tv_sec) * 1000000L +
+		    (now.tv_nsec - pc->taken.tv_nsec) / 1000), __ATOMIC_RELAXED);
+	}
 	pthread_mutex_lock(&p->mu);
 	p->free[p->nfree++] = (int)(pc - p->conns);
 	pthread_cond_signal(&p->cv);
@@ -304,9 +318,23 @@ pg_commit(struct dbtx *tx)
 	if (rc != DB_OK) {
 		fprintf(stderr, "kcsd: store: %s\n", tx->err);
 		PQclear(PQexec(((struct pgconn *)tx->conn)->c, "ROLLBACK"));
+	} else if (!tx->read) {
+		__atomic_add_fetch(&((struct pg *)tx->db->impl)->commits, 1, __ATOMIC_RELAXED);
 	}
 	give_back(tx);
 	return rc;
+}
+
+/* Each write transaction commits alone (PostgreSQL shares WAL flushes
+ * between concurrent commits itself); its turn runs from its lock to its
+ * end. */
+static void
+pg_stats(struct db *d, struct db_stats *s)
+{
+	struct pg *p = d->impl;
+
+	s->commits = s->writes = __atomic_load_n(&p->commits, __ATOMIC_RELAXED);
+	s->busy_usec = __atomic_load_n(&p->busy, __ATOMIC_RELAXED);
 }
 
 static void
@@ -510,5 +538,5 @@ pg_check(struct db *d, int full, char *err, size_t n)
 }
 
 const struct db_ops db_pg_ops = {
-	pg_open, pg_migrate, pg_close, pg_begin, pg_commit, pg_rollback, pg_run, pg_backup, pg_check, NULL, NULL
+	pg_open, pg_migrate, pg_close, pg_begin, pg_commit, pg_rollback, pg_run, pg_backup, pg_check, NULL, pg_stats
 };

@@ -148,8 +148,8 @@ h_metrics(struct req *r)
 			put(&t, "kcs_store_commits_total %llu\n", s.commits);
 			family(&t, "kcs_store_write_transactions_total", "counter", "Write transactions committed.");
 			put(&t, "kcs_store_write_transactions_total %llu\n", s.writes);
-			family(&t, "kcs_store_writer_busy_seconds_total", "counter", "Time the store's one writer was "
-			    "held (writes take turns on it): its rate near 1, writes queue for it.");
+			family(&t, "kcs_store_writer_busy_seconds_total", "counter", "Time write transactions held "
+			    "their turn (writes take turns): its rate near 1, writes queue for it.");
 			put(&t, "kcs_store_writer_busy_seconds_total %.6f\n", (double)s.busy_usec / 1e6);
 		}
 	}

@@ -47,10 +47,10 @@ value() {
 	admin audit checkpoint > /dev/null
 	scrape > "$T/metrics"
 	[ "$(value kcs_audit_tree_size '{}')" = "$(sql 'SELECT count(*) FROM audit')" ]
+	# the checkpoint was written: a write transaction held the writer's turn
+	[ "$(value kcs_store_write_transactions_total '{}')" -ge 1 ]
+	awk '$1 == "kcs_store_writer_busy_seconds_total" { b = $2 } END { exit !(b > 0 && b < 60) }' "$T/metrics"
 	if [ "$ENGINE" = sqlite ]; then
-		# the checkpoint was written: the one writer was held for it
-		[ "$(value kcs_store_write_transactions_total '{}')" -ge 1 ]
-		awk '$1 == "kcs_store_writer_busy_seconds_total" { b = $2 } END { exit !(b > 0 && b < 60) }' "$T/metrics"
 		[ "$(value kcs_last_backup_timestamp_seconds '{}')" = 0 ]
 		"$B/kcs-admin" backup "$T/b.kcsb" --db "$DB" --key "$T/kcs.key" > /dev/null
 		scrape > "$T/metrics"
